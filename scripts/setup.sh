@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a2q needs. Safe to run again: it installs only what is missing.
+#   scripts/setup.sh            build, test and run the main job
+#   scripts/setup.sh --format   also clang-format (CI's style check)
+#   scripts/setup.sh --bench    also the peers the benchmarks compare against (PyTorch, oneDNN)
+set -euo pipefail
+
+packages=(g++ cmake make libeigen3-dev catch2 libcli11-dev libfmt-dev zlib1g-dev dataset-fashion-mnist)
+for arg in "$@"; do
+  case "$arg" in
+    --format) packages+=(clang-format) ;;
+    --bench) packages+=(python3-torch libdnnl-dev) ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --format or --bench)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then
+    exec sudo "$0" "$@"
+  fi
+  echo "setup.sh: these Debian packages are missing: ${missing[*]}" >&2
+  echo "setup.sh: run as root, or install them with: apt-get install -y ${missing[*]}" >&2
+  exit 1
+fi
+
+echo "setup.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
