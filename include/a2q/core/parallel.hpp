@@ -1,0 +1,55 @@
+#pragma once
+/// @file
+/// Thread control. a2q parallelises with OpenMP when the build enables it (-fopenmp) and runs
+/// serially otherwise; A2Q_PARALLEL_FOR expands to nothing then, so no unknown-pragma warnings.
+
+#include "a2q/core/error.hpp"
+
+#include <Eigen/Core>
+
+#include <cstdlib>
+#include <string>
+
+#ifdef _OPENMP
+#include <omp.h>
+#define A2Q_PRAGMA(x) _Pragma(#x)
+/// Parallel for over the loop that follows, e.g. A2Q_PARALLEL_FOR for (std::int64_t i = 0; ...)
+#define A2Q_PARALLEL_FOR A2Q_PRAGMA(omp parallel for schedule(static))
+#else
+#define A2Q_PARALLEL_FOR
+#endif
+
+namespace a2q {
+
+/// Number of threads a2q's parallel loops and Eigen's GEMM use.
+inline int num_threads() {
+#ifdef _OPENMP
+  return omp_get_max_threads();
+#else
+  return 1;
+#endif
+}
+
+/// Sets the thread count for a2q's loops and Eigen's GEMM (1 = single-threaded).
+inline void set_num_threads(int n) {
+  if (n < 1)
+    throw config_error("thread count must be >= 1, got " + std::to_string(n));
+#ifdef _OPENMP
+  omp_set_num_threads(n);
+#endif
+  Eigen::setNbThreads(n);
+}
+
+/// Applies A2Q_NUM_THREADS from the environment if set; returns the thread count in effect.
+inline int threads_from_environment() {
+  if (const char* value = std::getenv("A2Q_NUM_THREADS"); value != nullptr && *value != '\0') {
+    char* end = nullptr;
+    const long n = std::strtol(value, &end, 10);
+    if (*end != '\0' || n < 1 || n > 1024)
+      throw config_error(std::string("A2Q_NUM_THREADS must be a positive integer, got '") + value + "'");
+    set_num_threads(static_cast<int>(n));
+  }
+  return num_threads();
+}
+
+} // namespace a2q
