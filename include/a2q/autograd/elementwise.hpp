@@ -11,8 +11,8 @@ namespace a2q {
 namespace detail {
 inline void require_same_shape(const Var& a, const Var& b, const char* op) {
   if (a.shape() != b.shape())
-    throw shape_error(std::string(op) + ": shapes " + a.shape().to_string() + " and " + b.shape().to_string() +
-                      " differ");
+    throw shape_error(std::string(op) + ": shapes " + a.shape().to_string() + " and " +
+                      b.shape().to_string() + " differ");
 }
 } // namespace detail
 

@@ -24,8 +24,9 @@ struct GradcheckResult {
 /// Checks d f(inputs) / d inputs for every element of every input that requires a gradient.
 /// Work in float, so use moderate step sizes (the defaults suit values of order 1).
 /// @param f must return a scalar Var built from `inputs` by autograd operations
-inline GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f, std::vector<Var> inputs,
-                                 double step = 1e-2, double abs_tol = 2e-3, double rel_tol = 2e-2) {
+inline GradcheckResult gradcheck(const std::function<Var(const std::vector<Var>&)>& f,
+                                 std::vector<Var> inputs, double step = 1e-2, double abs_tol = 2e-3,
+                                 double rel_tol = 2e-2) {
   for (Var& v : inputs)
     v.zero_grad();
   f(inputs).backward();

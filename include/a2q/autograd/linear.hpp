@@ -38,8 +38,8 @@ inline Var linear(const Var& x, const Var& weight, const Var& bias = Var()) {
     throw shape_error("linear: input " + xs.to_string() + " does not match weight " + ws.to_string() +
                       " (expected input [batch, " + (ws.rank() == 2 ? std::to_string(ws[1]) : "?") + "])");
   if (bias.defined() && (bias.shape().rank() != 1 || bias.shape()[0] != ws[0]))
-    throw shape_error("linear: bias " + bias.shape().to_string() + " does not match " + std::to_string(ws[0]) +
-                      " outputs");
+    throw shape_error("linear: bias " + bias.shape().to_string() + " does not match " +
+                      std::to_string(ws[0]) + " outputs");
   Tensor<float> out = Tensor<float>::uninitialized(Shape{xs[0], ws[0]});
   auto y = out.matrix();
   y.noalias() = x.value().matrix() * weight.value().matrix().transpose();
