@@ -1,0 +1,44 @@
+#pragma once
+/// @file
+/// nn::Linear: y = x W^T + b.
+
+#include "a2q/autograd/linear.hpp"
+#include "a2q/nn/init.hpp"
+#include "a2q/nn/module.hpp"
+
+namespace a2q::nn {
+
+/// Fully connected layer with weight [out, in] and optional bias [out].
+class Linear : public Module {
+public:
+  /// He-uniform weights from `rng`, zero bias.
+  Linear(std::int64_t in_features, std::int64_t out_features, Rng& rng, bool with_bias = true)
+      : in_features_(in_features), out_features_(out_features) {
+    if (in_features < 1 || out_features < 1)
+      throw config_error("Linear: features must be >= 1, got in " + std::to_string(in_features) + ", out " +
+                         std::to_string(out_features));
+    Tensor<float> w(Shape{out_features, in_features});
+    init::kaiming_uniform(w, rng);
+    weight = Var(std::move(w), true);
+    register_parameter("weight", weight);
+    if (with_bias) {
+      this->bias = Var(Tensor<float>(Shape{out_features}), true);
+      register_parameter("bias", this->bias);
+    }
+  }
+
+  Var forward(const Var& x) override { return linear(x, weight, bias); }
+  std::string type_name() const override { return "Linear"; }
+
+  std::int64_t in_features() const { return in_features_; }
+  std::int64_t out_features() const { return out_features_; }
+
+  Var weight;
+  Var bias; ///< undefined when constructed without bias
+
+private:
+  std::int64_t in_features_;
+  std::int64_t out_features_;
+};
+
+} // namespace a2q::nn

@@ -1,0 +1,46 @@
+#pragma once
+/// @file
+/// nn::Sequential: children applied in order, named "0", "1", ...
+
+#include "a2q/nn/module.hpp"
+
+#include <memory>
+#include <utility>
+#include <vector>
+
+namespace a2q::nn {
+
+class Sequential : public Module {
+public:
+  /// Constructs a layer in place at the end and returns it.
+  template <class M, class... Args>
+  M& emplace(Args&&... args) {
+    return add(std::make_unique<M>(std::forward<Args>(args)...));
+  }
+
+  /// Appends an existing layer.
+  template <class M>
+  M& add(std::unique_ptr<M> layer) {
+    M& ref = *layer;
+    register_module(std::to_string(layers_.size()), ref);
+    layers_.push_back(std::move(layer));
+    return ref;
+  }
+
+  Var forward(const Var& x) override {
+    Var h = x;
+    for (auto& layer : layers_)
+      h = layer->forward(h);
+    return h;
+  }
+  std::string type_name() const override { return "Sequential"; }
+
+  std::size_t size() const { return layers_.size(); }
+  Module& operator[](std::size_t i) { return *layers_.at(i); }
+  const Module& operator[](std::size_t i) const { return *layers_.at(i); }
+
+private:
+  std::vector<std::unique_ptr<Module>> layers_;
+};
+
+} // namespace a2q::nn

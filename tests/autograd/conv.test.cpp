@@ -1,0 +1,233 @@
+#include "a2q/autograd/conv.hpp"
+#include "a2q/autograd/elementwise.hpp"
+#include "a2q/autograd/gradcheck.hpp"
+#include "a2q/core/parallel.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+using a2q::Conv2dOptions;
+using a2q::Shape;
+using a2q::Tensor;
+using a2q::Var;
+
+namespace {
+
+/// One convolution configuration: input [n, c_in, h, w], weight [c_out, c_in / groups, kh, kw].
+struct ConvCase {
+  const char* name;
+  std::int64_t n, c_in, h, w, c_out, kh, kw;
+  Conv2dOptions opt;
+  bool bias;
+};
+
+Tensor<float> uniform(const Shape& shape, a2q::Rng& rng) {
+  return Tensor<float>::uniform(shape, -1.0f, 1.0f, rng);
+}
+
+/// Direct convolution: the obviously correct seven nested loops (plus the group offset), in double.
+Tensor<float> reference_conv(const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>* b,
+                             const Conv2dOptions& opt) {
+  const std::int64_t n_ = x.dim(0), h = x.dim(2), wd = x.dim(3);
+  const std::int64_t c_out = w.dim(0), cg = w.dim(1), kh = w.dim(2), kw = w.dim(3);
+  const std::int64_t s = opt.stride, p = opt.padding, out_per_group = c_out / opt.groups;
+  const std::int64_t oh_n = (h + 2 * p - kh) / s + 1, ow_n = (wd + 2 * p - kw) / s + 1;
+  Tensor<float> y(Shape{n_, c_out, oh_n, ow_n});
+  for (std::int64_t n = 0; n < n_; ++n)
+    for (std::int64_t co = 0; co < c_out; ++co)
+      for (std::int64_t oh = 0; oh < oh_n; ++oh)
+        for (std::int64_t ow = 0; ow < ow_n; ++ow) {
+          double acc = b != nullptr ? (*b)[co] : 0.0;
+          const std::int64_t group = co / out_per_group;
+          for (std::int64_t ci = 0; ci < cg; ++ci)
+            for (std::int64_t i = 0; i < kh; ++i)
+              for (std::int64_t j = 0; j < kw; ++j) {
+                const std::int64_t ih = oh * s - p + i, iw = ow * s - p + j;
+                if (ih >= 0 && ih < h && iw >= 0 && iw < wd)
+                  acc += double{x(n, group * cg + ci, ih, iw)} * double{w(co, ci, i, j)};
+              }
+          y(n, co, oh, ow) = static_cast<float>(acc);
+        }
+  return y;
+}
+
+void require_close(const Tensor<float>& actual, const Tensor<float>& expected, float tol) {
+  REQUIRE(actual.shape() == expected.shape());
+  for (std::int64_t i = 0; i < actual.numel(); ++i) {
+    INFO("element " << i);
+    REQUIRE(std::abs(actual[i] - expected[i]) <= tol * (1.0f + std::abs(expected[i])));
+  }
+}
+
+Shape weight_shape(const ConvCase& c) {
+  return Shape{c.c_out, c.c_in / c.opt.groups, c.kh, c.kw};
+}
+
+// Small cases that exercise every path: the identity (1x1) lowering, padding, strides, non-square images
+// and kernels, groups, depthwise (direct loops; the strided forward pass takes the GEMM path) and a
+// depthwise multiplier (GEMM path).
+const std::vector<ConvCase>& gradcheck_cases() {
+  static const std::vector<ConvCase> cases = {
+      {"batch 1, 1x1 kernel", 1, 3, 4, 5, 2, 1, 1, {1, 0, 1}, true},
+      {"1x1 kernel, stride 2", 2, 2, 5, 4, 3, 1, 1, {2, 0, 1}, false},
+      {"3x3, padding 1, 5x7 image", 2, 2, 5, 7, 3, 3, 3, {1, 1, 1}, true},
+      {"3x2 kernel, stride 2, padding 1", 2, 2, 5, 7, 2, 3, 2, {2, 1, 1}, true},
+      {"padding 2, no bias", 1, 2, 3, 4, 2, 2, 3, {1, 2, 1}, false},
+      {"groups 2, c_in 4", 2, 4, 5, 6, 6, 3, 3, {1, 1, 2}, true},
+      {"depthwise", 2, 3, 5, 7, 3, 3, 3, {1, 1, 3}, true},
+      {"depthwise, stride 2, 2x3 kernel", 2, 3, 6, 7, 3, 2, 3, {2, 1, 3}, false},
+      {"depthwise, no padding, 3x2 kernel", 2, 4, 5, 6, 4, 3, 2, {1, 0, 4}, true},
+      {"depthwise multiplier 2", 1, 2, 4, 5, 4, 3, 3, {1, 1, 2}, true},
+  };
+  return cases;
+}
+
+} // namespace
+
+TEST_CASE("conv2d matches a direct convolution", "[autograd][conv]") {
+  a2q::Rng rng(101);
+  std::vector<ConvCase> cases = gradcheck_cases();
+  cases.push_back({"larger, stride 2, padding 2", 3, 8, 11, 9, 12, 5, 3, {2, 2, 1}, true});
+  cases.push_back({"larger grouped", 3, 8, 9, 10, 12, 3, 3, {1, 1, 4}, true});
+  cases.push_back({"larger depthwise, padding 2", 3, 8, 9, 10, 8, 5, 5, {1, 2, 8}, true});
+  cases.push_back({"kernel covers the image", 2, 3, 3, 4, 5, 3, 4, {1, 0, 1}, true});
+  for (const ConvCase& c : cases) {
+    INFO(c.name);
+    const Tensor<float> x = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
+    const Tensor<float> w = uniform(weight_shape(c), rng);
+    const Tensor<float> b = uniform(Shape{c.c_out}, rng);
+    const Var y = a2q::conv2d(Var(x), Var(w), c.bias ? Var(b) : Var(), c.opt);
+    require_close(y.value(), reference_conv(x, w, c.bias ? &b : nullptr, c.opt), 1e-5f);
+  }
+}
+
+TEST_CASE("conv2d passes the gradient check", "[autograd][conv]") {
+  a2q::Rng rng(102);
+  for (const ConvCase& c : gradcheck_cases()) {
+    INFO(c.name);
+    const Var x(uniform(Shape{c.n, c.c_in, c.h, c.w}, rng), true);
+    const Var w(uniform(weight_shape(c), rng), true);
+    const Var b = c.bias ? Var(uniform(Shape{c.c_out}, rng), true) : Var();
+    const Conv2dOptions opt = c.opt;
+    // Probe the output with a fixed random projection so that every output element matters.
+    const Var probe = a2q::conv2d(x, w, b, opt);
+    const Var r(uniform(probe.shape(), rng));
+    auto f = [&](const std::vector<Var>& v) {
+      return a2q::sum(a2q::mul(a2q::conv2d(v[0], v[1], c.bias ? v[2] : Var(), opt), r));
+    };
+    std::vector<Var> inputs{x, w};
+    if (c.bias)
+      inputs.push_back(b);
+    const auto result = a2q::gradcheck(f, inputs);
+    INFO(result.worst);
+    REQUIRE(result.ok);
+  }
+}
+
+TEST_CASE("conv2d computes only the gradients that are needed", "[autograd][conv]") {
+  a2q::Rng rng(103);
+  for (const ConvCase& c : gradcheck_cases()) {
+    INFO(c.name);
+    const Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
+    const Tensor<float> wt = uniform(weight_shape(c), rng);
+    const Tensor<float> bt = uniform(Shape{c.c_out}, rng);
+    // All three gradients at once, as the reference.
+    const Var x(xt, true), w(wt, true), b(bt, true);
+    const Var y = a2q::conv2d(x, w, b, c.opt);
+    const Var r(uniform(y.shape(), rng));
+    a2q::sum(a2q::mul(y, r)).backward();
+
+    // A first layer: the input needs no gradient.
+    const Var w1(wt, true), b1(bt, true);
+    a2q::sum(a2q::mul(a2q::conv2d(Var(xt), w1, b1, c.opt), r)).backward();
+    require_close(w1.grad(), w.grad(), 1e-6f);
+    require_close(b1.grad(), b.grad(), 1e-6f);
+
+    // Frozen weights and bias: only the input gradient.
+    const Var x2(xt, true), w2(wt), b2(bt);
+    a2q::sum(a2q::mul(a2q::conv2d(x2, w2, b2, c.opt), r)).backward();
+    require_close(x2.grad(), x.grad(), 1e-6f);
+    CHECK_FALSE(w2.has_grad());
+    CHECK_FALSE(b2.has_grad());
+  }
+}
+
+TEST_CASE("conv2d is deterministic and does not record a graph without gradients", "[autograd][conv]") {
+  a2q::Rng rng(104);
+  const Var x(uniform(Shape{5, 4, 6, 6}, rng), true), w(uniform(Shape{6, 4, 3, 3}, rng), true);
+  const Var r(uniform(Shape{5, 6, 6, 6}, rng));
+  const Conv2dOptions opt{1, 1, 1};
+  a2q::sum(a2q::mul(a2q::conv2d(x, w, Var(), opt), r)).backward();
+  const Tensor<float> dx = x.grad(), dw = w.grad();
+  Var x2(x.value(), true), w2(w.value(), true);
+  a2q::sum(a2q::mul(a2q::conv2d(x2, w2, Var(), opt), r)).backward();
+  CHECK(x2.grad() == dx);
+  CHECK(w2.grad() == dw);
+
+  a2q::NoGradGuard no_grad;
+  const Var y = a2q::conv2d(x, w, Var(), opt);
+  CHECK_FALSE(y.requires_grad());
+  CHECK(std::string(y.op()) == "leaf");
+}
+
+TEST_CASE("conv2d handles an empty batch", "[autograd][conv]") {
+  a2q::Rng rng(105);
+  const Var x(Tensor<float>(Shape{0, 2, 5, 5}), true);
+  const Var w(uniform(Shape{3, 2, 3, 3}, rng), true);
+  const Var y = a2q::conv2d(x, w, Var(), {2, 1, 1});
+  CHECK(y.shape() == Shape{0, 3, 3, 3});
+}
+
+TEST_CASE("conv2d rejects arguments that do not fit", "[autograd][conv]") {
+  a2q::Rng rng(106);
+  const Var x(uniform(Shape{2, 4, 5, 5}, rng));
+  const Var w(uniform(Shape{6, 4, 3, 3}, rng));
+  // Wrong channel count.
+  CHECK_THROWS_AS(a2q::conv2d(x, Var(uniform(Shape{6, 3, 3, 3}, rng)), Var()), a2q::shape_error);
+  CHECK_THROWS_WITH(a2q::conv2d(x, Var(uniform(Shape{6, 3, 3, 3}, rng)), Var()),
+                    Catch::Contains("[2, 4, 5, 5]") && Catch::Contains("[6, 3, 3, 3]"));
+  // Groups not dividing the input or output channels, or mismatching the weight.
+  CHECK_THROWS_AS(a2q::conv2d(x, Var(uniform(Shape{6, 1, 3, 3}, rng)), Var(), {1, 0, 3}), a2q::config_error);
+  CHECK_THROWS_AS(a2q::conv2d(x, Var(uniform(Shape{5, 2, 3, 3}, rng)), Var(), {1, 0, 2}), a2q::config_error);
+  CHECK_THROWS_AS(a2q::conv2d(x, w, Var(), {1, 0, 2}), a2q::shape_error);
+  // Bad options.
+  CHECK_THROWS_AS(a2q::conv2d(x, w, Var(), {0, 0, 1}), a2q::config_error);
+  CHECK_THROWS_AS(a2q::conv2d(x, w, Var(), {1, -1, 1}), a2q::config_error);
+  CHECK_THROWS_AS(a2q::conv2d(x, w, Var(), {1, 0, 0}), a2q::config_error);
+  // Ranks, bias, and a kernel larger than the padded image.
+  CHECK_THROWS_AS(a2q::conv2d(Var(uniform(Shape{4, 5, 5}, rng)), w, Var()), a2q::shape_error);
+  CHECK_THROWS_AS(a2q::conv2d(x, Var(uniform(Shape{6, 36}, rng)), Var()), a2q::shape_error);
+  CHECK_THROWS_AS(a2q::conv2d(x, w, Var(uniform(Shape{5}, rng))), a2q::shape_error);
+  CHECK_THROWS_AS(a2q::conv2d(x, Var(uniform(Shape{6, 4, 7, 3}, rng)), Var()), a2q::shape_error);
+  CHECK_NOTHROW(a2q::conv2d(x, Var(uniform(Shape{6, 4, 7, 3}, rng)), Var(), {1, 1, 1}));
+}
+
+#ifdef _OPENMP
+TEST_CASE("conv2d gives the same results on one and several threads", "[autograd][conv][threads]") {
+  const int saved = a2q::num_threads();
+  a2q::Rng rng(107);
+  for (const Conv2dOptions& opt : {Conv2dOptions{1, 1, 1}, Conv2dOptions{2, 0, 2}, Conv2dOptions{1, 1, 4}}) {
+    INFO("stride " << opt.stride << ", padding " << opt.padding << ", groups " << opt.groups);
+    const Tensor<float> xt = uniform(Shape{7, 4, 9, 8}, rng);
+    const Tensor<float> wt = uniform(Shape{4, 4 / opt.groups, 3, 3}, rng);
+    const Tensor<float> bt = uniform(Shape{4}, rng);
+    Tensor<float> r;
+    std::vector<Tensor<float>> results[2];
+    for (int threads : {1, 3}) {
+      a2q::set_num_threads(threads);
+      const Var x(xt, true), w(wt, true), b(bt, true);
+      const Var y = a2q::conv2d(x, w, b, opt);
+      if (r.numel() != y.value().numel())
+        r = uniform(y.shape(), rng);
+      a2q::sum(a2q::mul(y, Var(r))).backward();
+      results[threads == 1 ? 0 : 1] = {y.value(), x.grad(), w.grad(), b.grad()};
+    }
+    a2q::set_num_threads(saved);
+    for (std::size_t i = 0; i < results[0].size(); ++i)
+      require_close(results[1][i], results[0][i], 1e-5f);
+  }
+}
+#endif

@@ -1,0 +1,220 @@
+#include "a2q/autograd/pool.hpp"
+#include "a2q/autograd/elementwise.hpp"
+#include "a2q/autograd/gradcheck.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+using a2q::Shape;
+using a2q::Tensor;
+using a2q::Var;
+
+namespace {
+
+struct PoolCase {
+  std::int64_t n, c, h, w;
+  int kernel, stride, padding;
+};
+
+const std::vector<PoolCase>& pool_cases() {
+  static const std::vector<PoolCase> cases = {
+      {1, 1, 4, 4, 2, 2, 0},   {2, 3, 5, 7, 2, 2, 0},  {2, 2, 5, 7, 3, 2, 1},
+      {1, 2, 6, 5, 3, 1, 1},   {2, 1, 7, 6, 3, 3, 0},  {1, 2, 4, 6, 4, 2, 2},
+      {3, 4, 12, 11, 2, 2, 0}, {2, 3, 11, 9, 3, 2, 1}, {2, 2, 9, 8, 2, 1, 1},
+  };
+  return cases;
+}
+
+/// Values that are all distinct and at least 0.05 apart, in random order: no ties, and a finite-difference
+/// step of 0.01 never changes which element of a window is the maximum.
+Tensor<float> distinct_values(const Shape& shape, a2q::Rng& rng) {
+  Tensor<float> t = Tensor<float>::uninitialized(shape);
+  const std::vector<std::int64_t> order = rng.permutation(t.numel());
+  for (std::int64_t i = 0; i < t.numel(); ++i)
+    t[i] = 0.05f * static_cast<float>(order[static_cast<std::size_t>(i)] - t.numel() / 2);
+  return t;
+}
+
+/// Naive pooling: max (padding never wins) or average over each window, straight from the definition.
+Tensor<float> reference_pool(const Tensor<float>& x, const PoolCase& p, bool max, bool count_include_pad) {
+  const std::int64_t oh_n = (p.h + 2 * p.padding - p.kernel) / p.stride + 1;
+  const std::int64_t ow_n = (p.w + 2 * p.padding - p.kernel) / p.stride + 1;
+  Tensor<float> y(Shape{p.n, p.c, oh_n, ow_n});
+  for (std::int64_t n = 0; n < p.n; ++n)
+    for (std::int64_t c = 0; c < p.c; ++c)
+      for (std::int64_t oh = 0; oh < oh_n; ++oh)
+        for (std::int64_t ow = 0; ow < ow_n; ++ow) {
+          double best = -std::numeric_limits<double>::infinity(), total = 0.0;
+          int inside = 0;
+          for (int i = 0; i < p.kernel; ++i)
+            for (int j = 0; j < p.kernel; ++j) {
+              const std::int64_t ih = oh * p.stride - p.padding + i, iw = ow * p.stride - p.padding + j;
+              if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w)
+                continue;
+              best = std::max(best, double{x(n, c, ih, iw)});
+              total += x(n, c, ih, iw);
+              ++inside;
+            }
+          const double divisor = count_include_pad ? p.kernel * p.kernel : inside;
+          y(n, c, oh, ow) = static_cast<float>(max ? best : total / divisor);
+        }
+  return y;
+}
+
+/// Gradient of naive max pooling: dy of each output goes to the first maximum of its window.
+Tensor<float> reference_max_pool_grad(const Tensor<float>& x, const Tensor<float>& dy, const PoolCase& p) {
+  Tensor<float> dx(x.shape());
+  for (std::int64_t n = 0; n < p.n; ++n)
+    for (std::int64_t c = 0; c < p.c; ++c)
+      for (std::int64_t oh = 0; oh < dy.dim(2); ++oh)
+        for (std::int64_t ow = 0; ow < dy.dim(3); ++ow) {
+          std::int64_t bh = -1, bw = -1;
+          for (int i = 0; i < p.kernel; ++i)
+            for (int j = 0; j < p.kernel; ++j) {
+              const std::int64_t ih = oh * p.stride - p.padding + i, iw = ow * p.stride - p.padding + j;
+              if (ih < 0 || ih >= p.h || iw < 0 || iw >= p.w)
+                continue;
+              if (bh < 0 || x(n, c, ih, iw) > x(n, c, bh, bw)) {
+                bh = ih;
+                bw = iw;
+              }
+            }
+          dx(n, c, bh, bw) += dy(n, c, oh, ow);
+        }
+  return dx;
+}
+
+void require_close(const Tensor<float>& actual, const Tensor<float>& expected) {
+  REQUIRE(actual.shape() == expected.shape());
+  for (std::int64_t i = 0; i < actual.numel(); ++i) {
+    INFO("element " << i);
+    REQUIRE(std::abs(actual[i] - expected[i]) <= 1e-5f * (1.0f + std::abs(expected[i])));
+  }
+}
+
+void require_gradcheck(const std::function<Var(const Var&)>& op, const Var& x, a2q::Rng& rng) {
+  const Var r(Tensor<float>::uniform(op(x).shape(), -1.0f, 1.0f, rng));
+  const auto result =
+      a2q::gradcheck([&](const std::vector<Var>& v) { return a2q::sum(a2q::mul(op(v[0]), r)); }, {x});
+  INFO(result.worst);
+  REQUIRE(result.ok);
+}
+
+} // namespace
+
+TEST_CASE("pooling matches naive pooling", "[autograd][pool]") {
+  a2q::Rng rng(301);
+  for (const PoolCase& p : pool_cases()) {
+    INFO("image " << p.h << "x" << p.w << ", kernel " << p.kernel << ", stride " << p.stride << ", padding "
+                  << p.padding);
+    const Var x(Tensor<float>::uniform(Shape{p.n, p.c, p.h, p.w}, -1.0f, 1.0f, rng), true);
+    Var pooled = a2q::max_pool2d(x, p.kernel, p.stride, p.padding);
+    require_close(pooled.value(), reference_pool(x.value(), p, true, true));
+    const Tensor<float> dy = Tensor<float>::uniform(pooled.shape(), -1.0f, 1.0f, rng);
+    pooled.backward(dy);
+    require_close(x.grad(), reference_max_pool_grad(x.value(), dy, p));
+    require_close(a2q::avg_pool2d(x, p.kernel, p.stride, p.padding).value(),
+                  reference_pool(x.value(), p, false, true));
+    require_close(a2q::avg_pool2d(x, p.kernel, p.stride, p.padding, false).value(),
+                  reference_pool(x.value(), p, false, false));
+  }
+  // The stride defaults to the kernel size.
+  const Var x(Tensor<float>::uniform(Shape{2, 3, 6, 7}, -1.0f, 1.0f, rng));
+  CHECK(a2q::max_pool2d(x, 3).value() == a2q::max_pool2d(x, 3, 3).value());
+  CHECK(a2q::avg_pool2d(x, 2).value() == a2q::avg_pool2d(x, 2, 2).value());
+  CHECK(a2q::max_pool2d(x, 3).shape() == Shape{2, 3, 2, 2});
+}
+
+TEST_CASE("pooling passes the gradient check", "[autograd][pool]") {
+  a2q::Rng rng(302);
+  for (const PoolCase& p : pool_cases()) {
+    INFO("image " << p.h << "x" << p.w << ", kernel " << p.kernel << ", stride " << p.stride << ", padding "
+                  << p.padding);
+    const Var x(distinct_values(Shape{p.n, p.c, p.h, p.w}, rng), true);
+    require_gradcheck([&](const Var& v) { return a2q::max_pool2d(v, p.kernel, p.stride, p.padding); }, x,
+                      rng);
+    require_gradcheck([&](const Var& v) { return a2q::avg_pool2d(v, p.kernel, p.stride, p.padding); }, x,
+                      rng);
+    require_gradcheck([&](const Var& v) { return a2q::avg_pool2d(v, p.kernel, p.stride, p.padding, false); },
+                      x, rng);
+  }
+  const Var x(Tensor<float>::uniform(Shape{2, 3, 5, 7}, -1.0f, 1.0f, rng), true);
+  require_gradcheck([](const Var& v) { return a2q::global_avg_pool2d(v); }, x, rng);
+}
+
+TEST_CASE("max_pool2d routes the gradient to the first maximum", "[autograd][pool]") {
+  // Overlapping windows (kernel 3, stride 1) share the maximum 9: it collects the gradient of each.
+  const Var x(Tensor<float>(Shape{1, 1, 3, 4}, {1, 2, 3, 4, 5, 9, 6, 7, 8, 0, 1, 2}), true);
+  Var y = a2q::max_pool2d(x, 3, 1);
+  CHECK(y.value() == Tensor<float>(Shape{1, 1, 1, 2}, {9, 9}));
+  y.backward(Tensor<float>(Shape{1, 1, 1, 2}, {1.0f, 10.0f}));
+  CHECK(x.grad() == Tensor<float>(Shape{1, 1, 3, 4}, {0, 0, 0, 0, 0, 11, 0, 0, 0, 0, 0, 0}));
+
+  // Ties: the first element of the window in row-major order.
+  const Var flat(Tensor<float>(Shape{1, 1, 2, 4}, 1.0f), true);
+  a2q::max_pool2d(flat, 2).backward(Tensor<float>(Shape{1, 1, 1, 2}, {2.0f, 3.0f}));
+  CHECK(flat.grad() == Tensor<float>(Shape{1, 1, 2, 4}, {2, 0, 3, 0, 0, 0, 0, 0}));
+
+  // A NaN propagates, like PyTorch, and takes the gradient (the first NaN of the window).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Var with_nan(Tensor<float>(Shape{1, 1, 2, 2}, {1.0f, nan, 3.0f, nan}), true);
+  Var pooled = a2q::max_pool2d(with_nan, 2);
+  CHECK(std::isnan(pooled.value()[0]));
+  pooled.backward(Tensor<float>(Shape{1, 1, 1, 1}, 5.0f));
+  CHECK(with_nan.grad() == Tensor<float>(Shape{1, 1, 2, 2}, {0, 5, 0, 0}));
+  // A 3x3 window inside the image.
+  const Var inner_nan(Tensor<float>(Shape{1, 1, 3, 3}, {1, 2, 3, 4, nan, 6, nan, 8, 9}), true);
+  Var inner = a2q::max_pool2d(inner_nan, 3);
+  CHECK(std::isnan(inner.value()[0]));
+  inner.backward(Tensor<float>(Shape{1, 1, 1, 1}, 2.0f));
+  CHECK(inner_nan.grad() == Tensor<float>(Shape{1, 1, 3, 3}, {0, 0, 0, 0, 2, 0, 0, 0, 0}));
+  // The same in windows that reach into the padding (kernel 3, padding 1: every window sees the NaN).
+  const Var border_nan(Tensor<float>(Shape{1, 1, 2, 2}, {1.0f, 2.0f, nan, 3.0f}), true);
+  Var border = a2q::max_pool2d(border_nan, 3, 1, 1);
+  for (float v : border.value())
+    CHECK(std::isnan(v));
+  border.backward(Tensor<float>(Shape{1, 1, 2, 2}, 1.0f));
+  CHECK(border_nan.grad() == Tensor<float>(Shape{1, 1, 2, 2}, {0, 0, 4, 0}));
+}
+
+TEST_CASE("max_pool2d never selects padding, even next to -infinity", "[autograd][pool]") {
+  const float inf = std::numeric_limits<float>::infinity();
+  const Var x(Tensor<float>(Shape{1, 1, 3, 3}, -inf), true);
+  Var y = a2q::max_pool2d(x, 3, 2, 1);
+  CHECK(y.value() == Tensor<float>(Shape{1, 1, 2, 2}, -inf));
+  y.backward(Tensor<float>(Shape{1, 1, 2, 2}, {1.0f, 2.0f, 3.0f, 4.0f}));
+  // Each window's first image element: (0, 0), (0, 1), (1, 0) and (1, 1).
+  CHECK(x.grad() == Tensor<float>(Shape{1, 1, 3, 3}, {1, 2, 0, 3, 4, 0, 0, 0, 0}));
+}
+
+TEST_CASE("avg_pool2d padding semantics", "[autograd][pool]") {
+  // A 2x2 image of ones, kernel 3, padding 1, stride 1: every window covers 4 pixels of 9 positions.
+  const Var ones(Tensor<float>(Shape{1, 1, 2, 2}, 1.0f));
+  CHECK(a2q::avg_pool2d(ones, 3, 1, 1).value() == Tensor<float>(Shape{1, 1, 2, 2}, 4.0f / 9.0f));
+  CHECK(a2q::avg_pool2d(ones, 3, 1, 1, false).value() == Tensor<float>(Shape{1, 1, 2, 2}, 1.0f));
+}
+
+TEST_CASE("global_avg_pool2d averages each channel", "[autograd][pool]") {
+  const Var x(Tensor<float>(Shape{2, 2, 1, 3}, {1, 2, 3, 4, 5, 6, -1, -2, -3, 0, 0, 3}), true);
+  Var y = a2q::global_avg_pool2d(x);
+  CHECK(y.value() == Tensor<float>(Shape{2, 2}, {2, 5, -2, 1}));
+  y.backward(Tensor<float>(Shape{2, 2}, {3, 6, 9, 12}));
+  CHECK(x.grad() == Tensor<float>(Shape{2, 2, 1, 3}, {1, 1, 1, 2, 2, 2, 3, 3, 3, 4, 4, 4}));
+}
+
+TEST_CASE("pooling rejects bad arguments", "[autograd][pool]") {
+  const Var x(Tensor<float>(Shape{1, 2, 5, 5}));
+  CHECK_THROWS_AS(a2q::max_pool2d(x, 0), a2q::config_error);
+  CHECK_THROWS_AS(a2q::max_pool2d(x, 2, 0), a2q::config_error);
+  CHECK_THROWS_AS(a2q::max_pool2d(x, 3, 1, 2), a2q::config_error); // padding > kernel / 2
+  CHECK_THROWS_AS(a2q::avg_pool2d(x, 2, 2, -1), a2q::config_error);
+  CHECK_THROWS_AS(a2q::max_pool2d(x, 6), a2q::shape_error);
+  CHECK_THROWS_AS(a2q::avg_pool2d(Var(Tensor<float>(Shape{2, 5, 5})), 2), a2q::shape_error);
+  CHECK_THROWS_AS(a2q::global_avg_pool2d(Var(Tensor<float>(Shape{2, 5}))), a2q::shape_error);
+  CHECK_THROWS_WITH(a2q::max_pool2d(x, 3, 1, 2), Catch::Contains("padding") && Catch::Contains("2"));
+  CHECK_NOTHROW(a2q::max_pool2d(x, 6, 1, 3));
+}
