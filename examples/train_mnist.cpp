@@ -3,6 +3,7 @@
 //   train_mnist --model mlp --epochs 10 --metrics mlp.json
 //   train_mnist --data /path/to/mnist --model cnn --threads 1
 
+#include "common/quant_flags.hpp"
 #include "common/training_run.hpp"
 
 #include <a2q/data/dataset.hpp>
@@ -13,11 +14,13 @@ int main(int argc, char** argv) {
   std::string data_dir = a2q::data::default_fashion_mnist_dir;
   std::string model_name = "mlp";
   examples::TrainingOptions options;
+  examples::QuantFlags quant;
   app.add_option("--data", data_dir, "Directory with the four IDX files")->capture_default_str();
   app.add_option("--model", model_name, "Model")
       ->check(CLI::IsMember({"mlp", "cnn", "cnn-bn"}))
       ->capture_default_str();
   examples::add_training_flags(app, options);
+  examples::add_quant_flags(app, quant);
   CLI11_PARSE(app, argc, argv);
 
   return examples::guarded_main([&] {
@@ -26,20 +29,46 @@ int main(int argc, char** argv) {
     const auto test =
         examples::limited(a2q::data::load_mnist(data_dir, a2q::data::Split::test), options.test_limit);
     a2q::Rng rng(options.seed);
+    const a2q::models::QuantPolicy policy = examples::make_policy(quant);
     auto model = model_name == "mlp"
-                     ? a2q::models::mnist_mlp(rng)
-                     : a2q::models::mnist_cnn(rng, model_name == "cnn-bn", train.height(), train.width());
+                     ? a2q::models::quant_mnist_mlp(policy, rng)
+                     : (model_name == "cnn-bn"
+                            ? a2q::models::mnist_cnn(rng, true, train.height(), train.width())
+                            : a2q::models::quant_mnist_cnn(policy, rng, train.height(), train.width()));
+    if (model_name == "cnn-bn" && policy.method != a2q::quant::QuantMethod::none)
+      throw a2q::config_error("--model cnn-bn is float only; use --model cnn with --quant");
+    if (!quant.init_from.empty()) {
+      // A float checkpoint of the same architecture (train_mnist --quant float --checkpoint FILE).
+      a2q::Rng unused(0);
+      auto float_model = model_name == "mlp"
+                             ? a2q::models::mnist_mlp(unused)
+                             : a2q::models::mnist_cnn(unused, false, train.height(), train.width());
+      a2q::train::load_checkpoint(quant.init_from, *float_model);
+      if (policy.method == a2q::quant::QuantMethod::none)
+        model->load_state_dict(float_model->state_dict());
+      else
+        a2q::models::load_float_weights(*model, *float_model);
+    }
     if (!options.quiet)
       fmt::print("{}: {} parameters; {} training and {} test images from {}\n", model_name,
                  model->parameter_count(), train.size(), test.size(), data_dir);
 
     // Pixels are scaled to [0, 1] and not shifted, so the first layer sees 8-bit unsigned inputs as they are.
-    const auto summary = examples::run_training(*model, train, test, options, {}, {});
+    a2q::train::TrainerOptions trainer_options;
+    trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
+    const auto summary = examples::run_training(*model, train, test, options, {}, {}, trainer_options);
     fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
                100.0 * summary.test.accuracy, summary.fit.history.size(),
                summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
-    examples::write_metrics(options.metrics, model_name, data_dir, options, summary,
-                            model->parameter_count());
+    if (!options.quiet)
+      examples::print_layer_summary(*model);
+    examples::write_metrics(options.metrics, model_name, data_dir, options, summary, model->parameter_count(),
+                            [&](a2q::io::JsonWriter& w) {
+                              w.key("quant").value(quant.method);
+                              examples::write_layer_metrics(w, *model);
+                            });
+    if (!quant.export_int.empty())
+      a2q::io::save_integer_weights(quant.export_int, a2q::nn::integer_layers(*model));
     return examples::accuracy_exit_code(options, summary);
   });
 }

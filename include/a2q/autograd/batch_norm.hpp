@@ -66,7 +66,11 @@ inline Var batch_norm(const char* op, const Var& x, const Var& gamma, const Var&
   float* rv = running_var.data();
   Tensor<float> out = Tensor<float>::uninitialized(s);
   float* yv = out.data();
-  A2Q_PARALLEL_FOR
+  // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+  [[maybe_unused]] const bool threaded = channels * count >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded)
+#endif
   for (std::int64_t c = 0; c < channels; ++c) {
     float m = 0.0f;
     float var = 0.0f;
@@ -115,7 +119,11 @@ inline Var batch_norm(const char* op, const Var& x, const Var& gamma, const Var&
     float* dxd = dx.data();
     float* dgd = dgamma.data();
     float* dbd = dbeta.data();
-    A2Q_PARALLEL_FOR
+    // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+    [[maybe_unused]] const bool threaded_backward = channels * count >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded_backward)
+#endif
     for (std::int64_t c = 0; c < channels; ++c) {
       const float m = mean[c];
       const float is = inv_std[c];

@@ -101,9 +101,13 @@ inline Conv2dPlan conv2d_plan(const Shape& x, const Shape& w, const Conv2dOption
   return p;
 }
 
-/// Number of contiguous chunks `items` work items are split into: one per thread, at most one per item.
-inline std::int64_t parallel_chunk_count(std::int64_t items) {
-  return std::clamp<std::int64_t>(num_threads(), 1, std::max<std::int64_t>(items, 1));
+/// Number of contiguous chunks `items` work items of about `work_per_item` multiply-adds each are split
+/// into: one per thread, at most one per item, and one in all when the whole job is too small to be worth
+/// waking threads for (tiny layers, gradient checks).
+inline std::int64_t parallel_chunk_count(std::int64_t items, std::int64_t work_per_item) {
+  constexpr std::int64_t min_work_per_chunk = std::int64_t{1} << 15; // ~10 microseconds
+  const std::int64_t by_work = std::max<std::int64_t>(1, items * work_per_item / min_work_per_chunk);
+  return std::clamp<std::int64_t>(num_threads(), 1, std::min(std::max<std::int64_t>(items, 1), by_work));
 }
 
 /// Runs body(chunk, begin, end) for `chunks` contiguous ranges covering [0, items), in parallel when
@@ -163,7 +167,7 @@ inline void depthwise_conv2d_forward(const Conv2dPlan& p, const float* x, const 
   A2Q_ASSERT(l.unit_stride);
   const std::int64_t taps = g.kernel_h * g.kernel_w;
   const std::int64_t planes = p.batch * p.in_channels;
-  const std::int64_t chunks = parallel_chunk_count(planes);
+  const std::int64_t chunks = parallel_chunk_count(planes, p.positions * taps);
   Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * l.scratch()});
   for_each_chunk(planes, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
     float* padded = scratch.data() + chunk * l.scratch();
@@ -196,7 +200,7 @@ inline void depthwise_conv2d_backward(const Conv2dPlan& p, const float* x, const
   const DepthwiseLayout l(p);
   const std::int64_t taps = g.kernel_h * g.kernel_w;
   const std::int64_t channels = p.in_channels;
-  const std::int64_t chunks = parallel_chunk_count(channels);
+  const std::int64_t chunks = parallel_chunk_count(channels, 2 * p.batch * p.positions * taps);
   Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * l.scratch()});
   Tensor<double> sums = Tensor<double>::uninitialized(Shape{chunks * taps}); // dw accumulators
   for_each_chunk(channels, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
@@ -272,7 +276,7 @@ inline void conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, 
   const Conv2dGeometry& g = p.geometry;
   const bool identity = g.is_identity();
   const std::int64_t col_size = identity ? 0 : g.col_rows() * p.positions;
-  const std::int64_t chunks = parallel_chunk_count(p.batch);
+  const std::int64_t chunks = parallel_chunk_count(p.batch, p.out_size() * p.group_rows);
   Tensor<float> cols = Tensor<float>::uninitialized(Shape{chunks * col_size}); // one buffer per chunk
   for_each_chunk(p.batch, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
     float* col = cols.data() + chunk * col_size;
@@ -298,7 +302,11 @@ inline void conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, 
 /// db[c] = sum of dy over the batch and positions of channel c (overwritten).
 inline void conv2d_bias_backward(const Conv2dPlan& p, const float* dy, float* db) {
   const std::int64_t channels = p.out_channels;
-  A2Q_PARALLEL_FOR
+  // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+  [[maybe_unused]] const bool threaded = p.batch * p.out_size() >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded)
+#endif
   for (std::int64_t c = 0; c < channels; ++c) {
     double total = 0.0;
     for (std::int64_t n = 0; n < p.batch; ++n)
@@ -326,7 +334,7 @@ inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w,
   const bool identity = g.is_identity();
   const std::int64_t col_size = identity ? 0 : g.col_rows() * p.positions;
   const std::int64_t w_size = p.out_channels * p.group_rows;
-  const std::int64_t chunks = parallel_chunk_count(p.batch);
+  const std::int64_t chunks = parallel_chunk_count(p.batch, 2 * p.out_size() * p.group_rows);
   Tensor<float> cols = Tensor<float>::uninitialized(Shape{dw != nullptr ? chunks * col_size : 0});
   Tensor<float> dcols = Tensor<float>::uninitialized(Shape{dx != nullptr ? chunks * col_size : 0});
   // Chunk 0 accumulates straight into dw; the others into partials that are added in chunk order.

@@ -58,7 +58,11 @@ inline Var dropout(const Var& x, float p, bool training, Rng& rng) {
     return keep_scale * static_cast<float>(bits32 >= threshold);
   };
   const std::int64_t pairs = n / 2;
-  A2Q_PARALLEL_FOR
+  // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+  [[maybe_unused]] const bool threaded = n >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded)
+#endif
   for (std::int64_t i = 0; i < pairs; ++i) {
     const std::uint64_t bits = word(i);
     m[2 * i] = factor(bits & 0xffffffffULL);

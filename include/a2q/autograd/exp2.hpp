@@ -22,11 +22,11 @@ inline Var exp2(const Var& t) {
   const std::int64_t n = tv.numel();
   for (std::int64_t i = 0; i < n; ++i)
     o[i] = std::exp2(in[i]);
-  return detail::make_result(std::move(out), {t}, "exp2", [](detail::Node& self) {
+  return a2q::detail::make_result(std::move(out), {t}, "exp2", [](a2q::detail::Node& self) {
     constexpr float ln2 = std::numbers::ln2_v<float>;
     Tensor<float> dt = Tensor<float>::uninitialized(self.value.shape());
     dt.vector() = self.grad.vector().cwiseProduct(self.value.vector()) * ln2;
-    detail::accumulate_grad(self, 0, std::move(dt));
+    a2q::detail::accumulate_grad(self, 0, std::move(dt));
   });
 }
 

@@ -277,7 +277,11 @@ inline Var max_pool2d(const Var& x, int kernel, int stride, int padding = 0) {
   std::int32_t* av = argmax.data();
   const std::int64_t in_plane = p.height * p.width;
   const std::int64_t out_plane = p.out_h * p.out_w;
-  A2Q_PARALLEL_FOR
+  // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+  [[maybe_unused]] const bool threaded = p.planes * p.height * p.width >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded)
+#endif
   for (std::int64_t plane = 0; plane < p.planes; ++plane) {
     const float* xp = xv + plane * in_plane;
     float* yp = yv + plane * out_plane;
@@ -289,21 +293,26 @@ inline Var max_pool2d(const Var& x, int kernel, int stride, int padding = 0) {
     else
       detail::max_pool_plane<0>(p, xp, yp, ap);
   }
-  return detail::make_result(std::move(out), {x}, "max_pool2d",
-                             [p, argmax = std::move(argmax)](detail::Node& self) {
-                               Tensor<float> dx(detail::input(self, 0).value.shape()); // zero-filled
-                               const float* dy = self.grad.data();
-                               const std::int32_t* ai = argmax.data();
-                               float* dxv = dx.data();
-                               const std::int64_t out_plane_ = p.out_h * p.out_w;
-                               A2Q_PARALLEL_FOR
-                               for (std::int64_t plane = 0; plane < p.planes; ++plane) {
-                                 float* dxp = dxv + plane * p.height * p.width;
-                                 for (std::int64_t o = plane * out_plane_; o < (plane + 1) * out_plane_; ++o)
-                                   dxp[ai[o]] += dy[o];
-                               }
-                               detail::accumulate_grad(self, 0, std::move(dx));
-                             });
+  return detail::make_result(
+      std::move(out), {x}, "max_pool2d", [p, argmax = std::move(argmax)](detail::Node& self) {
+        Tensor<float> dx(detail::input(self, 0).value.shape()); // zero-filled
+        const float* dy = self.grad.data();
+        const std::int32_t* ai = argmax.data();
+        float* dxv = dx.data();
+        const std::int64_t out_plane_ = p.out_h * p.out_w;
+        // Threads only for enough work (~10 microseconds): a parallel region costs
+        // more than a tiny loop.
+        [[maybe_unused]] const bool threaded_backward = p.planes * p.height * p.width >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded_backward)
+#endif
+        for (std::int64_t plane = 0; plane < p.planes; ++plane) {
+          float* dxp = dxv + plane * p.height * p.width;
+          for (std::int64_t o = plane * out_plane_; o < (plane + 1) * out_plane_; ++o)
+            dxp[ai[o]] += dy[o];
+        }
+        detail::accumulate_grad(self, 0, std::move(dx));
+      });
 }
 
 /// Max pooling with stride equal to the kernel (non-overlapping windows) and no padding.
@@ -327,7 +336,11 @@ inline Var avg_pool2d(const Var& x, int kernel, int stride, int padding = 0, boo
   const std::int64_t out_plane = p.out_h * p.out_w;
   const float* xv = x.value().data();
   float* yv = out.data();
-  A2Q_PARALLEL_FOR
+  // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+  [[maybe_unused]] const bool threaded = p.planes * p.out_h * p.out_w * p.kernel * p.kernel >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded)
+#endif
   for (std::int64_t plane = 0; plane < p.planes; ++plane) {
     const float* xp = xv + plane * in_plane;
     float* yp = yv + plane * out_plane;
@@ -345,7 +358,12 @@ inline Var avg_pool2d(const Var& x, int kernel, int stride, int padding = 0, boo
     const std::int64_t out_plane_ = p.out_h * p.out_w;
     const float* dy = self.grad.data();
     float* dxv = dx.data();
-    A2Q_PARALLEL_FOR
+    // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+    [[maybe_unused]] const bool threaded_backward =
+        p.planes * p.out_h * p.out_w * p.kernel * p.kernel >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded_backward)
+#endif
     for (std::int64_t plane = 0; plane < p.planes; ++plane) {
       float* dxp = dxv + plane * in_plane_;
       const float* dyp = dy + plane * out_plane_;

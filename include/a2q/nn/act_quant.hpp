@@ -59,7 +59,8 @@ public:
       throw config_error("ActQuant: stochastic rounding is not supported (its random state would not be "
                          "part of the state dict); use a deterministic mode");
     if (!(options_.percentile > 0.0 && options_.percentile <= 100.0))
-      throw config_error("ActQuant: percentile must be in (0, 100], got " + std::to_string(options_.percentile));
+      throw config_error("ActQuant: percentile must be in (0, 100], got " +
+                         std::to_string(options_.percentile));
     calibrated_flag = Tensor<float>(Shape{1});
     observed = Tensor<float>(Shape{1});
     if (options_.fixed_scale) {

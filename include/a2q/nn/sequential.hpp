@@ -1,10 +1,11 @@
 #pragma once
 /// @file
-/// nn::Sequential: children applied in order, named "0", "1", ...
+/// nn::Sequential: children applied in order, named "0", "1", ... unless named explicitly.
 
 #include "a2q/nn/module.hpp"
 
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -18,11 +19,17 @@ public:
     return add(std::make_unique<M>(std::forward<Args>(args)...));
   }
 
-  /// Appends an existing layer.
+  /// Constructs a layer in place at the end under a chosen name (e.g. "fc1") instead of its index.
+  template <class M, class... Args>
+  M& emplace_named(std::string name, Args&&... args) {
+    return add(std::make_unique<M>(std::forward<Args>(args)...), std::move(name));
+  }
+
+  /// Appends an existing layer, named by its index unless a name is given.
   template <class M>
-  M& add(std::unique_ptr<M> layer) {
+  M& add(std::unique_ptr<M> layer, std::string name = {}) {
     M& ref = *layer;
-    register_module(std::to_string(layers_.size()), ref);
+    register_module(name.empty() ? std::to_string(layers_.size()) : std::move(name), ref);
     layers_.push_back(std::move(layer));
     return ref;
   }

@@ -1,0 +1,101 @@
+#pragma once
+// Shared by the training examples: the quantization flags, the layer policy they build, loading a float
+// checkpoint into a quantized model, the integer-weight export and the per-layer metrics.
+
+#include <a2q/io/int_weights_json.hpp>
+#include <a2q/models/quant_zoo.hpp>
+#include <a2q/train/checkpoint.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <string>
+
+namespace examples {
+
+struct QuantFlags {
+  std::string method = "float";
+  int weight_bits = 8;
+  int act_bits = 8;
+  int acc_bits = 16;
+  bool per_tensor = false;
+  bool bias_in_accumulator = false;
+  bool constrain_first = false;
+  bool constrain_last = false;
+  double penalty = 1e-3;
+  std::string init = "projection";
+  std::string init_from;
+  std::string export_int;
+};
+
+inline void add_quant_flags(CLI::App& app, QuantFlags& q) {
+  app.add_option("--quant", q.method, "Weight quantization of hidden layers")
+      ->check(CLI::IsMember({"float", "baseline", "a2q", "a2q+"}))
+      ->capture_default_str();
+  app.add_option("--weight-bits", q.weight_bits, "M: weight bits of hidden layers")->check(CLI::Range(2, 16));
+  app.add_option("--act-bits", q.act_bits, "N: activation bits after ReLU")->check(CLI::Range(1, 16));
+  app.add_option("--acc-bits", q.acc_bits, "P: accumulator bits of hidden layers")->check(CLI::Range(2, 64));
+  app.add_flag("--per-tensor", q.per_tensor, "One weight scale per layer instead of per output channel");
+  app.add_flag("--bias-in-accumulator", q.bias_in_accumulator,
+               "Start the accumulator at the bias (the guarantee then includes |bias|)");
+  app.add_flag("--constrain-first", q.constrain_first, "Constrain the first layer like a hidden one");
+  app.add_flag("--constrain-last", q.constrain_last, "Constrain the last layer like a hidden one");
+  app.add_option("--penalty", q.penalty, "λ of the A2Q penalty λ·Σ ReLU(g - s·B)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--a2q-init", q.init, "A2Q/A2Q+ initialisation")
+      ->check(CLI::IsMember({"projection", "reference"}))
+      ->capture_default_str();
+  app.add_option("--init-from", q.init_from, "Initialise from a float checkpoint of the same architecture");
+  app.add_option("--export-int", q.export_int, "Write the integer weights as JSON (a2q-int-weights)");
+}
+
+inline a2q::models::QuantPolicy make_policy(const QuantFlags& q) {
+  a2q::models::QuantPolicy p;
+  p.method = a2q::quant::parse_quant_method(q.method);
+  p.weight_bits = q.weight_bits;
+  p.act_bits = q.act_bits;
+  p.acc_bits = q.acc_bits;
+  p.per_channel = !q.per_tensor;
+  p.bias_mode =
+      q.bias_in_accumulator ? a2q::nn::BiasMode::in_accumulator : a2q::nn::BiasMode::after_accumulation;
+  p.constrain_first = q.constrain_first;
+  p.constrain_last = q.constrain_last;
+  p.penalty_weight = q.penalty;
+  p.init = q.init == "reference" ? a2q::quant::A2QInitMode::reference : a2q::quant::A2QInitMode::projection;
+  return p;
+}
+
+/// Per-layer facts for the metrics file: K, N, M, P, max L1, required bits, data-type bound, sparsity.
+inline void write_layer_metrics(a2q::io::JsonWriter& w, const a2q::nn::Module& model) {
+  w.key("layers").begin_array();
+  for (const a2q::nn::IntegerLayer& layer : a2q::nn::integer_layers(model)) {
+    w.begin_object();
+    w.key("name").value(layer.name);
+    w.key("method").value(std::string(a2q::quant::to_string(layer.method)));
+    w.key("fan_in").value(layer.fan_in);
+    w.key("weight_bits").value(layer.weight_bits);
+    w.key("input_bits").value(layer.input_bits);
+    w.key("accumulator_bits").value(layer.accumulator_bits);
+    w.key("max_l1").value(layer.max_l1());
+    w.key("required_accumulator_bits").value(layer.required_bits());
+    w.key("datatype_bound_bits").value(layer.datatype_bits());
+    w.key("sparsity").value(layer.sparsity());
+    w.end_object();
+  }
+  w.end_array();
+}
+
+/// Prints one line per quantized layer (what the accumulator guarantee looks like after training).
+inline void print_layer_summary(const a2q::nn::Module& model) {
+  const auto layers = a2q::nn::integer_layers(model);
+  if (layers.empty())
+    return;
+  fmt::print("{:<8}{:>10}{:>6}{:>4}{:>4}{:>8}{:>10}{:>10}{:>10}{:>10}\n", "layer", "method", "K", "N", "M",
+             "P", "max L1", "needs P", "dtype P", "sparsity");
+  for (const auto& l : layers)
+    fmt::print("{:<8}{:>10}{:>6}{:>4}{:>4}{:>8}{:>10}{:>10}{:>10}{:>9.1f}%\n", l.name,
+               a2q::quant::to_string(l.method), l.fan_in, l.input_bits, l.weight_bits, l.accumulator_bits,
+               l.max_l1(), l.required_bits(), l.datatype_bits(), 100.0 * l.sparsity());
+}
+
+} // namespace examples

@@ -1,0 +1,83 @@
+#pragma once
+/// @file
+/// nn::IntegerLayer: a quantized layer's integer view (weights, scales, formats, bias in accumulator
+/// units), the unit of export, verification and reporting.
+
+#include "a2q/core/tensor.hpp"
+#include "a2q/quant/bounds.hpp"
+#include "a2q/quant/method.hpp"
+
+#include <algorithm>
+#include <cstdlib>
+#include <optional>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace a2q::nn {
+
+struct IntegerLayer {
+  std::string name;
+  std::string kind; ///< "linear" or "conv2d"
+  quant::QuantMethod method = quant::QuantMethod::baseline;
+  std::int64_t out_channels = 0;
+  std::int64_t fan_in = 0; ///< K: in_features, or C_in/groups · kh · kw
+  int weight_bits = 8;
+  int input_bits = 8;
+  bool input_signed = false;
+  int accumulator_bits = 32;
+  bool bias_in_accumulator = false;
+  Tensor<std::int32_t> weights;    ///< [out_channels, fan_in]; conv in (C_in/groups, kh, kw) order
+  std::vector<float> weight_scale; ///< per output channel
+  float input_scale = 1.0f;
+  std::optional<std::vector<std::int64_t>> bias; ///< in accumulator units (s_w · s_x), if the layer has one
+
+  InputRange input_range() const { return InputRange::of_bits(input_bits, input_signed); }
+
+  std::span<const std::int32_t> channel(std::int64_t c) const {
+    return {weights.data() + c * fan_in, static_cast<std::size_t>(fan_in)};
+  }
+
+  /// The bias that starts the accumulator of channel c (0 unless bias_in_accumulator).
+  std::int64_t accumulator_start(std::int64_t c) const {
+    return bias_in_accumulator && bias ? (*bias)[static_cast<std::size_t>(c)] : 0;
+  }
+
+  /// Exact bits channel c needs (sign-split worst case, with the bias when it starts the accumulator).
+  int required_bits(std::int64_t c) const {
+    return required_accumulator_bits(channel(c), input_range(), accumulator_start(c));
+  }
+
+  /// Largest requirement over the channels.
+  int required_bits() const {
+    int bits = 1;
+    for (std::int64_t c = 0; c < out_channels; ++c)
+      bits = std::max(bits, required_bits(c));
+    return bits;
+  }
+
+  /// Largest integer L1 norm over the channels.
+  std::int64_t max_l1() const {
+    std::int64_t best = 0;
+    for (std::int64_t c = 0; c < out_channels; ++c) {
+      std::int64_t l1 = 0;
+      for (std::int32_t q : channel(c))
+        l1 += std::abs(static_cast<std::int64_t>(q));
+      best = std::max(best, l1);
+    }
+    return best;
+  }
+
+  /// Fraction of integer weights that are zero.
+  double sparsity() const {
+    if (weights.numel() == 0)
+      return 0.0;
+    return static_cast<double>(std::count(weights.begin(), weights.end(), 0)) /
+           static_cast<double>(weights.numel());
+  }
+
+  /// The data-type bound for this layer's K, N and M.
+  int datatype_bits() const { return datatype_bound_bits(fan_in, input_bits, weight_bits, input_signed); }
+};
+
+} // namespace a2q::nn

@@ -1,0 +1,57 @@
+#pragma once
+/// @file
+/// Per-layer quantization settings (weights, accumulator, bias handling) of the QAT layers.
+
+#include "a2q/quant/a2q_init.hpp"
+#include "a2q/quant/method.hpp"
+#include "a2q/quant/rounding.hpp"
+
+#include <optional>
+#include <string>
+
+namespace a2q::nn {
+
+/// Where the bias enters the integer computation.
+enum class BiasMode {
+  /// Default: the dot product is accumulated from zero in the P-bit register and the bias is added
+  /// afterwards in a wider register; the guarantee covers the dot product alone.
+  after_accumulation,
+  /// The accumulator starts at the bias (in accumulator units), so the guarantee includes |bias|: the
+  /// weights get the remaining budget and the bias is limited to `bias_fraction` of the register.
+  in_accumulator
+};
+
+/// Everything a quantized layer needs to know besides its shape and its input's format.
+struct LayerQuantConfig {
+  quant::QuantMethod method = quant::QuantMethod::a2q;
+  int weight_bits = 8;       ///< M
+  int accumulator_bits = 16; ///< P: the constraint for a2q/a2q+; the target width reported for the others
+  bool per_channel_scale = true;
+  BiasMode bias_mode = BiasMode::after_accumulation;
+  /// Weight rounding; default toward_zero for a2q/a2q+ (required for the guarantee) and
+  /// nearest_even for baseline. Setting nearest for a2q is the negative control, not a training mode.
+  std::optional<quant::RoundingMode> rounding;
+  double bias_fraction = 0.25; ///< in_accumulator: largest |bias| as a fraction of 2^(P-1)-1
+  quant::A2QInitMode init = quant::A2QInitMode::projection;
+  double penalty_weight = 1e-3; ///< λ of the A2Q regulariser
+
+  quant::RoundingMode weight_rounding() const {
+    if (rounding)
+      return *rounding;
+    return quant::is_accumulator_aware(method) ? quant::RoundingMode::toward_zero
+                                               : quant::RoundingMode::nearest_even;
+  }
+
+  void validate() const {
+    if (weight_bits < 2 || weight_bits > 16)
+      throw config_error("weight bits must be in [2, 16], got " + std::to_string(weight_bits));
+    if (accumulator_bits < 2 || accumulator_bits > 64)
+      throw config_error("accumulator bits must be in [2, 64], got " + std::to_string(accumulator_bits));
+    if (!(bias_fraction > 0.0 && bias_fraction < 1.0))
+      throw config_error("bias_fraction must be in (0, 1), got " + std::to_string(bias_fraction));
+    if (!(penalty_weight >= 0.0))
+      throw config_error("penalty weight must be >= 0, got " + std::to_string(penalty_weight));
+  }
+};
+
+} // namespace a2q::nn
