@@ -42,6 +42,7 @@ int main(int argc, char** argv) {
 
   try {
     a2q::set_num_threads(threads);
+    a2q::keep_freed_memory_for_reuse();
     const auto train = a2q::data::load_mnist(data, a2q::data::Split::train);
     a2q::Rng rng(1);
     auto model = model_name == "mlp" ? a2q::models::mnist_mlp(rng) : a2q::models::mnist_cnn(rng);

@@ -15,12 +15,16 @@ int main(int argc, char** argv) {
   std::string model_name = "mlp";
   examples::TrainingOptions options;
   examples::QuantFlags quant;
+  bool verify = false;
   app.add_option("--data", data_dir, "Directory with the four IDX files")->capture_default_str();
   app.add_option("--model", model_name, "Model")
       ->check(CLI::IsMember({"mlp", "cnn", "cnn-bn"}))
       ->capture_default_str();
   examples::add_training_flags(app, options);
   examples::add_quant_flags(app, quant);
+  app.add_flag("--verify", verify,
+               "After training, prove per layer that no input can overflow its accumulator "
+               "(exit 4 if one can)");
   CLI11_PARSE(app, argc, argv);
 
   return examples::guarded_main([&] {
@@ -69,6 +73,8 @@ int main(int argc, char** argv) {
                             });
     if (!quant.export_int.empty())
       a2q::io::save_integer_weights(quant.export_int, a2q::nn::integer_layers(*model));
+    if (verify && !examples::verify_accumulators(*model))
+      return 4;
     return examples::accuracy_exit_code(options, summary);
   });
 }

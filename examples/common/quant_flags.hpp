@@ -98,4 +98,20 @@ inline void print_layer_summary(const a2q::nn::Module& model) {
                l.max_l1(), l.required_bits(), l.datatype_bits(), 100.0 * l.sparsity());
 }
 
+/// Static proof for every quantized layer: its exact worst case (sign split over the input range, bias
+/// included where it starts the accumulator) fits its P-bit accumulator. Prints one verdict per layer;
+/// returns false if any layer fails.
+inline bool verify_accumulators(const a2q::nn::Module& model) {
+  bool ok = true;
+  for (const auto& l : a2q::nn::integer_layers(model)) {
+    const int needed = l.required_bits();
+    const bool fits = needed <= l.accumulator_bits;
+    ok = ok && fits;
+    fmt::print("verify {:<6} {:>8}: worst case needs {:>2} bits, P = {:>2}: {}\n", l.name,
+               a2q::quant::to_string(l.method), needed, l.accumulator_bits,
+               fits ? "no input can overflow" : "OVERFLOW POSSIBLE");
+  }
+  return ok;
+}
+
 } // namespace examples

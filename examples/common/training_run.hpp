@@ -120,6 +120,7 @@ inline RunSummary run_training(a2q::nn::Module& model, const a2q::data::ImageDat
                                a2q::data::DataLoaderOptions test_loader_options,
                                a2q::train::TrainerOptions trainer_options = {}) {
   RunSummary summary;
+  a2q::keep_freed_memory_for_reuse();
   if (o.threads > 0)
     a2q::set_num_threads(o.threads);
   else

@@ -1,7 +1,8 @@
 #pragma once
 /// @file
-/// Umbrella header: includes the whole of a2q that needs only the standard library and Eigen.
-/// Headers that need optional dependencies (fmt, CLI11, zlib) are included on their own.
+/// Umbrella header: everything in a2q that needs only the standard library and Eigen.
+/// Opt-in headers with other dependencies: a2q/data/*.hpp and a2q/train/*.hpp (zlib, for gzip-compressed
+/// IDX files; link a2q::data).
 
 // clang-format off
 #include "a2q/version.hpp"
@@ -10,5 +11,39 @@
 #include "a2q/core/shape.hpp"
 #include "a2q/core/rng.hpp"
 #include "a2q/core/tensor.hpp"
+#include "a2q/core/parallel.hpp"
 #include "a2q/quant/bounds.hpp"
+#include "a2q/autograd/ops.hpp"
+#include "a2q/autograd/exp2.hpp"
+#include "a2q/quant/quant.hpp"
+#include "a2q/quant/method.hpp"
+#include "a2q/quant/l1_budget.hpp"
+#include "a2q/quant/a2q_weight.hpp"
+#include "a2q/quant/a2q_init.hpp"
+#include "a2q/quant/a2q_penalty.hpp"
+#include "a2q/nn/module.hpp"
+#include "a2q/nn/init.hpp"
+#include "a2q/nn/linear.hpp"
+#include "a2q/nn/conv2d.hpp"
+#include "a2q/nn/batch_norm.hpp"
+#include "a2q/nn/activation.hpp"
+#include "a2q/nn/pooling.hpp"
+#include "a2q/nn/sequential.hpp"
+#include "a2q/nn/residual.hpp"
+#include "a2q/nn/act_quant.hpp"
+#include "a2q/nn/quant_config.hpp"
+#include "a2q/nn/quant_weight.hpp"
+#include "a2q/nn/integer_layer.hpp"
+#include "a2q/nn/quant_layer.hpp"
+#include "a2q/nn/quant_linear.hpp"
+#include "a2q/nn/quant_conv2d.hpp"
+#include "a2q/nn/quant_model.hpp"
+#include "a2q/models/zoo.hpp"
+#include "a2q/models/quant_zoo.hpp"
+#include "a2q/optim/optim.hpp"
+#include "a2q/io/crc32.hpp"
+#include "a2q/io/atomic_file.hpp"
+#include "a2q/io/json_writer.hpp"
+#include "a2q/io/tensor_archive.hpp"
+#include "a2q/io/int_weights_json.hpp"
 // clang-format on

@@ -87,7 +87,7 @@ TEST_CASE("linear computes x W^T + b", "[autograd][linear]") {
   CHECK_THROWS_AS(a2q::linear(x, w, Var(Tensor<float>(Shape{2}))), a2q::shape_error);
 }
 
-TEST_CASE("gradients accumulate over uses and steps; zero_grad clears them", "[autograd][variable]") {
+TEST_CASE("gradients accumulate over uses and steps, and zero_grad clears them", "[autograd][variable]") {
   Var a(Tensor<float>(Shape{2}, {1, 2}), true);
   // a is used twice: d(sum(a + a))/da = 2.
   a2q::sum(a2q::add(a, a)).backward();

