@@ -2,6 +2,7 @@
 //
 //   train_cifar10 --data cifar-10-batches-bin --epochs 30 --metrics resnet.json
 
+#include "common/quant_flags.hpp"
 #include "common/training_run.hpp"
 
 #include <a2q/data/dataset.hpp>
@@ -14,6 +15,8 @@ int main(int argc, char** argv) {
   int blocks = 1;
   bool no_augment = false;
   examples::TrainingOptions options;
+  examples::QuantFlags quant;
+  bool verify = false;
   options.optimizer = "sgd";
   options.lr = 0.1;
   options.weight_decay = 5e-4;
@@ -24,6 +27,9 @@ int main(int argc, char** argv) {
   app.add_option("--blocks", blocks, "Residual blocks per stage")->check(CLI::Range(1, 16));
   app.add_flag("--no-augment", no_augment, "Disable random crop (padding 4) and horizontal flip");
   examples::add_training_flags(app, options);
+  examples::add_quant_flags(app, quant);
+  app.add_flag("--verify", verify,
+               "After training, prove per layer that no input can overflow (exit 4 if one can)");
   CLI11_PARSE(app, argc, argv);
 
   return examples::guarded_main([&] {
@@ -32,7 +38,17 @@ int main(int argc, char** argv) {
     const auto test =
         examples::limited(a2q::data::load_cifar10(data_dir, a2q::data::Split::test), options.test_limit);
     a2q::Rng rng(options.seed);
-    auto model = a2q::models::cifar_resnet(rng, width, blocks);
+    const a2q::models::QuantPolicy policy = examples::make_policy(quant);
+    auto model = a2q::models::quant_cifar_resnet(policy, rng, width, blocks);
+    if (!quant.init_from.empty()) {
+      a2q::Rng unused(0);
+      auto float_model = a2q::models::cifar_resnet(unused, width, blocks);
+      a2q::train::load_checkpoint(quant.init_from, *float_model);
+      if (policy.method == a2q::quant::QuantMethod::none)
+        model->load_state_dict(float_model->state_dict());
+      else
+        a2q::models::load_float_weights(*model, *float_model);
+    }
     if (!options.quiet)
       fmt::print("resnet (width {}, {} block(s)/stage): {} parameters; {} training and {} test images\n",
                  width, blocks, model->parameter_count(), train.size(), test.size());
@@ -42,12 +58,24 @@ int main(int argc, char** argv) {
     a2q::data::DataLoaderOptions train_options{.normalization = normalization};
     if (!no_augment)
       train_options.augmentation = {.random_crop_padding = 4, .horizontal_flip = true};
-    const auto summary =
-        examples::run_training(*model, train, test, options, train_options, {.normalization = normalization});
+    a2q::train::TrainerOptions trainer_options;
+    trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
+    const auto summary = examples::run_training(*model, train, test, options, train_options,
+                                                {.normalization = normalization}, trainer_options);
     fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
                100.0 * summary.test.accuracy, summary.fit.history.size(),
                summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
-    examples::write_metrics(options.metrics, "resnet", data_dir, options, summary, model->parameter_count());
+    if (!options.quiet)
+      examples::print_layer_summary(*model);
+    examples::write_metrics(options.metrics, "resnet", data_dir, options, summary, model->parameter_count(),
+                            [&](a2q::io::JsonWriter& w) {
+                              w.key("quant").value(quant.method);
+                              examples::write_layer_metrics(w, *model);
+                            });
+    if (!quant.export_int.empty())
+      a2q::io::save_integer_weights(quant.export_int, a2q::nn::integer_layers(*model));
+    if (verify && !examples::verify_accumulators(*model))
+      return 4;
     return examples::accuracy_exit_code(options, summary);
   });
 }

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <string>
 
 namespace examples {
@@ -103,11 +104,15 @@ inline void print_layer_summary(const a2q::nn::Module& model) {
 /// returns false if any layer fails.
 inline bool verify_accumulators(const a2q::nn::Module& model) {
   bool ok = true;
-  for (const auto& l : a2q::nn::integer_layers(model)) {
+  const auto layers = a2q::nn::integer_layers(model);
+  std::size_t width = 6;
+  for (const auto& l : layers)
+    width = std::max(width, l.name.size());
+  for (const auto& l : layers) {
     const int needed = l.required_bits();
     const bool fits = needed <= l.accumulator_bits;
     ok = ok && fits;
-    fmt::print("verify {:<6} {:>8}: worst case needs {:>2} bits, P = {:>2}: {}\n", l.name,
+    fmt::print("verify {:<{}} {:>8}: worst case needs {:>2} bits, P = {:>2}: {}\n", l.name, width,
                a2q::quant::to_string(l.method), needed, l.accumulator_bits,
                fits ? "no input can overflow" : "OVERFLOW POSSIBLE");
   }
