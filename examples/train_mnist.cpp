@@ -16,12 +16,17 @@ int main(int argc, char** argv) {
   examples::TrainingOptions options;
   examples::QuantFlags quant;
   bool verify = false;
+  int crop_padding = 0;
+  bool flip = false;
   app.add_option("--data", data_dir, "Directory with the four IDX files")->capture_default_str();
   app.add_option("--model", model_name, "Model")
       ->check(CLI::IsMember({"mlp", "cnn", "cnn-bn"}))
       ->capture_default_str();
   examples::add_training_flags(app, options);
   examples::add_quant_flags(app, quant);
+  app.add_option("--crop-padding", crop_padding, "Augment with random crops of the image padded by this much")
+      ->check(CLI::Range(0, 8));
+  app.add_flag("--flip", flip, "Augment with random horizontal flips");
   app.add_flag("--verify", verify,
                "After training, prove per layer that no input can overflow its accumulator "
                "(exit 4 if one can)");
@@ -60,7 +65,10 @@ int main(int argc, char** argv) {
     // Pixels are scaled to [0, 1] and not shifted, so the first layer sees 8-bit unsigned inputs as they are.
     a2q::train::TrainerOptions trainer_options;
     trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
-    const auto summary = examples::run_training(*model, train, test, options, {}, {}, trainer_options);
+    a2q::data::DataLoaderOptions train_loader;
+    train_loader.augmentation = {.random_crop_padding = crop_padding, .horizontal_flip = flip};
+    const auto summary =
+        examples::run_training(*model, train, test, options, train_loader, {}, trainer_options);
     fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
                100.0 * summary.test.accuracy, summary.fit.history.size(),
                summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);

@@ -2,6 +2,7 @@
 // Shared by the training examples: the quantization flags, the layer policy they build, loading a float
 // checkpoint into a quantized model, the integer-weight export and the per-layer metrics.
 
+#include <a2q/engine/adversarial.hpp>
 #include <a2q/io/int_weights_json.hpp>
 #include <a2q/models/quant_zoo.hpp>
 #include <a2q/train/checkpoint.hpp>
@@ -99,9 +100,10 @@ inline void print_layer_summary(const a2q::nn::Module& model) {
                l.max_l1(), l.required_bits(), l.datatype_bits(), 100.0 * l.sparsity());
 }
 
-/// Static proof for every quantized layer: its exact worst case (sign split over the input range, bias
-/// included where it starts the accumulator) fits its P-bit accumulator. Prints one verdict per layer;
-/// returns false if any layer fails.
+/// Verification of every quantized layer at its P: (a) the static proof, the exact worst case (sign
+/// split over the input range, bias included where it starts the accumulator) fits; (b) the adversarial
+/// check, each channel's two worst-case inputs run through a simulated P-bit accumulator without a single
+/// partial sum leaving its range. Prints one verdict per layer; returns false if any layer fails.
 inline bool verify_accumulators(const a2q::nn::Module& model) {
   bool ok = true;
   const auto layers = a2q::nn::integer_layers(model);
@@ -110,11 +112,15 @@ inline bool verify_accumulators(const a2q::nn::Module& model) {
     width = std::max(width, l.name.size());
   for (const auto& l : layers) {
     const int needed = l.required_bits();
-    const bool fits = needed <= l.accumulator_bits;
+    const a2q::engine::AdversarialResult adversarial = a2q::engine::adversarial_check(l, l.accumulator_bits);
+    const bool fits = needed <= l.accumulator_bits && adversarial.overflowing_channels == 0;
     ok = ok && fits;
-    fmt::print("verify {:<{}} {:>8}: worst case needs {:>2} bits, P = {:>2}: {}\n", l.name, width,
-               a2q::quant::to_string(l.method), needed, l.accumulator_bits,
-               fits ? "no input can overflow" : "OVERFLOW POSSIBLE");
+    fmt::print(
+        "verify {:<{}} {:>8}: worst case needs {:>2} bits, P = {:>2}; adversarial inputs overflow {:>3} of "
+        "{:>3} channels: {}\n",
+        l.name, width, a2q::quant::to_string(l.method), needed, l.accumulator_bits,
+        adversarial.overflowing_channels, adversarial.channels,
+        fits ? "no input can overflow" : "OVERFLOW POSSIBLE");
   }
   return ok;
 }

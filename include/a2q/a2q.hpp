@@ -46,4 +46,7 @@
 #include "a2q/io/json_writer.hpp"
 #include "a2q/io/tensor_archive.hpp"
 #include "a2q/io/int_weights_json.hpp"
+#include "a2q/engine/accumulator.hpp"
+#include "a2q/engine/reference_kernels.hpp"
+#include "a2q/engine/adversarial.hpp"
 // clang-format on
