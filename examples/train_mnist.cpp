@@ -74,10 +74,15 @@ int main(int argc, char** argv) {
                summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
     if (!options.quiet)
       examples::print_layer_summary(*model);
+    std::optional<examples::AccumulatorEval> accumulator_eval;
+    if (!quant.eval_accumulator.empty())
+      accumulator_eval = examples::evaluate_with_accumulators(*model, test, quant);
     examples::write_metrics(options.metrics, model_name, data_dir, options, summary, model->parameter_count(),
                             [&](a2q::io::JsonWriter& w) {
                               w.key("quant").value(quant.method);
                               examples::write_layer_metrics(w, *model);
+                              if (accumulator_eval)
+                                examples::write_accumulator_eval(w, quant, *accumulator_eval);
                             });
     if (!quant.export_int.empty())
       a2q::io::save_integer_weights(quant.export_int, a2q::nn::integer_layers(*model));

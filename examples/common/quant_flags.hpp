@@ -2,7 +2,10 @@
 // Shared by the training examples: the quantization flags, the layer policy they build, loading a float
 // checkpoint into a quantized model, the integer-weight export and the per-layer metrics.
 
+#include <a2q/autograd/loss.hpp>
+#include <a2q/data/loader.hpp>
 #include <a2q/engine/adversarial.hpp>
+#include <a2q/engine/simulate.hpp>
 #include <a2q/io/int_weights_json.hpp>
 #include <a2q/models/quant_zoo.hpp>
 #include <a2q/train/checkpoint.hpp>
@@ -28,6 +31,8 @@ struct QuantFlags {
   std::string init = "projection";
   std::string init_from;
   std::string export_int;
+  std::string eval_accumulator; // "", "wrap" or "saturate"
+  int eval_acc_bits = 0;        // 0: each layer's own P
 };
 
 inline void add_quant_flags(CLI::App& app, QuantFlags& q) {
@@ -49,6 +54,12 @@ inline void add_quant_flags(CLI::App& app, QuantFlags& q) {
       ->capture_default_str();
   app.add_option("--init-from", q.init_from, "Initialise from a float checkpoint of the same architecture");
   app.add_option("--export-int", q.export_int, "Write the integer weights as JSON (a2q-int-weights)");
+  app.add_option("--eval-accumulator", q.eval_accumulator,
+                 "After training, also evaluate with every quantized layer computed in a simulated P-bit "
+                 "accumulator that wraps or saturates like hardware")
+      ->check(CLI::IsMember({"wrap", "saturate"}));
+  app.add_option("--eval-acc-bits", q.eval_acc_bits, "P for --eval-accumulator (default: each layer's own)")
+      ->check(CLI::Range(2, 64));
 }
 
 inline a2q::models::QuantPolicy make_policy(const QuantFlags& q) {
@@ -123,6 +134,56 @@ inline bool verify_accumulators(const a2q::nn::Module& model) {
         fits ? "no input can overflow" : "OVERFLOW POSSIBLE");
   }
   return ok;
+}
+
+/// Test accuracy with integer P-bit accumulators (see engine/simulate.hpp), and how many outputs of
+/// each quantized layer overflow changed.
+struct AccumulatorEval {
+  double accuracy = 0.0;
+  a2q::engine::LayerOverflowStats stats;
+};
+
+inline AccumulatorEval evaluate_with_accumulators(a2q::nn::Sequential& model,
+                                                  const a2q::data::ImageDataset& test, const QuantFlags& q) {
+  const auto policy = q.eval_accumulator == "saturate" ? a2q::engine::OverflowPolicy::saturate
+                                                       : a2q::engine::OverflowPolicy::wrap;
+  const std::optional<int> bits = q.eval_acc_bits > 0 ? std::optional<int>(q.eval_acc_bits) : std::nullopt;
+  a2q::data::DataLoader loader(test, {.batch_size = 500, .shuffle = false});
+  AccumulatorEval result;
+  std::int64_t correct = 0;
+  for (std::int64_t b = 0; b < loader.num_batches(); ++b) {
+    const a2q::data::Batch batch = loader.batch(b);
+    const auto logits =
+        a2q::engine::forward_with_accumulators(model, batch.images, policy, bits, &result.stats);
+    correct += a2q::count_correct(logits, batch.labels);
+  }
+  result.accuracy = static_cast<double>(correct) / static_cast<double>(test.size());
+  fmt::print("integer {}-accumulator evaluation ({}): test accuracy {:.2f}%\n",
+             bits ? std::to_string(*bits) + "-bit" : std::string("per-layer P"), q.eval_accumulator,
+             100.0 * result.accuracy);
+  for (const auto& [name, st] : result.stats)
+    fmt::print(
+        "  {:<8} {:>9} of {:>9} outputs changed by overflow ({:.2f}%)\n", name, st.affected, st.outputs,
+        st.outputs > 0 ? 100.0 * static_cast<double>(st.affected) / static_cast<double>(st.outputs) : 0.0);
+  return result;
+}
+
+inline void write_accumulator_eval(a2q::io::JsonWriter& w, const QuantFlags& q, const AccumulatorEval& e) {
+  w.key("accumulator_eval").begin_object();
+  w.key("policy").value(q.eval_accumulator);
+  w.key("accumulator_bits").value(q.eval_acc_bits);
+  w.key("test_accuracy").value(e.accuracy);
+  w.key("layers").begin_array();
+  for (const auto& [name, st] : e.stats) {
+    w.begin_object();
+    w.key("name").value(name);
+    w.key("outputs").value(st.outputs);
+    w.key("overflowed_outputs").value(st.affected);
+    w.key("overflow_events").value(st.events);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
 }
 
 } // namespace examples
