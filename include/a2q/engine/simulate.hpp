@@ -29,7 +29,8 @@ using LayerOverflowStats = std::map<std::string, OverflowStats>;
 /// Logits of `model` for `x` with quantized layers computed in P-bit integer accumulators.
 /// @param accumulator_bits overrides every quantized layer's P when set
 /// @param stats optional per-layer overflow counters (added to)
-inline Tensor<float> forward_with_accumulators(nn::Sequential& model, const Tensor<float>& x, OverflowPolicy policy,
+inline Tensor<float> forward_with_accumulators(nn::Sequential& model, const Tensor<float>& x,
+                                               OverflowPolicy policy,
                                                std::optional<int> accumulator_bits = {},
                                                LayerOverflowStats* stats = nullptr) {
   NoGradGuard no_grad;
@@ -56,8 +57,10 @@ inline Tensor<float> forward_with_accumulators(nn::Sequential& model, const Tens
     if (const auto* conv = dynamic_cast<const nn::QuantConv2d*>(layer)) {
       const Shape& ws = layer->weight_quant.shape();
       const Tensor<std::int32_t> w = ints.weights.reshaped(ws);
-      const Conv2dGeometry g{.stride_h = conv->options().stride, .stride_w = conv->options().stride,
-                             .pad_h = conv->options().padding, .pad_w = conv->options().padding,
+      const Conv2dGeometry g{.stride_h = conv->options().stride,
+                             .stride_w = conv->options().stride,
+                             .pad_h = conv->options().padding,
+                             .pad_w = conv->options().padding,
                              .groups = conv->options().groups};
       acc = conv2d_reference(qx, w, start, g, P, policy, layer_stats, name);
       plane = acc.dim(2) * acc.dim(3);
@@ -69,7 +72,8 @@ inline Tensor<float> forward_with_accumulators(nn::Sequential& model, const Tens
     const bool float_bias = layer->bias.defined() && !ints.bias_in_accumulator;
     for (std::int64_t i = 0; i < acc.numel(); ++i) {
       const std::int64_t c = (i / plane) % C;
-      const double scale = static_cast<double>(ints.weight_scale[static_cast<std::size_t>(c)]) * ints.input_scale;
+      const double scale =
+          static_cast<double>(ints.weight_scale[static_cast<std::size_t>(c)]) * ints.input_scale;
       double v = static_cast<double>(acc[i]) * scale;
       if (float_bias)
         v += layer->bias.value()[c];
