@@ -43,11 +43,7 @@ int main(int argc, char** argv) {
     if (!quant.init_from.empty()) {
       a2q::Rng unused(0);
       auto float_model = a2q::models::cifar_resnet(unused, width, blocks);
-      a2q::train::load_checkpoint(quant.init_from, *float_model);
-      if (policy.method == a2q::quant::QuantMethod::none)
-        model->load_state_dict(float_model->state_dict());
-      else
-        a2q::models::load_float_weights(*model, *float_model);
+      examples::initialise_from_float_checkpoint(quant.init_from, *float_model, *model, policy.method);
     }
     if (!options.quiet)
       fmt::print("resnet (width {}, {} block(s)/stage): {} parameters; {} training and {} test images\n",

@@ -47,16 +47,11 @@ int main(int argc, char** argv) {
     if (model_name == "cnn-bn" && policy.method != a2q::quant::QuantMethod::none)
       throw a2q::config_error("--model cnn-bn is float only; use --model cnn with --quant");
     if (!quant.init_from.empty()) {
-      // A float checkpoint of the same architecture (train_mnist --quant float --checkpoint FILE).
       a2q::Rng unused(0);
-      auto float_model = model_name == "mlp"
-                             ? a2q::models::mnist_mlp(unused)
-                             : a2q::models::mnist_cnn(unused, false, train.height(), train.width());
-      a2q::train::load_checkpoint(quant.init_from, *float_model);
-      if (policy.method == a2q::quant::QuantMethod::none)
-        model->load_state_dict(float_model->state_dict());
-      else
-        a2q::models::load_float_weights(*model, *float_model);
+      auto float_model = model_name == "mlp" ? a2q::models::mnist_mlp(unused)
+                                             : a2q::models::mnist_cnn(unused, model_name == "cnn-bn",
+                                                                      train.height(), train.width());
+      examples::initialise_from_float_checkpoint(quant.init_from, *float_model, *model, policy.method);
     }
     if (!options.quiet)
       fmt::print("{}: {} parameters; {} training and {} test images from {}\n", model_name,

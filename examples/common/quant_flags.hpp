@@ -78,6 +78,18 @@ inline a2q::models::QuantPolicy make_policy(const QuantFlags& q) {
   return p;
 }
 
+/// Initialises `model` from the float checkpoint at `path` (written by the same example with --quant
+/// float --checkpoint), read through `float_model`, a float model of the same architecture: a float
+/// model takes the state as it is, a quantized one re-initialises its quantizers from the weights.
+inline void initialise_from_float_checkpoint(const std::string& path, a2q::nn::Module& float_model,
+                                             a2q::nn::Module& model, a2q::quant::QuantMethod method) {
+  a2q::train::load_checkpoint(path, float_model);
+  if (method == a2q::quant::QuantMethod::none)
+    model.load_state_dict(float_model.state_dict());
+  else
+    a2q::models::load_float_weights(model, float_model);
+}
+
 /// Per-layer facts for the metrics file: K, N, M, P, max L1, required bits, data-type bound, sparsity.
 inline void write_layer_metrics(a2q::io::JsonWriter& w, const a2q::nn::Module& model) {
   w.key("layers").begin_array();
