@@ -16,6 +16,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,6 +57,9 @@ struct OverflowStats {
     ++outputs;
   }
 };
+
+/// Overflow counters per quantized layer, by name.
+using LayerOverflowStats = std::map<std::string, OverflowStats>;
 
 /// Σ w_i x_i added into acc, which the caller has reset (e.g. to the bias); products are widened to
 /// int64 and added in index order. Sets acc's context to `context` first.

@@ -23,9 +23,6 @@
 
 namespace a2q::engine {
 
-/// Overflow counters per quantized layer, by name.
-using LayerOverflowStats = std::map<std::string, OverflowStats>;
-
 /// Logits of `model` for `x` with quantized layers computed in P-bit integer accumulators.
 /// @param accumulator_bits overrides every quantized layer's P when set
 /// @param stats optional per-layer overflow counters (added to)

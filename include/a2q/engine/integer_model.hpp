@@ -1,0 +1,171 @@
+#pragma once
+/// @file
+/// engine::IntegerModel: a trained network as an integer-only program (see integer_ops.hpp for the
+/// ops). Built by engine::convert_to_integer (model_conversion.hpp); run with forward(), which takes
+/// the float input the float model takes and returns its logits, every layer computed in integers
+/// through a P-bit accumulator of the chosen policy.
+///
+/// Kernels: every layer has a reference kernel (plain loops, every partial sum through an
+/// engine::Accumulator). When the static proof shows that a layer cannot overflow its P-bit
+/// accumulator at all (required P <= P, exact worst case), every policy gives the exact sum, and the
+/// engine may use a fast kernel instead; otherwise, and whenever ExecutionOptions::kernel is
+/// `reference`, the reference kernel applies the policy to every partial sum.
+
+#include "a2q/engine/integer_ops.hpp"
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace a2q::engine {
+
+/// Which kernel computes a layer's dot products.
+enum class KernelChoice {
+  automatic, ///< a fast kernel when the layer is proven overflow-free at P, else the reference
+  reference, ///< always the reference loops (the policy sees every partial sum)
+};
+
+struct ExecutionOptions {
+  OverflowPolicy policy = OverflowPolicy::check;
+  std::optional<int> accumulator_bits; ///< overrides every layer's own P
+  KernelChoice kernel = KernelChoice::automatic;
+  LayerOverflowStats* stats = nullptr; ///< per-layer overflow counters (added to), optional
+};
+
+class IntegerModel {
+public:
+  IntegerModel() = default;
+  IntegerModel(std::vector<IntegerStep> steps, int slots, int output)
+      : steps_(std::move(steps)), slots_(slots), output_(output) {}
+
+  /// The logits for a float input batch (the same input the float model takes).
+  Tensor<float> forward(const Tensor<float>& x, const ExecutionOptions& options = {}) const {
+    std::vector<IntegerValue> values(static_cast<std::size_t>(slots_));
+    values[0].kind = IntegerValue::Kind::real;
+    values[0].real = x;
+    for (const IntegerStep& step : steps_)
+      values[static_cast<std::size_t>(step.output)] = run(step, values, options);
+    IntegerValue& out = values[static_cast<std::size_t>(output_)];
+    if (out.kind != IntegerValue::Kind::real)
+      throw internal_error("IntegerModel: the program does not end in a float value");
+    return std::move(out.real);
+  }
+
+  /// The quantized layers, in program order.
+  std::vector<const nn::IntegerLayer*> layers() const {
+    std::vector<const nn::IntegerLayer*> out;
+    for (const IntegerStep& step : steps_)
+      if (const auto* op = std::get_if<LayerOp>(&step.op))
+        out.push_back(&op->layer);
+    return out;
+  }
+
+  const std::vector<IntegerStep>& steps() const { return steps_; }
+  int slots() const { return slots_; }
+  int output_slot() const { return output_; }
+
+  /// Whether layer `op` cannot overflow a P-bit accumulator for any input (exact worst case).
+  static bool proven_safe(const LayerOp& op, int P) { return op.layer.required_bits() <= P; }
+
+private:
+  static const IntegerValue& input(const IntegerStep& step, const std::vector<IntegerValue>& values,
+                                   std::size_t i, IntegerValue::Kind kind) {
+    const IntegerValue& v = values[static_cast<std::size_t>(step.inputs.at(i))];
+    if (v.kind != kind)
+      throw internal_error("IntegerModel: step '" + step.name + "' got a value of the wrong kind");
+    return v;
+  }
+
+  static IntegerValue quantized(Tensor<std::int32_t> q) {
+    IntegerValue v;
+    v.kind = IntegerValue::Kind::quantized;
+    v.q = std::move(q);
+    return v;
+  }
+  static IntegerValue accumulator(Tensor<std::int64_t> acc) {
+    IntegerValue v;
+    v.kind = IntegerValue::Kind::accumulator;
+    v.acc = std::move(acc);
+    return v;
+  }
+
+  static Tensor<std::int64_t> widen(const Tensor<std::int32_t>& q) {
+    Tensor<std::int64_t> out = Tensor<std::int64_t>::uninitialized(q.shape());
+    for (std::int64_t i = 0; i < q.numel(); ++i)
+      out[i] = q[i];
+    return out;
+  }
+
+  static IntegerValue run(const IntegerStep& step, const std::vector<IntegerValue>& values,
+                          const ExecutionOptions& options) {
+    using Kind = IntegerValue::Kind;
+    if (const auto* op = std::get_if<QuantizeInput>(&step.op)) {
+      const Tensor<float>& x = input(step, values, 0, Kind::real).real;
+      return quantized(quant::quantize_to_int(x, Tensor<float>(Shape{1}, op->scale), op->options));
+    }
+    if (const auto* op = std::get_if<LayerOp>(&step.op))
+      return accumulator(run_layer(*op, input(step, values, 0, Kind::quantized).q, options));
+    if (const auto* op = std::get_if<RequantizeOp>(&step.op)) {
+      const IntegerValue& a = values[static_cast<std::size_t>(step.inputs.at(0))];
+      const Tensor<std::int64_t> first = a.kind == Kind::quantized ? widen(a.q) : a.acc;
+      if (step.inputs.size() == 1)
+        return quantized(requantize_integer(*op, first));
+      const IntegerValue& b = values[static_cast<std::size_t>(step.inputs.at(1))];
+      const Tensor<std::int64_t> second = b.kind == Kind::quantized ? widen(b.q) : b.acc;
+      return quantized(requantize_integer(*op, first, &second));
+    }
+    if (std::holds_alternative<ReluOp>(step.op)) {
+      Tensor<std::int32_t> q = input(step, values, 0, Kind::quantized).q;
+      for (std::int32_t& v : q)
+        v = std::max(v, 0);
+      return quantized(std::move(q));
+    }
+    if (const auto* op = std::get_if<MaxPoolOp>(&step.op))
+      return quantized(max_pool_integer(input(step, values, 0, Kind::quantized).q, *op));
+    if (const auto* op = std::get_if<SumPoolOp>(&step.op))
+      return accumulator(sum_pool_integer(input(step, values, 0, Kind::quantized).q, *op));
+    if (std::holds_alternative<FlattenOp>(step.op)) {
+      IntegerValue v = values[static_cast<std::size_t>(step.inputs.at(0))];
+      const Shape& s = v.shape();
+      const Shape flat{s[0], s.numel() / std::max<std::int64_t>(s[0], 1)};
+      if (v.kind == Kind::real)
+        v.real = v.real.reshaped(flat);
+      else if (v.kind == Kind::quantized)
+        v.q = v.q.reshaped(flat);
+      else
+        v.acc = v.acc.reshaped(flat);
+      return v;
+    }
+    if (const auto* op = std::get_if<DequantizeOp>(&step.op)) {
+      const IntegerValue& a = values[static_cast<std::size_t>(step.inputs.at(0))];
+      IntegerValue v;
+      v.kind = Kind::real;
+      v.real = dequantize_integer(*op, a.kind == Kind::quantized ? widen(a.q) : a.acc);
+      return v;
+    }
+    throw internal_error("IntegerModel: step '" + step.name + "' has an unknown op");
+  }
+
+  static Tensor<std::int64_t> run_layer(const LayerOp& op, const Tensor<std::int32_t>& x,
+                                        const ExecutionOptions& options) {
+    const nn::IntegerLayer& layer = op.layer;
+    const int P = options.accumulator_bits.value_or(layer.accumulator_bits);
+    std::vector<std::int64_t> start;
+    if (layer.bias_in_accumulator && layer.bias)
+      start = *layer.bias;
+    OverflowStats* stats = options.stats != nullptr ? &(*options.stats)[layer.name] : nullptr;
+    if (layer.kind == "conv2d") {
+      const Tensor<std::int32_t> w = layer.weights.reshaped(
+          Shape{layer.out_channels, layer.fan_in / (op.kernel_h * op.kernel_w), op.kernel_h, op.kernel_w});
+      return conv2d_reference(x, w, start, op.geometry, P, options.policy, stats, layer.name);
+    }
+    return linear_reference(x, layer.weights, start, P, options.policy, stats, layer.name);
+  }
+
+  std::vector<IntegerStep> steps_;
+  int slots_ = 1;
+  int output_ = 0;
+};
+
+} // namespace a2q::engine

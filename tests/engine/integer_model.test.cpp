@@ -1,0 +1,162 @@
+#include "a2q/engine/model_conversion.hpp"
+#include "a2q/models/quant_zoo.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+
+using a2q::Shape;
+using a2q::Tensor;
+using a2q::Var;
+using a2q::engine::ExecutionOptions;
+using a2q::engine::OverflowPolicy;
+using a2q::models::QuantPolicy;
+using a2q::quant::QuantMethod;
+
+namespace {
+
+// Pixel-like inputs k/255, so the input quantizer sees its own grid.
+Tensor<float> pixels(Shape shape, a2q::Rng& rng) {
+  Tensor<float> x(std::move(shape));
+  for (float& v : x)
+    v = static_cast<float>(rng.uniform_int(0, 255)) / 255.0f;
+  return x;
+}
+
+// Calibrates every activation quantizer with training-mode passes, then switches to evaluation.
+void calibrate(a2q::nn::Module& model, const Tensor<float>& x) {
+  a2q::NoGradGuard no_grad;
+  model.train();
+  for (int i = 0; i < 4; ++i)
+    (void)model.forward(Var(x));
+  model.eval();
+}
+
+Tensor<float> fake_quant_logits(a2q::nn::Module& model, const Tensor<float>& x) {
+  a2q::NoGradGuard no_grad;
+  model.eval();
+  return model.forward(Var(x)).value();
+}
+
+std::int64_t argmax_row(const Tensor<float>& t, std::int64_t n) {
+  const std::int64_t C = t.dim(1);
+  std::int64_t best = 0;
+  for (std::int64_t c = 1; c < C; ++c)
+    if (t(n, c) > t(n, best))
+      best = c;
+  return best;
+}
+
+// Max |a - b| over the max |b|.
+double relative_gap(const Tensor<float>& a, const Tensor<float>& b) {
+  double gap = 0.0, scale = 0.0;
+  for (std::int64_t i = 0; i < a.numel(); ++i) {
+    gap = std::max(gap, static_cast<double>(std::abs(a[i] - b[i])));
+    scale = std::max(scale, static_cast<double>(std::abs(b[i])));
+  }
+  return gap / scale;
+}
+
+QuantPolicy policy_for(QuantMethod method, int P) {
+  QuantPolicy p;
+  p.method = method;
+  p.acc_bits = P;
+  return p;
+}
+
+} // namespace
+
+TEST_CASE("Integer MLP logits match the fake-quantized model", "[engine][integer_model]") {
+  for (const QuantMethod method : {QuantMethod::baseline, QuantMethod::a2q, QuantMethod::a2q_plus}) {
+    a2q::Rng rng(11);
+    auto model = a2q::models::quant_mnist_mlp(policy_for(method, 16), rng);
+    const Tensor<float> x = pixels(Shape{32, 1, 28, 28}, rng);
+    calibrate(*model, x);
+    const auto ints = a2q::engine::convert_to_integer(*model, Shape{1, 28, 28});
+    REQUIRE(ints.layers().size() == 3);
+    const Tensor<float> expected = fake_quant_logits(*model, x);
+    ExecutionOptions o;
+    o.policy = OverflowPolicy::wrap; // the baseline may overflow P = 16 hidden layers
+    o.accumulator_bits = 64;
+    const Tensor<float> got = ints.forward(x, o);
+    REQUIRE(got.shape() == expected.shape());
+    CHECK(relative_gap(got, expected) < 1e-3);
+    for (std::int64_t n = 0; n < x.dim(0); ++n)
+      CHECK(argmax_row(got, n) == argmax_row(expected, n));
+  }
+}
+
+TEST_CASE("Integer CNN logits match the fake-quantized model", "[engine][integer_model]") {
+  a2q::Rng rng(12);
+  auto model = a2q::models::quant_mnist_cnn(policy_for(QuantMethod::a2q_plus, 16), rng);
+  const Tensor<float> x = pixels(Shape{8, 1, 28, 28}, rng);
+  calibrate(*model, x);
+  const auto ints = a2q::engine::convert_to_integer(*model, Shape{1, 28, 28});
+  const Tensor<float> expected = fake_quant_logits(*model, x);
+  const Tensor<float> got = ints.forward(x);
+  CHECK(relative_gap(got, expected) < 1e-3);
+}
+
+TEST_CASE("Integer ResNet folds batch norm and adds residual branches", "[engine][integer_model]") {
+  a2q::Rng rng(13);
+  auto model = a2q::models::quant_cifar_resnet(policy_for(QuantMethod::a2q_plus, 18), rng, 4, 1);
+  Tensor<float> x(Shape{6, 3, 16, 16});
+  for (float& v : x)
+    v = static_cast<float>(rng.normal());
+  calibrate(*model, x); // also gives the batch norms running statistics
+  const auto ints = a2q::engine::convert_to_integer(*model, Shape{3, 16, 16});
+  const Tensor<float> expected = fake_quant_logits(*model, x);
+  ExecutionOptions o;
+  o.accumulator_bits = 64;
+  const Tensor<float> got = ints.forward(x, o);
+  CHECK(relative_gap(got, expected) < 1e-2);
+}
+
+TEST_CASE("Integer engine overflow policies on a baseline model", "[engine][integer_model]") {
+  a2q::Rng rng(14);
+  auto model = a2q::models::quant_mnist_mlp(policy_for(QuantMethod::baseline, 16), rng);
+  const Tensor<float> x = pixels(Shape{16, 1, 28, 28}, rng);
+  calibrate(*model, x);
+  const auto ints = a2q::engine::convert_to_integer(*model, Shape{1, 28, 28});
+  ExecutionOptions o;
+  o.accumulator_bits = 12;
+  o.policy = OverflowPolicy::check;
+  CHECK_THROWS_AS(ints.forward(x, o), a2q::engine::accumulator_overflow);
+  a2q::engine::LayerOverflowStats stats;
+  o.policy = OverflowPolicy::count;
+  o.stats = &stats;
+  (void)ints.forward(x, o);
+  CHECK(stats["fc1"].events > 0);
+}
+
+TEST_CASE("Integer A2Q+ model never overflows its own accumulators", "[engine][integer_model]") {
+  a2q::Rng rng(15);
+  auto model = a2q::models::quant_mnist_mlp(policy_for(QuantMethod::a2q_plus, 14), rng);
+  const Tensor<float> x = pixels(Shape{16, 1, 28, 28}, rng);
+  calibrate(*model, x);
+  const auto ints = a2q::engine::convert_to_integer(*model, Shape{1, 28, 28});
+  a2q::engine::LayerOverflowStats stats;
+  ExecutionOptions o;
+  o.policy = OverflowPolicy::count;
+  o.kernel = a2q::engine::KernelChoice::reference;
+  o.stats = &stats;
+  (void)ints.forward(x, o);
+  CHECK(stats["fc2"].events == 0);
+  CHECK(stats["fc2"].outputs == 16 * 256);
+}
+
+TEST_CASE("convert_to_integer rejects what it cannot run", "[engine][integer_model]") {
+  a2q::Rng rng(16);
+  auto model = a2q::models::quant_mnist_cnn(policy_for(QuantMethod::a2q, 16), rng);
+  const Tensor<float> x = pixels(Shape{2, 1, 28, 28}, rng);
+  calibrate(*model, x);
+  CHECK_THROWS_AS(a2q::engine::convert_to_integer(*model, Shape{1, 32, 32}), a2q::config_error);
+  CHECK_THROWS_AS(a2q::engine::convert_to_integer(*model, Shape{3, 28, 28}), a2q::config_error);
+  auto float_model = a2q::models::mnist_mlp(rng);
+  CHECK_THROWS_AS(a2q::engine::convert_to_integer(*float_model, Shape{1, 28, 28}), a2q::config_error);
+  a2q::Rng fresh(17);
+  auto uncalibrated = a2q::models::quant_mnist_mlp(policy_for(QuantMethod::a2q, 16), fresh);
+  CHECK_THROWS_AS(a2q::engine::convert_to_integer(*uncalibrated, Shape{1, 28, 28}), a2q::config_error);
+}
