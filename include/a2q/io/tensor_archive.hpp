@@ -25,8 +25,10 @@
 #include "a2q/core/shape.hpp"
 #include "a2q/core/tensor.hpp"
 #include "a2q/io/atomic_file.hpp"
+#include "a2q/io/binary_codec.hpp"
 #include "a2q/io/crc32.hpp"
 
+#include <algorithm>
 #include <array>
 #include <bit>
 #include <cstdint>
@@ -88,209 +90,96 @@ namespace a2q::io::detail {
 
 inline constexpr std::uint64_t archive_header_bytes = 20;
 inline constexpr std::uint64_t archive_trailer_bytes = 4;
-/// Shape's element limit.
-inline constexpr std::uint64_t shape_max_elements = std::uint64_t{1} << 48;
 
-/// Serialises little-endian values to a stream while keeping the running CRC.
-class ArchiveEncoder {
-public:
-  explicit ArchiveEncoder(std::ostream& out) : out_(out) {}
+/// Key/value strings in file order.
+using MetadataEntries = std::vector<std::pair<std::string, std::string>>;
 
-  void bytes(const void* data, std::size_t size) {
-    crc_.update(data, size);
-    out_.write(static_cast<const char*>(data), static_cast<std::streamsize>(size));
-  }
-  void u32(std::uint32_t v) {
-    std::array<unsigned char, 4> b{};
-    for (std::size_t i = 0; i < 4; ++i)
-      b[i] = static_cast<unsigned char>(v >> (8 * i));
-    bytes(b.data(), b.size());
-  }
-  void u64(std::uint64_t v) {
-    std::array<unsigned char, 8> b{};
-    for (std::size_t i = 0; i < 8; ++i)
-      b[i] = static_cast<unsigned char>(v >> (8 * i));
-    bytes(b.data(), b.size());
-  }
-  void string(std::string_view s) {
-    u32(static_cast<std::uint32_t>(s.size()));
-    bytes(s.data(), s.size());
-  }
-  void floats(std::span<const float> values) {
-    if constexpr (std::endian::native == std::endian::little) {
-      bytes(values.data(), values.size_bytes());
-    } else {
-      for (const float v : values)
-        u32(std::bit_cast<std::uint32_t>(v));
-    }
-  }
-  std::uint32_t crc() const { return crc_.value(); }
+// The metadata and tensor sections below are shared with the model file (io/model_file.hpp), whose META
+// and PARM payloads have exactly this layout. The *_size functions check what the reader would reject,
+// so that a writer never produces a file that cannot be loaded; `who` starts their config_errors.
 
-private:
-  std::ostream& out_;
-  Crc32 crc_;
-};
+inline void check_entry_count(std::size_t n, const char* what, const std::string& who) {
+  if (n > tensor_archive_max_entries)
+    throw config_error(who + std::to_string(n) + " " + what + ", at most " +
+                       std::to_string(tensor_archive_max_entries) + " allowed");
+}
 
-/// Checks what the reader would reject, so that save never writes an archive that cannot be loaded.
-/// @return the payload size in bytes.
-inline std::uint64_t archive_payload_size(const TensorArchive& archive, const std::filesystem::path& path) {
-  const std::string who = "save_archive " + path.string() + ": ";
-  auto check_count = [&](std::size_t n, const char* what) {
-    if (n > tensor_archive_max_entries)
-      throw config_error(who + std::to_string(n) + " " + what + ", at most " +
-                         std::to_string(tensor_archive_max_entries) + " allowed");
-  };
-  auto check_name = [&](const std::string& name, const char* what, std::set<std::string_view>& seen) {
-    if (name.empty() || name.size() > tensor_archive_max_name_bytes)
-      throw config_error(who + what + " '" + name.substr(0, 64) + "' has " + std::to_string(name.size()) +
-                         " bytes, expected 1.." + std::to_string(tensor_archive_max_name_bytes));
-    if (!seen.insert(name).second)
-      throw config_error(who + what + " '" + name + "' appears more than once");
-  };
-  check_count(archive.metadata.size(), "metadata entries");
-  check_count(archive.tensors.size(), "tensors");
-  std::uint64_t size = 4 + 4;
+/// Names and keys are non-empty, at most tensor_archive_max_name_bytes long and unique in `seen`.
+inline void check_entry_name(const std::string& name, const char* what, std::set<std::string_view>& seen,
+                             const std::string& who) {
+  if (name.empty() || name.size() > tensor_archive_max_name_bytes)
+    throw config_error(who + what + " '" + name.substr(0, 64) + "' has " + std::to_string(name.size()) +
+                       " bytes, expected 1.." + std::to_string(tensor_archive_max_name_bytes));
+  if (!seen.insert(name).second)
+    throw config_error(who + what + " '" + name + "' appears more than once");
+}
+
+/// @return the encoded size of the metadata section.
+inline std::uint64_t metadata_section_size(const MetadataEntries& metadata, const std::string& who) {
+  check_entry_count(metadata.size(), "metadata entries", who);
+  std::uint64_t size = 4;
   std::set<std::string_view> keys;
-  for (const auto& [key, value] : archive.metadata) {
-    check_name(key, "metadata key", keys);
+  for (const auto& [key, value] : metadata) {
+    check_entry_name(key, "metadata key", keys, who);
     if (value.size() > tensor_archive_max_value_bytes)
       throw config_error(who + "metadata value of '" + key + "' has " + std::to_string(value.size()) +
                          " bytes, at most " + std::to_string(tensor_archive_max_value_bytes) + " allowed");
     size += 4 + key.size() + 4 + value.size();
   }
-  std::set<std::string_view> names;
-  for (const auto& [name, tensor] : archive.tensors) {
-    check_name(name, "tensor name", names);
-    size += 4 + name.size() + 4 + 8 * static_cast<std::uint64_t>(tensor.rank()) +
-            4 * static_cast<std::uint64_t>(tensor.numel());
-  }
-  if (size > tensor_archive_max_payload)
-    throw config_error(who + "payload of " + std::to_string(size) + " bytes exceeds the limit of " +
-                       std::to_string(tensor_archive_max_payload));
   return size;
 }
 
-/// Reads little-endian fields from the in-memory payload, naming the file and the absolute file offset
-/// in every error.
-class ArchiveDecoder {
-public:
-  ArchiveDecoder(std::span<const unsigned char> payload, const std::filesystem::path& path,
-                 std::uint64_t base_offset)
-      : data_(payload), path_(path), base_(base_offset) {}
-
-  /// Position in the payload, and the absolute file offset of that position.
-  std::uint64_t pos() const { return pos_; }
-  std::uint64_t offset() const { return base_ + pos_; }
-  std::uint64_t remaining() const { return data_.size() - pos_; }
-
-  [[noreturn]] void fail(const std::string& what) const { fail_at(pos_, what); }
-  [[noreturn]] void fail_at(std::uint64_t pos, const std::string& what) const {
-    throw io_error(path_.string() + ": corrupt tensor archive at offset " + std::to_string(base_ + pos) +
-                   ": " + what);
+/// @return the encoded size of the tensor section.
+inline std::uint64_t tensor_section_size(const NamedTensors& tensors, const std::string& who) {
+  check_entry_count(tensors.size(), "tensors", who);
+  std::uint64_t size = 4;
+  std::set<std::string_view> names;
+  for (const auto& [name, tensor] : tensors) {
+    check_entry_name(name, "tensor name", names, who);
+    size += 4 + name.size() + 4 + 8 * static_cast<std::uint64_t>(tensor.rank()) +
+            4 * static_cast<std::uint64_t>(tensor.numel());
   }
-
-  void need(std::uint64_t n, const std::string& what) const {
-    if (n > remaining())
-      fail("expected " + what + " (" + std::to_string(n) + " bytes), but only " +
-           std::to_string(remaining()) + " bytes of payload remain");
-  }
-  std::uint32_t u32(const std::string& what) {
-    need(4, what);
-    std::uint32_t v = 0;
-    for (std::size_t i = 0; i < 4; ++i)
-      v |= static_cast<std::uint32_t>(data_[pos_ + i]) << (8 * i);
-    pos_ += 4;
-    return v;
-  }
-  std::uint64_t u64(const std::string& what) {
-    need(8, what);
-    std::uint64_t v = 0;
-    for (std::size_t i = 0; i < 8; ++i)
-      v |= static_cast<std::uint64_t>(data_[pos_ + i]) << (8 * i);
-    pos_ += 8;
-    return v;
-  }
-  /// A length-prefixed string of 1..max_bytes bytes (0..max_bytes with allow_empty).
-  std::string string(const std::string& what, std::uint32_t max_bytes, bool allow_empty) {
-    const std::uint64_t at = pos_;
-    const std::uint32_t n = u32("the length of " + what);
-    if (n > max_bytes || (n == 0 && !allow_empty))
-      fail_at(at, "the length of " + what + " is " + std::to_string(n) + ", expected " +
-                      (allow_empty ? "0.." : "1..") + std::to_string(max_bytes));
-    need(n, what);
-    std::string s(reinterpret_cast<const char*>(data_.data() + pos_), n);
-    pos_ += n;
-    return s;
-  }
-  void floats(float* out, std::uint64_t count) {
-    if (count == 0)
-      return;
-    const unsigned char* src = data_.data() + pos_;
-    if constexpr (std::endian::native == std::endian::little) {
-      std::memcpy(out, src, static_cast<std::size_t>(count * 4));
-    } else {
-      for (std::uint64_t i = 0; i < count; ++i) {
-        std::uint32_t bits = 0;
-        for (std::size_t b = 0; b < 4; ++b)
-          bits |= static_cast<std::uint32_t>(src[4 * i + b]) << (8 * b);
-        out[i] = std::bit_cast<float>(bits);
-      }
-    }
-    pos_ += count * 4;
-  }
-
-private:
-  std::span<const unsigned char> data_;
-  const std::filesystem::path& path_;
-  std::uint64_t base_;
-  std::uint64_t pos_ = 0;
-};
-
-inline std::uint32_t load_u32_le(const unsigned char* p) {
-  std::uint32_t v = 0;
-  for (std::size_t i = 0; i < 4; ++i)
-    v |= static_cast<std::uint32_t>(p[i]) << (8 * i);
-  return v;
+  return size;
 }
 
-inline std::uint64_t load_u64_le(const unsigned char* p) {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < 8; ++i)
-    v |= static_cast<std::uint64_t>(p[i]) << (8 * i);
-  return v;
+inline void write_metadata_section(ByteEncoder& enc, const MetadataEntries& metadata) {
+  enc.u32(static_cast<std::uint32_t>(metadata.size()));
+  for (const auto& [key, value] : metadata) {
+    enc.string(key);
+    enc.string(value);
+  }
 }
 
-inline std::string hex32(std::uint32_t v) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string s = "0x00000000";
-  for (std::size_t i = 0; i < 8; ++i)
-    s[9 - i] = digits[(v >> (4 * i)) & 0xFU];
-  return s;
+inline void write_tensor_section(ByteEncoder& enc, const NamedTensors& tensors) {
+  enc.u32(static_cast<std::uint32_t>(tensors.size()));
+  for (const auto& [name, tensor] : tensors) {
+    enc.string(name);
+    enc.shape(tensor.shape());
+    enc.floats(tensor.span());
+  }
 }
 
-/// Parses and validates the payload (whose checksum has already been verified).
-inline TensorArchive parse_archive_payload(std::span<const unsigned char> payload,
-                                           const std::filesystem::path& path) {
-  ArchiveDecoder in(payload, path, archive_header_bytes);
-  TensorArchive archive;
+/// A u32 count of entries that each take at least `min_entry_bytes`: a count the remaining bytes cannot
+/// hold is rejected before anything is reserved for it.
+inline std::uint32_t read_entry_count(ByteDecoder& in, const std::string& what,
+                                      std::uint64_t min_entry_bytes = 8) {
+  const std::uint64_t at = in.pos();
+  const std::uint32_t n = in.u32("the number of " + what);
+  const std::uint64_t limit =
+      std::min<std::uint64_t>(tensor_archive_max_entries, in.remaining() / min_entry_bytes);
+  if (n > limit)
+    in.fail_at(at, "the number of " + what + " is " + std::to_string(n) + ", expected at most " +
+                       std::to_string(limit) + " (the limit, and what the remaining payload can hold)");
+  return n;
+}
 
-  // Every entry takes at least 8 bytes (two lengths), every tensor at least 12 (name length, a name byte
-  // would make 9, rank, and an empty shape), so a count larger than remaining / 8 cannot be genuine.
-  auto read_count = [&](const char* what) {
-    const std::uint64_t at = in.pos();
-    const std::uint32_t n = in.u32(std::string("the number of ") + what);
-    if (n > tensor_archive_max_entries || n > in.remaining() / 8)
-      in.fail_at(at,
-                 std::string("the number of ") + what + " is " + std::to_string(n) + ", expected at most " +
-                     std::to_string(std::min<std::uint64_t>(tensor_archive_max_entries, in.remaining() / 8)) +
-                     " (the limit, and what the remaining payload can hold)");
-    return n;
-  };
-
-  const std::uint32_t metadata_count = read_count("metadata entries");
-  archive.metadata.reserve(metadata_count);
+/// Every entry takes at least 8 bytes (two lengths).
+inline MetadataEntries read_metadata_section(ByteDecoder& in) {
+  const std::uint32_t count = read_entry_count(in, "metadata entries");
+  MetadataEntries metadata;
+  metadata.reserve(count);
   std::set<std::string> keys;
-  for (std::uint32_t i = 0; i < metadata_count; ++i) {
+  for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint64_t at = in.pos();
     const std::string label = "metadata entry " + std::to_string(i);
     std::string key = in.string("the key of " + label, tensor_archive_max_name_bytes, false);
@@ -298,45 +187,55 @@ inline TensorArchive parse_archive_payload(std::span<const unsigned char> payloa
       in.fail_at(at, label + ": key '" + key + "' appears more than once");
     std::string value =
         in.string("the value of " + label + " ('" + key + "')", tensor_archive_max_value_bytes, true);
-    archive.metadata.emplace_back(std::move(key), std::move(value));
+    metadata.emplace_back(std::move(key), std::move(value));
   }
+  return metadata;
+}
 
-  const std::uint32_t tensor_count = read_count("tensors");
-  archive.tensors.reserve(tensor_count);
+/// Every tensor takes at least 12 bytes (name length, a name byte would make 9, rank, an empty shape).
+inline NamedTensors read_tensor_section(ByteDecoder& in) {
+  const std::uint32_t count = read_entry_count(in, "tensors");
+  NamedTensors tensors;
+  tensors.reserve(count);
   std::set<std::string> names;
-  for (std::uint32_t i = 0; i < tensor_count; ++i) {
+  for (std::uint32_t i = 0; i < count; ++i) {
     const std::uint64_t at = in.pos();
     std::string name =
         in.string("the name of tensor " + std::to_string(i), tensor_archive_max_name_bytes, false);
     const std::string label = "tensor " + std::to_string(i) + " ('" + name + "')";
     if (!names.insert(name).second)
       in.fail_at(at, label + ": name appears more than once");
-    const std::uint64_t rank_at = in.pos();
-    const std::uint32_t rank = in.u32("the rank of " + label);
-    if (rank > static_cast<std::uint32_t>(max_rank))
-      in.fail_at(rank_at,
-                 label + " has rank " + std::to_string(rank) + ", expected 0.." + std::to_string(max_rank));
-    std::array<std::int64_t, max_rank> dims{};
-    std::uint64_t numel = 1;
-    const std::uint64_t dims_at = in.pos();
-    for (std::uint32_t d = 0; d < rank; ++d) {
-      const std::uint64_t dim = in.u64("dimension " + std::to_string(d) + " of " + label);
-      // The same limit as Shape (2^48 elements), checked as we multiply so the product cannot overflow;
-      // the element data is checked against the remaining bytes below.
-      if (dim > shape_max_elements || (dim != 0 && numel > shape_max_elements / dim))
-        in.fail_at(dims_at + 8 * d, label + ": dimension " + std::to_string(d) + " is " +
-                                        std::to_string(dim) + ", which makes more than 2^48 elements");
-      numel *= dim;
-      dims[d] = static_cast<std::int64_t>(dim);
-    }
+    const Shape shape = in.shape(label);
+    const auto numel = static_cast<std::uint64_t>(shape.numel());
     if (numel > in.remaining() / 4)
       in.fail(label + " needs " + std::to_string(numel) + " elements (" + std::to_string(numel * 4) +
               " bytes), but only " + std::to_string(in.remaining()) + " bytes of payload remain");
-    Tensor<float> tensor =
-        Tensor<float>::uninitialized(Shape(std::span<const std::int64_t>(dims.data(), rank)));
+    Tensor<float> tensor = Tensor<float>::uninitialized(shape);
     in.floats(tensor.data(), numel);
-    archive.tensors.emplace_back(std::move(name), std::move(tensor));
+    tensors.emplace_back(std::move(name), std::move(tensor));
   }
+  return tensors;
+}
+
+/// Checks what the reader would reject, so that save never writes an archive that cannot be loaded.
+/// @return the payload size in bytes.
+inline std::uint64_t archive_payload_size(const TensorArchive& archive, const std::filesystem::path& path) {
+  const std::string who = "save_archive " + path.string() + ": ";
+  const std::uint64_t size =
+      metadata_section_size(archive.metadata, who) + tensor_section_size(archive.tensors, who);
+  if (size > tensor_archive_max_payload)
+    throw config_error(who + "payload of " + std::to_string(size) + " bytes exceeds the limit of " +
+                       std::to_string(tensor_archive_max_payload));
+  return size;
+}
+
+/// Parses and validates the payload (whose checksum has already been verified).
+inline TensorArchive parse_archive_payload(std::span<const unsigned char> payload,
+                                           const std::filesystem::path& path) {
+  ByteDecoder in(payload, path.string() + ": corrupt tensor archive at offset ", archive_header_bytes);
+  TensorArchive archive;
+  archive.metadata = read_metadata_section(in);
+  archive.tensors = read_tensor_section(in);
   if (in.remaining() != 0)
     in.fail(std::to_string(in.remaining()) +
             " unexpected bytes after the last tensor, expected the end of the "
@@ -356,22 +255,11 @@ inline void write_archive(std::ostream& out, const TensorArchive& archive,
                           const std::filesystem::path& path = "<stream>") {
   const std::uint64_t payload_size = detail::archive_payload_size(archive, path);
   out.write(tensor_archive_magic.data(), static_cast<std::streamsize>(tensor_archive_magic.size()));
-  detail::ArchiveEncoder enc(out);
+  detail::ByteEncoder enc(out);
   enc.u32(tensor_archive_version);
   enc.u64(payload_size);
-  enc.u32(static_cast<std::uint32_t>(archive.metadata.size()));
-  for (const auto& [key, value] : archive.metadata) {
-    enc.string(key);
-    enc.string(value);
-  }
-  enc.u32(static_cast<std::uint32_t>(archive.tensors.size()));
-  for (const auto& [name, tensor] : archive.tensors) {
-    enc.string(name);
-    enc.u32(static_cast<std::uint32_t>(tensor.rank()));
-    for (const std::int64_t d : tensor.shape().dims())
-      enc.u64(static_cast<std::uint64_t>(d));
-    enc.floats(tensor.span());
-  }
+  detail::write_metadata_section(enc, archive.metadata);
+  detail::write_tensor_section(enc, archive.tensors);
   const std::uint32_t crc = enc.crc();
   std::array<char, 4> trailer{};
   for (std::size_t i = 0; i < 4; ++i)
