@@ -35,7 +35,8 @@ struct QuantFlags {
   int eval_acc_bits = 0;        // 0: each layer's own P
 };
 
-inline void add_quant_flags(CLI::App& app, QuantFlags& q) {
+/// The flags that decide the quantization policy, and --init-from.
+inline void add_policy_flags(CLI::App& app, QuantFlags& q) {
   app.add_option("--quant", q.method, "Weight quantization of hidden layers")
       ->check(CLI::IsMember({"float", "baseline", "a2q", "a2q+"}))
       ->capture_default_str();
@@ -53,6 +54,11 @@ inline void add_quant_flags(CLI::App& app, QuantFlags& q) {
       ->check(CLI::IsMember({"projection", "reference"}))
       ->capture_default_str();
   app.add_option("--init-from", q.init_from, "Initialise from a float checkpoint of the same architecture");
+}
+
+/// The policy flags and the examples' export and integer-evaluation flags.
+inline void add_quant_flags(CLI::App& app, QuantFlags& q) {
+  add_policy_flags(app, q);
   app.add_option("--export-int", q.export_int, "Write the integer weights as JSON (a2q-int-weights)");
   app.add_option("--eval-accumulator", q.eval_accumulator,
                  "After training, also evaluate with every quantized layer computed in a simulated P-bit "

@@ -92,6 +92,7 @@ struct IntegerStep {
   IntegerOp op;
   std::vector<int> inputs;
   int output = 0;
+  Shape shape{}; ///< the output's shape for one sample (without the batch dimension)
 };
 
 namespace detail {

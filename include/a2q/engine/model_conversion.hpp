@@ -28,8 +28,10 @@
 #include "a2q/engine/integer_model.hpp"
 #include "a2q/models/quant_zoo.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -39,7 +41,10 @@ namespace a2q::detail {
 class IntegerModelBuilder {
 public:
   /// @param sample_shape the shape of one input sample, e.g. [1, 28, 28]
-  explicit IntegerModelBuilder(Shape sample_shape) : shape_(std::move(sample_shape)) {}
+  /// @param stored integer layers to use instead of the ones derived from the model (same names and
+  ///   shapes), e.g. those a model file was verified with; empty: derive them
+  IntegerModelBuilder(Shape sample_shape, std::span<const nn::IntegerLayer> stored)
+      : shape_(std::move(sample_shape)), stored_(stored) {}
 
   void module(const std::string& name, const nn::Module& m) {
     if (const auto* act = dynamic_cast<const nn::ActQuant*>(&m))
@@ -94,7 +99,7 @@ private:
 
   int emit(const std::string& name, engine::IntegerOp op, std::vector<int> inputs, Kind kind) {
     const int out = slots_++;
-    steps_.push_back({name, std::move(op), std::move(inputs), out});
+    steps_.push_back({name, std::move(op), std::move(inputs), out, shape_});
     current_.slot = out;
     current_.kind = kind;
     return out;
@@ -147,6 +152,14 @@ private:
     require(current_.kind == Kind::quantized && current_.producer == &layer.input_quantizer(), name,
             "its input must come straight from its own input quantizer (the ActQuant given at construction)");
     engine::LayerOp op{.layer = layer.integer_layer(name)};
+    if (!stored_.empty()) {
+      const auto it = std::find_if(stored_.begin(), stored_.end(),
+                                   [&](const nn::IntegerLayer& l) { return l.name == name; });
+      require(it != stored_.end() && it->kind == op.layer.kind &&
+                  it->weights.shape() == op.layer.weights.shape(),
+              name, "no stored integer layer of this name, kind and shape");
+      op.layer = *it;
+    }
     const nn::IntegerLayer& ints = op.layer;
     if (const auto* conv = dynamic_cast<const nn::QuantConv2d*>(&layer)) {
       const Shape& ws = layer.weight_quant.shape();
@@ -321,6 +334,7 @@ private:
   }
 
   Shape shape_;
+  std::span<const nn::IntegerLayer> stored_;
   Current current_;
   std::vector<engine::IntegerStep> steps_;
   int slots_ = 1; // slot 0 is the input
@@ -334,11 +348,14 @@ namespace a2q::engine {
 /// (without the batch dimension, e.g. [1, 28, 28]). The model must be trained (quantizers calibrated);
 /// its current parameters are copied, later changes to the model do not affect the result.
 /// @throws config_error for a model or pattern the engine cannot run in integers (see the file comment)
-inline IntegerModel convert_to_integer(const nn::Module& model, const Shape& sample_shape) {
+/// @param stored use these integer layers (matched by name) instead of deriving them, see
+///   IntegerModelBuilder
+inline IntegerModel convert_to_integer(const nn::Module& model, const Shape& sample_shape,
+                                       std::span<const nn::IntegerLayer> stored = {}) {
   const auto* sequential = dynamic_cast<const nn::Sequential*>(&model);
   if (sequential == nullptr)
     throw config_error("convert_to_integer: the model (" + model.type_name() + ") is not an nn::Sequential");
-  a2q::detail::IntegerModelBuilder builder(sample_shape);
+  a2q::detail::IntegerModelBuilder builder(sample_shape, stored);
   for (const auto& [name, child] : sequential->named_children())
     builder.module(name, *child);
   return builder.finish();

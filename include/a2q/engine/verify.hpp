@@ -58,8 +58,8 @@ struct LayerProof {
   double l1_margin() const { return l1_limit - static_cast<double>(max_l1); }
 };
 
-/// The static proof of `layer` at P (the layer's own when not given).
-inline LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int> P = {}) {
+/// The static proof of `layer` at P (0: the layer's own).
+inline LayerProof prove_layer(const nn::IntegerLayer& layer, int P = 0) {
   LayerProof p;
   p.name = layer.name;
   p.kind = layer.kind;
@@ -70,7 +70,7 @@ inline LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int> 
   p.input_signed = layer.input_signed;
   p.M = layer.weight_bits;
   p.target_bits = layer.accumulator_bits;
-  p.checked_bits = P.value_or(layer.accumulator_bits);
+  p.checked_bits = P > 0 ? P : layer.accumulator_bits;
   p.datatype_bits = layer.datatype_bits();
   p.l1_limit = layer.method == quant::QuantMethod::a2q_plus
                    ? a2q_plus_l1_limit(p.checked_bits, p.N)
@@ -94,8 +94,8 @@ inline LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int> 
   return p;
 }
 
-/// The static proof of every quantized layer of `model`.
-inline std::vector<LayerProof> prove_model(const IntegerModel& model, std::optional<int> P = {}) {
+/// The static proof of every quantized layer of `model` at P (0: each layer's own).
+inline std::vector<LayerProof> prove_model(const IntegerModel& model, int P = 0) {
   std::vector<LayerProof> out;
   for (const nn::IntegerLayer* layer : model.layers())
     out.push_back(prove_layer(*layer, P));

@@ -1,0 +1,47 @@
+// a2q: train, evaluate, verify, report and export accumulator-aware quantized models from the shell.
+//
+//   a2q train --quant a2q+ --acc-bits 16 --epochs 5 -o model.a2q
+//   a2q verify model.a2q
+//   a2q report model.a2q [--json]
+//   a2q eval model.a2q
+//   a2q export model.a2q --format header -o model.h
+
+#include "model_commands.hpp"
+#include "train_command.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <string>
+
+int main(int argc, char** argv) {
+  CLI::App app{"a2q: quantization-aware training with a guarantee that integer inference never overflows a "
+               "P-bit accumulator"};
+  app.require_subcommand(1);
+  a2q_cli::TrainCommand train;
+  a2q_cli::EvalCommand eval;
+  a2q_cli::VerifyCommand verify;
+  a2q_cli::ReportCommand report;
+  a2q_cli::ExportCommand export_;
+  train.add_to(app);
+  eval.add_to(app);
+  verify.add_to(app);
+  report.add_to(app);
+  export_.add_to(app);
+  CLI11_PARSE(app, argc, argv);
+
+  std::string command_line = "a2q";
+  for (int i = 1; i < argc; ++i)
+    command_line += std::string(" ") + argv[i];
+  return examples::guarded_main([&] {
+    if (train.selected)
+      return train.run(command_line);
+    if (eval.selected)
+      return eval.run();
+    if (verify.selected)
+      return verify.run();
+    if (report.selected)
+      return report.run();
+    return export_.run();
+  });
+}

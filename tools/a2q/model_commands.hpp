@@ -1,0 +1,321 @@
+#pragma once
+// The a2q subcommands that read a model file: eval, verify, report and export.
+
+#include "data_source.hpp"
+
+#include <a2q/autograd/loss.hpp>
+#include <a2q/engine/verify.hpp>
+#include <a2q/engine/weight_compression.hpp>
+#include <a2q/io/c_header.hpp>
+#include <a2q/io/int_weights_json.hpp>
+#include <a2q/io/json_writer.hpp>
+#include <a2q/io/model_io.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <string>
+
+namespace a2q_cli {
+
+/// Options every model-reading command shares: the model file and, for the data-set runs, the data.
+struct ModelInput {
+  std::string model;
+  std::string data;       ///< empty: the directory the model was trained on
+  std::int64_t limit = 0; ///< first N test images (0 = all)
+
+  void add_to(CLI::App& cmd, bool with_data) {
+    cmd.add_option("model", model, "Model file written by a2q train")->required();
+    if (with_data) {
+      cmd.add_option("--data", data, "Data directory (default: the one the model was trained on)");
+      cmd.add_option("--limit", limit, "Use only the first N test images (0 = all)")
+          ->check(CLI::NonNegativeNumber);
+    }
+  }
+
+  std::string data_dir(const a2q::io::LoadedModel& m) const {
+    if (!data.empty())
+      return data;
+    return m.file.find_metadata("data").value_or(a2q::data::default_fashion_mnist_dir);
+  }
+};
+
+inline a2q::engine::OverflowPolicy parse_policy(const std::string& name) {
+  for (auto p : {a2q::engine::OverflowPolicy::check, a2q::engine::OverflowPolicy::saturate,
+                 a2q::engine::OverflowPolicy::wrap, a2q::engine::OverflowPolicy::count})
+    if (name == a2q::engine::to_string(p))
+      return p;
+  throw a2q::config_error("unknown overflow policy '" + name + "' (expected check, saturate, wrap or count)");
+}
+
+/// Test images as float batches the model takes (normalised like in training).
+inline a2q::data::Batch test_batch(const a2q::io::LoadedModel& m, const ModelInput& in) {
+  const auto test = load_split(in.data_dir(m), m.recipe, a2q::data::Split::test, in.limit);
+  a2q::data::DataLoaderOptions o{.batch_size = test.size(), .shuffle = false};
+  o.normalization = normalization_for(m.recipe);
+  return a2q::data::DataLoader(test, o).batch(0);
+}
+
+// ---------------------------------------------------------------------------------------------- eval
+
+struct EvalCommand {
+  ModelInput input;
+  std::string policy = "count";
+  int acc_bits = 0;
+  bool require_agreement = false;
+  bool selected = false;
+
+  void add_to(CLI::App& app) {
+    auto* cmd =
+        app.add_subcommand("eval", "Accuracy of the model (fake-quantized) and of the integer engine");
+    input.add_to(*cmd, true);
+    cmd->add_option("--policy", policy, "Integer engine accumulator policy")
+        ->check(CLI::IsMember({"check", "saturate", "wrap", "count"}))
+        ->capture_default_str();
+    cmd->add_option("--acc-bits", acc_bits, "Run every layer at this P (default: each layer's own)")
+        ->check(CLI::Range(2, 64));
+    cmd->add_flag("--require-agreement", require_agreement,
+                  "Fail (exit 5) unless the integer engine's accuracy equals the model's");
+    cmd->callback([this] { selected = true; });
+  }
+
+  int run() const {
+    const auto m = a2q::io::load_model(input.model);
+    const a2q::data::Batch batch = test_batch(m, input);
+    const auto S = static_cast<double>(batch.size());
+    std::int64_t model_correct = 0;
+    a2q::Tensor<float> model_logits;
+    {
+      a2q::NoGradGuard no_grad;
+      model_logits = m.model->forward(a2q::Var(batch.images)).value();
+      model_correct = a2q::count_correct(model_logits, batch.labels);
+    }
+    const bool quantized = m.recipe.policy.method != a2q::quant::QuantMethod::none;
+    fmt::print("{}: {} test images\n", input.model, batch.size());
+    fmt::print("  {:<28}{:>8.2f}%\n", quantized ? "fake-quantized model" : "float model",
+               100.0 * static_cast<double>(model_correct) / S);
+    if (!quantized)
+      return 0;
+    const a2q::engine::IntegerModel ints = a2q::io::to_integer_model(m);
+    a2q::engine::LayerOverflowStats stats;
+    const a2q::engine::ExecutionOptions o{.policy = parse_policy(policy),
+                                          .accumulator_bits =
+                                              acc_bits > 0 ? std::optional<int>(acc_bits) : std::nullopt,
+                                          .kernel = a2q::engine::KernelChoice::automatic,
+                                          .stats = &stats};
+    const a2q::Tensor<float> logits = ints.forward(batch.images, o);
+    std::int64_t correct = 0, agree = 0;
+    for (std::int64_t n = 0; n < batch.size(); ++n) {
+      const auto predicted = a2q::engine::predicted_class(logits, n);
+      correct += predicted == batch.labels[static_cast<std::size_t>(n)];
+      agree += predicted == a2q::engine::predicted_class(model_logits, n);
+    }
+    std::int64_t events = 0;
+    for (const auto& [name, s] : stats)
+      events += s.events;
+    fmt::print("  {:<28}{:>8.2f}%   ({} accumulators, {}; {} overflow events)\n", "integer engine",
+               100.0 * static_cast<double>(correct) / S,
+               acc_bits > 0 ? fmt::format("P = {}", acc_bits) : "own P", policy, events);
+    fmt::print("  predictions agree on {} of {} images\n", agree, batch.size());
+    if (require_agreement && correct != model_correct) {
+      std::cerr << "error: the integer engine's accuracy differs from the fake-quantized model's\n";
+      return 5;
+    }
+    return 0;
+  }
+};
+
+// -------------------------------------------------------------------------------------------- verify
+
+struct VerifyCommand {
+  ModelInput input;
+  std::string policy = "count";
+  int acc_bits = 0;
+  bool no_data = false;
+  bool selected = false;
+
+  void add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand(
+        "verify",
+        "Prove that no input can overflow the accumulators (exit 0 only then); adversarial and data-set "
+        "checks");
+    input.add_to(*cmd, true);
+    cmd->add_option("--acc-bits", acc_bits, "Check every layer at this P (default: each layer's own)")
+        ->check(CLI::Range(2, 64));
+    cmd->add_option("--policy", policy, "Accumulator policy of the data-set run")
+        ->check(CLI::IsMember({"check", "saturate", "wrap", "count"}))
+        ->capture_default_str();
+    cmd->add_flag("--no-data", no_data, "Skip the data-set run");
+    cmd->callback([this] { selected = true; });
+  }
+
+  int run() const {
+    using clock = std::chrono::steady_clock;
+    const auto m = a2q::io::load_model(input.model);
+    const a2q::engine::IntegerModel ints = a2q::io::to_integer_model(m);
+    const std::optional<int> P = acc_bits > 0 ? std::optional<int>(acc_bits) : std::nullopt;
+    const auto start = clock::now();
+    const auto proofs = a2q::engine::prove_model(ints, acc_bits);
+    std::vector<a2q::engine::AdversarialResult> adversarial;
+    for (const auto* layer : ints.layers())
+      adversarial.push_back(
+          a2q::engine::adversarial_check(*layer, acc_bits > 0 ? acc_bits : layer->accumulator_bits));
+    const double seconds = std::chrono::duration<double>(clock::now() - start).count();
+
+    bool proven = true;
+    fmt::print("{:<12}{:>9}{:>6}{:>4}{:>4}{:>5}{:>9}{:>9}{:>8}  {:<22}{}\n", "layer", "method", "K", "N", "M",
+               "P", "dtype P", "needs P", "margin", "adversarial overflow", "verdict");
+    for (std::size_t i = 0; i < proofs.size(); ++i) {
+      const auto& p = proofs[i];
+      proven = proven && p.proven();
+      fmt::print(
+          "{:<12}{:>9}{:>6}{:>4}{:>4}{:>5}{:>9}{:>9}{:>8}  {:<22}{}\n", p.name,
+          a2q::quant::to_string(p.method), p.K, p.N, p.M, p.checked_bits, p.datatype_bits, p.required_bits,
+          p.margin_bits(),
+          fmt::format("{} of {} channels", adversarial[i].overflowing_channels, adversarial[i].channels),
+          p.proven() ? "no input can overflow" : "OVERFLOW POSSIBLE");
+    }
+    fmt::print("static proof and adversarial check: {:.1f} ms\n", 1e3 * seconds);
+
+    bool data_clean = true;
+    if (!no_data) {
+      const a2q::data::Batch batch = test_batch(m, input);
+      try {
+        const auto report =
+            a2q::engine::count_dataset_overflows(ints, batch.images, batch.labels, P, parse_policy(policy));
+        fmt::print("data set ({} images, {} policy): accuracy {:.2f}%\n", report.samples, policy,
+                   100.0 * report.accuracy());
+        for (const auto& [name, s] : report.layers)
+          fmt::print("  {:<12} {} overflow events, {} of {} outputs changed\n", name, s.events, s.affected,
+                     s.outputs);
+        data_clean = report.events() == 0;
+      } catch (const a2q::engine::accumulator_overflow& e) {
+        fmt::print("data set: {}\n", e.what());
+        data_clean = false;
+      }
+    }
+    if (proven && !data_clean)
+      throw a2q::internal_error("the data-set run overflowed a layer the static proof covers");
+    fmt::print("{}\n", proven ? "verified: no input can overflow any accumulator"
+                              : "NOT verified: some input can overflow an accumulator");
+    return proven ? 0 : 4;
+  }
+};
+
+// -------------------------------------------------------------------------------------------- report
+
+struct ReportCommand {
+  ModelInput input;
+  int acc_bits = 0;
+  bool json = false;
+  bool selected = false;
+
+  void add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand("report", "Per-layer accumulator, sparsity and size report");
+    input.add_to(*cmd, false);
+    cmd->add_option("--acc-bits", acc_bits, "Report against this P (default: each layer's own)")
+        ->check(CLI::Range(2, 64));
+    cmd->add_flag("--json", json, "Print JSON instead of a table");
+    cmd->callback([this] { selected = true; });
+  }
+
+  int run() const {
+    const auto m = a2q::io::load_model(input.model);
+    const a2q::engine::IntegerModel ints = a2q::io::to_integer_model(m);
+    const auto proofs = a2q::engine::prove_model(ints, acc_bits);
+    const auto layers = ints.layers();
+    if (json) {
+      a2q::io::JsonWriter w(std::cout, 2);
+      w.begin_object();
+      w.key("model").value(input.model);
+      for (const auto& [k, v] : m.file.metadata)
+        if (k == "model" || k == "quant" || k == "test_accuracy" || k == "seed")
+          w.key(k).value(v);
+      w.key("layers").begin_array();
+      for (std::size_t i = 0; i < proofs.size(); ++i) {
+        const auto& p = proofs[i];
+        const auto size = a2q::engine::estimate_compressed_size(*layers[i]);
+        w.begin_object();
+        w.key("name").value(p.name);
+        w.key("kind").value(p.kind);
+        w.key("method").value(std::string(a2q::quant::to_string(p.method)));
+        w.key("out_channels").value(p.out_channels);
+        w.key("K").value(p.K);
+        w.key("N").value(p.N);
+        w.key("M").value(p.M);
+        w.key("target_P").value(p.target_bits);
+        w.key("checked_P").value(p.checked_bits);
+        w.key("datatype_bound_P").value(p.datatype_bits);
+        w.key("required_P").value(p.required_bits);
+        w.key("margin_bits").value(p.margin_bits());
+        w.key("max_l1").value(p.max_l1);
+        w.key("l1_limit").value(p.l1_limit);
+        w.key("l1_margin").value(p.l1_margin());
+        w.key("proven").value(p.proven());
+        w.key("sparsity").value(p.sparsity);
+        w.key("dense_bits").value(size.dense_bits);
+        w.key("compressed_bits").value(size.total_bits());
+        w.key("compression_ratio").value(size.ratio());
+        w.end_object();
+      }
+      w.end_array();
+      w.end_object();
+      std::cout << "\n";
+      return 0;
+    }
+    fmt::print("{} ({}, {}; test accuracy {})\n", input.model, m.file.find_metadata("model").value_or("?"),
+               m.file.find_metadata("quant").value_or("?"),
+               m.file.find_metadata("test_accuracy").value_or("?"));
+    fmt::print("{:<12}{:>7}{:>12}{:>6}{:>4}{:>4}{:>4}{:>8}{:>8}{:>8}{:>10}{:>10}{:>9}{:>10}{:>11}\n", "layer",
+               "kind", "shape", "K", "N", "M", "P", "dtype P", "needs P", "margin", "max L1", "L1 limit",
+               "sparsity", "dense KiB", "coded KiB");
+    for (std::size_t i = 0; i < proofs.size(); ++i) {
+      const auto& p = proofs[i];
+      const auto size = a2q::engine::estimate_compressed_size(*layers[i]);
+      fmt::print(
+          "{:<12}{:>7}{:>12}{:>6}{:>4}{:>4}{:>4}{:>8}{:>8}{:>8}{:>10}{:>10.1f}{:>8.1f}%{:>10.1f}{:>11.1f}\n",
+          p.name, p.kind, fmt::format("{}x{}", p.out_channels, p.K), p.K, p.N, p.M, p.checked_bits,
+          p.datatype_bits, p.required_bits, p.margin_bits(), p.max_l1, p.l1_limit, 100.0 * p.sparsity,
+          static_cast<double>(size.dense_bits) / 8192.0, size.total_bits() / 8192.0);
+    }
+    return 0;
+  }
+};
+
+// -------------------------------------------------------------------------------------------- export
+
+struct ExportCommand {
+  ModelInput input;
+  std::string format = "json";
+  std::string out;
+  std::string name = "a2q_model";
+  bool selected = false;
+
+  void add_to(CLI::App& app) {
+    auto* cmd =
+        app.add_subcommand("export", "Write the integer weights as JSON, or a self-contained C header");
+    input.add_to(*cmd, false);
+    cmd->add_option("--format", format,
+                    "json: integer weights; header: C99 header with an inference function")
+        ->check(CLI::IsMember({"json", "header"}))
+        ->capture_default_str();
+    cmd->add_option("-o,--out", out, "File to write")->required();
+    cmd->add_option("--name", name, "header: prefix of every C identifier")->capture_default_str();
+    cmd->callback([this] { selected = true; });
+  }
+
+  int run() const {
+    const auto m = a2q::io::load_model(input.model);
+    if (format == "json")
+      a2q::io::save_integer_weights(out, m.file.integer_layers);
+    else
+      a2q::io::save_c_header(out, a2q::io::to_integer_model(m), name);
+    fmt::print("wrote {}\n", out);
+    return 0;
+  }
+};
+
+} // namespace a2q_cli

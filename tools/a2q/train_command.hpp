@@ -1,0 +1,116 @@
+#pragma once
+// a2q train: trains a model on a data set and writes a model file (plus the progress bar, CSV log and
+// metrics JSON of the examples).
+
+#include "data_source.hpp"
+
+#include "common/quant_flags.hpp"
+#include "common/training_run.hpp"
+
+#include <a2q/io/model_io.hpp>
+
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+
+#include <memory>
+#include <string>
+
+namespace a2q_cli {
+
+struct TrainCommand {
+  std::string model = "mlp";
+  std::string data = a2q::data::default_fashion_mnist_dir;
+  std::string out;
+  std::int64_t width = 16;
+  int blocks = 1;
+  int crop_padding = 0;
+  bool flip = false;
+  examples::TrainingOptions training;
+  examples::QuantFlags quant;
+
+  void add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand("train", "Train a model and write it to a model file");
+    cmd->add_option("--model", model, "Architecture")
+        ->check(CLI::IsMember({"mlp", "cnn", "resnet"}))
+        ->capture_default_str();
+    cmd->add_option("--data", data, "Data directory: MNIST-format IDX files, or CIFAR-10 binary for resnet")
+        ->capture_default_str();
+    cmd->add_option("-o,--out", out, "Model file to write")->required();
+    cmd->add_option("--width", width, "resnet: channels of the first stage")->check(CLI::Range(1, 512));
+    cmd->add_option("--blocks", blocks, "resnet: residual blocks per stage")->check(CLI::Range(1, 16));
+    cmd->add_option("--crop-padding", crop_padding,
+                    "Augment with random crops of the image padded by this much")
+        ->check(CLI::Range(0, 8));
+    cmd->add_flag("--flip", flip, "Augment with random horizontal flips");
+    examples::add_training_flags(*cmd, training);
+    examples::add_policy_flags(*cmd, quant);
+    cmd->callback([this] { selected = true; });
+  }
+
+  bool selected = false;
+
+  int run(const std::string& command_line) const {
+    // Output directories are created, so `-o out/model.a2q` works on a fresh checkout.
+    for (const std::string& file : {out, training.metrics, training.csv, training.checkpoint})
+      if (const auto parent = std::filesystem::path(file).parent_path(); !file.empty() && !parent.empty())
+        std::filesystem::create_directories(parent);
+    a2q::models::ModelRecipe recipe;
+    recipe.architecture = model;
+    recipe.policy = examples::make_policy(quant);
+    recipe.resnet_width = width;
+    recipe.resnet_blocks = blocks;
+    // The shape comes from the data: read the test split first (small) to learn it.
+    const bool cifar = model == "resnet";
+    recipe.input = cifar ? a2q::Shape{3, 32, 32} : a2q::Shape{1, 28, 28};
+    if (!cifar && std::filesystem::is_directory(data)) {
+      const auto probe = a2q::data::load_mnist(data, a2q::data::Split::test);
+      recipe.input = a2q::Shape{probe.channels(), probe.height(), probe.width()};
+    }
+    recipe.validate();
+    const auto train = load_split(data, recipe, a2q::data::Split::train, training.train_limit);
+    const auto test = load_split(data, recipe, a2q::data::Split::test, training.test_limit);
+    recipe.classes = std::max(train.num_classes, 2);
+
+    a2q::Rng rng(training.seed);
+    auto net = recipe.build(rng);
+    if (!quant.init_from.empty()) {
+      a2q::models::ModelRecipe float_recipe = recipe;
+      float_recipe.policy.method = a2q::quant::QuantMethod::none;
+      a2q::Rng unused(0);
+      auto float_model = float_recipe.build(unused);
+      examples::initialise_from_float_checkpoint(quant.init_from, *float_model, *net, recipe.policy.method);
+    }
+    if (!training.quiet)
+      fmt::print("{} ({}): {} parameters; {} training and {} test images from {}\n", model, quant.method,
+                 net->parameter_count(), train.size(), test.size(), data);
+
+    a2q::train::TrainerOptions trainer_options;
+    trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
+    a2q::data::DataLoaderOptions train_loader;
+    train_loader.normalization = normalization_for(recipe);
+    train_loader.augmentation = {.random_crop_padding = crop_padding, .horizontal_flip = flip};
+    a2q::data::DataLoaderOptions test_loader;
+    test_loader.normalization = normalization_for(recipe);
+    const auto summary =
+        examples::run_training(*net, train, test, training, train_loader, test_loader, trainer_options);
+    fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
+               100.0 * summary.test.accuracy, summary.fit.history.size(),
+               summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
+    examples::write_metrics(training.metrics, model, data, training, summary, net->parameter_count(),
+                            [&](a2q::io::JsonWriter& w) {
+                              w.key("quant").value(quant.method);
+                              examples::write_layer_metrics(w, *net);
+                            });
+    net->eval();
+    a2q::io::save_model(out, recipe, *net,
+                        {{"seed", std::to_string(training.seed)},
+                         {"command_line", command_line},
+                         {"data", data},
+                         {"epochs", std::to_string(summary.fit.history.size())},
+                         {"test_accuracy", fmt::format("{:.6f}", summary.test.accuracy)}});
+    fmt::print("wrote {}\n", out);
+    return examples::accuracy_exit_code(training, summary);
+  }
+};
+
+} // namespace a2q_cli
