@@ -160,3 +160,26 @@ TEST_CASE("convert_to_integer rejects what it cannot run", "[engine][integer_mod
   auto uncalibrated = a2q::models::quant_mnist_mlp(policy_for(QuantMethod::a2q, 16), fresh);
   CHECK_THROWS_AS(a2q::engine::convert_to_integer(*uncalibrated, Shape{1, 28, 28}), a2q::config_error);
 }
+
+TEST_CASE("Fast kernels give the reference kernels' logits on converted models", "[engine][integer_model]") {
+  using a2q::engine::KernelChoice;
+  a2q::Rng rng(18);
+  auto mlp = a2q::models::quant_mnist_mlp(policy_for(QuantMethod::a2q_plus, 16), rng);
+  auto cnn = a2q::models::quant_mnist_cnn(policy_for(QuantMethod::a2q_plus, 16), rng);
+  const Tensor<float> x = pixels(Shape{8, 1, 28, 28}, rng);
+  for (a2q::nn::Sequential* model : {mlp.get(), cnn.get()}) {
+    calibrate(*model, x);
+    const auto ints = a2q::engine::convert_to_integer(*model, Shape{1, 28, 28});
+    for (const auto& step : ints.steps())
+      if (const auto* op = std::get_if<a2q::engine::LayerOp>(&step.op))
+        CHECK(op->dense != nullptr); // 8-bit weights and inputs: the fast kernels apply
+    ExecutionOptions o;
+    o.kernel = KernelChoice::reference;
+    const Tensor<float> reference = ints.forward(x, o);
+    for (const KernelChoice k : {KernelChoice::automatic, KernelChoice::dense, KernelChoice::sparse}) {
+      o.kernel = k;
+      const Tensor<float> fast = ints.forward(x, o);
+      CHECK(std::equal(fast.begin(), fast.end(), reference.begin()));
+    }
+  }
+}

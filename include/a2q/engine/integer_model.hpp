@@ -22,9 +22,15 @@ namespace a2q::engine {
 
 /// Which kernel computes a layer's dot products.
 enum class KernelChoice {
-  automatic, ///< a fast kernel when the layer is proven overflow-free at P, else the reference
+  automatic, ///< a fast kernel when the layer is proven overflow-free at P (sparse when the layer is at
+             ///< least sparse_threshold zeros, dense otherwise), else the reference
   reference, ///< always the reference loops (the policy sees every partial sum)
+  dense,     ///< the dense fast kernel where the layer is proven overflow-free at P, else the reference
+  sparse,    ///< the sparse fast kernel where the layer is proven overflow-free at P, else the reference
 };
+
+/// Weight sparsity from which `automatic` prefers the sparse kernel (bench/run_int.sh measures it).
+inline constexpr double sparse_threshold = 0.75;
 
 struct ExecutionOptions {
   OverflowPolicy policy = OverflowPolicy::check;
@@ -155,12 +161,35 @@ private:
     if (layer.bias_in_accumulator && layer.bias)
       start = *layer.bias;
     OverflowStats* stats = options.stats != nullptr ? &(*options.stats)[layer.name] : nullptr;
+    if (options.kernel != KernelChoice::reference && op.dense && proven_safe(op, P)) {
+      // No input can overflow: every policy gives the exact sum, whatever the summation order.
+      const bool sparse = options.kernel == KernelChoice::sparse ||
+                          (options.kernel == KernelChoice::automatic && layer.sparsity() >= sparse_threshold);
+      Tensor<std::int64_t> acc;
+      if (layer.kind == "conv2d")
+        acc = sparse ? conv2d_sparse(x, *op.sparse, start, op.geometry, op.kernel_h, op.kernel_w)
+                     : conv2d_dense(x, *op.dense, start, op.geometry, op.kernel_h, op.kernel_w);
+      else
+        acc = sparse ? linear_sparse(x, *op.sparse, start) : linear_dense(x, *op.dense, start);
+      if (stats != nullptr)
+        record_exact(*stats, acc, layer.out_channels);
+      return acc;
+    }
     if (layer.kind == "conv2d") {
       const Tensor<std::int32_t> w = layer.weights.reshaped(
           Shape{layer.out_channels, layer.fan_in / (op.kernel_h * op.kernel_w), op.kernel_h, op.kernel_w});
       return conv2d_reference(x, w, start, op.geometry, P, options.policy, stats, layer.name);
     }
     return linear_reference(x, layer.weights, start, P, options.policy, stats, layer.name);
+  }
+
+  /// Counts the outputs of a layer that cannot overflow (no events) in `stats`.
+  static void record_exact(OverflowStats& stats, const Tensor<std::int64_t>& acc, std::int64_t channels) {
+    stats.prepare(channels);
+    const std::int64_t per_channel = acc.numel() / std::max<std::int64_t>(channels, 1);
+    for (std::int64_t c = 0; c < channels; ++c)
+      for (std::int64_t i = 0; i < per_channel; ++i)
+        stats.record(c, 0, false);
   }
 
   std::vector<IntegerStep> steps_;

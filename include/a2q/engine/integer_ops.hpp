@@ -17,14 +17,17 @@
 
 #include "a2q/core/error.hpp"
 #include "a2q/core/tensor.hpp"
+#include "a2q/engine/dense_kernel.hpp"
 #include "a2q/engine/reference_kernels.hpp"
 #include "a2q/engine/requantizer.hpp"
+#include "a2q/engine/sparse_kernel.hpp"
 #include "a2q/nn/integer_layer.hpp"
 #include "a2q/quant/fake_quantize.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <string>
 #include <variant>
 #include <vector>
@@ -53,7 +56,25 @@ struct LayerOp {
   Conv2dGeometry geometry{}; ///< conv2d only
   std::int64_t kernel_h = 1; ///< conv2d only
   std::int64_t kernel_w = 1; ///< conv2d only
+  /// The weights packed for the fast kernels; null when they do not apply (weights beyond int8, inputs
+  /// beyond 8 bits, grouped convolutions, sums that could leave int32).
+  std::shared_ptr<const PackedDenseWeights> dense;
+  std::shared_ptr<const PackedSparseWeights> sparse;
 };
+
+/// Packs `op`'s weights for the fast kernels where they apply (see LayerOp).
+inline void pack_fast_kernels(LayerOp& op) {
+  const nn::IntegerLayer& l = op.layer;
+  if (l.input_bits > 8 || l.weight_bits > 8 || op.geometry.groups != 1)
+    return;
+  try {
+    op.dense = std::make_shared<const PackedDenseWeights>(l.weights);
+    op.sparse = std::make_shared<const PackedSparseWeights>(l.weights);
+  } catch (const config_error&) { // weights or sums outside the fast kernels' int8 / int32 contract
+    op.dense.reset();
+    op.sparse.reset();
+  }
+}
 
 struct RequantizeOp {
   std::vector<Requantizer> channels; ///< one per channel (dimension 1 of the inputs)

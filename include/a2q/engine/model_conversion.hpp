@@ -151,7 +151,8 @@ private:
   void quant_layer(const std::string& name, const nn::QuantLayer& layer) {
     require(current_.kind == Kind::quantized && current_.producer == &layer.input_quantizer(), name,
             "its input must come straight from its own input quantizer (the ActQuant given at construction)");
-    engine::LayerOp op{.layer = layer.integer_layer(name)};
+    engine::LayerOp op;
+    op.layer = layer.integer_layer(name);
     if (!stored_.empty()) {
       const auto it = std::find_if(stored_.begin(), stored_.end(),
                                    [&](const nn::IntegerLayer& l) { return l.name == name; });
@@ -191,6 +192,7 @@ private:
       if (layer.bias.defined() && !ints.bias_in_accumulator)
         b[c] = layer.bias.value()[static_cast<std::int64_t>(c)];
     }
+    engine::pack_fast_kernels(op);
     emit(name, std::move(op), {current_.slot}, Kind::accumulator);
     current_.a = std::move(a);
     current_.b = std::move(b);
