@@ -68,8 +68,10 @@ int main(int argc, char** argv) {
                               w.key("quant").value(quant.method);
                               examples::write_layer_metrics(w, *model);
                             });
-    if (!quant.export_int.empty())
+    if (!quant.export_int.empty()) {
+      examples::create_parent_directory(quant.export_int);
       a2q::io::save_integer_weights(quant.export_int, a2q::nn::integer_layers(*model));
+    }
     if (verify && !examples::verify_accumulators(*model))
       return 4;
     return examples::accuracy_exit_code(options, summary);

@@ -105,6 +105,14 @@ inline a2q::LRSchedule make_schedule(const TrainingOptions& o, std::int64_t batc
   return warmup > 0 ? a2q::with_linear_warmup(schedule, warmup) : schedule;
 }
 
+/// Creates the directory an output file goes into, so `--csv out/run.csv` works on a fresh checkout.
+inline void create_parent_directory(const std::string& file) {
+  if (file.empty())
+    return;
+  if (const auto parent = std::filesystem::path(file).parent_path(); !parent.empty())
+    std::filesystem::create_directories(parent);
+}
+
 /// What a run produced, for the metrics file.
 struct RunSummary {
   a2q::train::FitResult fit;
@@ -120,6 +128,8 @@ inline RunSummary run_training(a2q::nn::Module& model, const a2q::data::ImageDat
                                a2q::data::DataLoaderOptions test_loader_options,
                                a2q::train::TrainerOptions trainer_options = {}) {
   RunSummary summary;
+  for (const std::string* file : {&o.metrics, &o.csv, &o.checkpoint})
+    create_parent_directory(*file);
   a2q::keep_freed_memory_for_reuse();
   if (o.threads > 0)
     a2q::set_num_threads(o.threads);

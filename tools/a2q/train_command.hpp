@@ -50,10 +50,7 @@ struct TrainCommand {
   bool selected = false;
 
   int run(const std::string& command_line) const {
-    // Output directories are created, so `-o out/model.a2q` works on a fresh checkout.
-    for (const std::string& file : {out, training.metrics, training.csv, training.checkpoint})
-      if (const auto parent = std::filesystem::path(file).parent_path(); !file.empty() && !parent.empty())
-        std::filesystem::create_directories(parent);
+    examples::create_parent_directory(out);
     a2q::models::ModelRecipe recipe;
     recipe.architecture = model;
     recipe.policy = examples::make_policy(quant);
