@@ -329,13 +329,16 @@ template <class Lanes, int MaxB>
                                                     const engine::PackedSparseWeights& w, std::int32_t* out) {
   constexpr std::int64_t S = Lanes::samples;
   constexpr std::int64_t tile_stride = MaxB * S;
+  // Tile rows a power of two apart would map to a few L1 sets and evict each other in the transposed
+  // store; one cache line of padding spreads them.
+  constexpr std::int64_t tile_pitch = tile_stride + 16;
   const std::int64_t K = w.depth();
   const std::int64_t C = w.channels();
   const std::int64_t quantum = std::max<std::int64_t>(S, 16); // whole vectors, whole transpose tiles
   const std::int64_t stride = (N + quantum - 1) / quantum * quantum;
   KernelBuffer<std::uint8_t> xt(static_cast<std::size_t>(K * stride));
   transpose_inputs_u8(x, N, K, xt.data(), stride);
-  KernelBuffer<std::int32_t> tile(static_cast<std::size_t>(C * tile_stride));
+  KernelBuffer<std::int32_t> tile(static_cast<std::size_t>(C * tile_pitch));
   std::int32_t* rows[tile_stride]; // output row of each tile position (null past N)
   for (std::int64_t p0 = 0; p0 < stride; p0 += tile_stride) {
     const auto vectors = static_cast<int>(std::min<std::int64_t>(MaxB, (stride - p0) / S));
@@ -343,8 +346,8 @@ template <class Lanes, int MaxB>
       const std::int64_t n = p0 + p / S * S + Lanes::sample_at(static_cast<int>(p % S));
       rows[p] = n < N ? out + n * C : nullptr;
     }
-    sparse_block_upto<Lanes, MaxB>(vectors, w, xt.data(), stride, p0, tile.data(), tile_stride);
-    store_tile_transposed(tile.data(), tile_stride, C, vectors * S, rows);
+    sparse_block_upto<Lanes, MaxB>(vectors, w, xt.data(), stride, p0, tile.data(), tile_pitch);
+    store_tile_transposed(tile.data(), tile_pitch, C, vectors * S, rows);
   }
 }
 
