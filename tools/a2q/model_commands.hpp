@@ -10,6 +10,7 @@
 #include <a2q/io/int_weights_json.hpp>
 #include <a2q/io/json_writer.hpp>
 #include <a2q/io/model_io.hpp>
+#include <a2q/quant/bypass.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -69,8 +70,8 @@ struct EvalCommand {
   bool selected = false;
 
   void add_to(CLI::App& app) {
-    auto* cmd =
-        app.add_subcommand("eval", "Accuracy of the model (fake-quantized) and of the integer engine");
+    auto* cmd = app.add_subcommand(
+        "eval", "Accuracy in float (quantizers bypassed), fake-quantized and in the integer engine");
     input.add_to(*cmd, true);
     cmd->add_option("--policy", policy, "Integer engine accumulator policy")
         ->check(CLI::IsMember({"check", "saturate", "wrap", "count"}))
@@ -95,6 +96,14 @@ struct EvalCommand {
     }
     const bool quantized = m.recipe.policy.method != a2q::quant::QuantMethod::none;
     fmt::print("{}: {} test images\n", input.model, batch.size());
+    if (quantized) { // what the rounding costs: the same model with every quantizer bypassed
+      const a2q::NoGradGuard no_grad;
+      const a2q::quant::QuantizationBypass bypass;
+      const auto float_correct =
+          a2q::count_correct(m.model->forward(a2q::Var(batch.images)).value(), batch.labels);
+      fmt::print("  {:<28}{:>8.2f}%\n", "float (quantizers bypassed)",
+                 100.0 * static_cast<double>(float_correct) / S);
+    }
     fmt::print("  {:<28}{:>8.2f}%\n", quantized ? "fake-quantized model" : "float model",
                100.0 * static_cast<double>(model_correct) / S);
     if (!quantized)

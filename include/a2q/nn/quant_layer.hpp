@@ -18,6 +18,8 @@ namespace detail {
 /// Fake-quantizes a bias onto per-channel integer steps with a symmetric limit; straight-through
 /// gradient where not clipped.
 inline Var quantize_bias(const Var& bias, std::vector<double> step, std::int64_t max_int) {
+  if (quant::quantization_bypassed())
+    return bias;
   Tensor<float> out = Tensor<float>::uninitialized(bias.shape());
   std::vector<unsigned char> clipped(step.size());
   for (std::size_t c = 0; c < step.size(); ++c) {

@@ -17,9 +17,11 @@
 /// min() to g and s where the norm is clamped (the penalty in a2q_penalty.hpp then pulls g back).
 
 #include "a2q/autograd/variable.hpp"
+#include "a2q/quant/bypass.hpp"
 #include "a2q/quant/l1_budget.hpp"
 #include "a2q/quant/rounding.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 #include <span>
@@ -209,6 +211,21 @@ inline Var a2q_weight(const Var& v, const Var& log2_g, const Var& log2_s, const 
   auto state = std::make_shared<detail::A2QForward>(detail::a2q_forward(v.value(), g, s, spec, reserved));
   Tensor<float> w = Tensor<float>::uninitialized(v.shape());
   const auto K = static_cast<std::size_t>(state->fan_in);
+  if (quantization_bypassed()) { // the float weight s·clip(g'·v'/||v'||_1), before rounding
+    if (grad_enabled())
+      throw config_error("a2q_weight: quantization is bypassed while gradients are recorded; the bypass "
+                         "is for evaluation (add a NoGradGuard)");
+    for (std::size_t c = 0; c < g.size(); ++c) {
+      const double norm = state->norm[c];
+      const double factor = norm > 0.0 ? state->g_prime[c] / norm : 0.0;
+      const double sc = s[s.size() == 1 ? 0 : c];
+      const double qmax = static_cast<double>(spec.weight_max());
+      for (std::size_t i = 0; i < K; ++i)
+        w[static_cast<std::int64_t>(c * K + i)] =
+            static_cast<float>(sc * std::clamp(factor * state->centred[c * K + i], -qmax, qmax));
+    }
+    return Var(std::move(w));
+  }
   for (std::size_t c = 0; c < g.size(); ++c)
     for (std::size_t i = 0; i < K; ++i)
       w[static_cast<std::int64_t>(c * K + i)] =

@@ -23,6 +23,7 @@
 #include "a2q/core/parallel.hpp"
 #include "a2q/core/rng.hpp"
 #include "a2q/core/tensor.hpp"
+#include "a2q/quant/bypass.hpp"
 #include "a2q/quant/int_format.hpp"
 #include "a2q/quant/rounding.hpp"
 
@@ -194,6 +195,22 @@ template <quant::RoundingMode M, bool Dequantize>
     element(i);
 }
 
+/// Under QuantizationBypass: the range is kept, the rounding skipped, out = clip(x, s·qmin, s·qmax).
+inline Var fake_quant_bypassed(const FakeQuantPlan& plan, const Tensor<float>& x,
+                               const Tensor<float>& scale) {
+  if (grad_enabled())
+    throw config_error("fake_quantize: quantization is bypassed while gradients are recorded; the bypass "
+                       "is for evaluation (add a NoGradGuard)");
+  Tensor<float> out = Tensor<float>::uninitialized(x.shape());
+  fake_quant_for_each_block(plan, [&](std::int64_t b) {
+    const std::int64_t first = plan.begin(b);
+    const float s = scale[plan.channel(b)];
+    for (std::int64_t i = first; i < first + plan.length(b); ++i)
+      out[i] = fake_quant_clip(x[i], s * plan.qmin, s * plan.qmax);
+  });
+  return Var(std::move(out));
+}
+
 /// The forward pass over all blocks: out = s · q (dequantize) or q.
 inline void fake_quant_forward(const FakeQuantPlan& plan, const float* x, const float* scale, float* out,
                                std::uint64_t stream, bool dequantize) {
@@ -264,6 +281,8 @@ namespace a2q::quant {
 inline Var fake_quantize(const Var& x, const Var& scale, const FakeQuantOptions& opt) {
   const a2q::detail::FakeQuantPlan plan =
       a2q::detail::plan_fake_quant(x.value(), scale.value(), opt, "fake_quantize");
+  if (quantization_bypassed())
+    return a2q::detail::fake_quant_bypassed(plan, x.value(), scale.value());
   const std::uint64_t stream = opt.rounding == RoundingMode::stochastic ? (*opt.rng)() : 0;
   Tensor<float> out = Tensor<float>::uninitialized(x.shape());
   a2q::detail::fake_quant_forward(plan, x.value().data(), scale.value().data(), out.data(), stream, true);

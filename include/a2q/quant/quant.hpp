@@ -7,6 +7,7 @@
 #include "a2q/quant/bounds.hpp"
 #include "a2q/quant/rounding.hpp"
 #include "a2q/quant/int_format.hpp"
+#include "a2q/quant/bypass.hpp"
 #include "a2q/quant/fake_quantize.hpp"
 #include "a2q/quant/scale_init.hpp"
 // clang-format on
