@@ -48,6 +48,7 @@
 #include "a2q/io/atomic_file.hpp"
 #include "a2q/io/binary_codec.hpp"
 #include "a2q/io/crc32.hpp"
+#include "a2q/io/input_file.hpp"
 #include "a2q/io/tensor_archive.hpp"
 #include "a2q/nn/integer_layer.hpp"
 #include "a2q/quant/method.hpp"
@@ -540,18 +541,9 @@ inline ModelFile parse_model_file(std::span<const unsigned char> bytes,
 /// @throws io_error for a missing or unreadable file, and everything parse_model_file rejects.
 inline ModelFile load_model_file(const std::filesystem::path& path) {
   const std::string who = path.string() + ": ";
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(status))
-    throw io_error(who + "file not found (expected an a2q model file)");
-  if (!std::filesystem::is_regular_file(status))
-    throw io_error(who + "not a regular file (expected an a2q model file)");
-  const std::uintmax_t file_size = std::filesystem::file_size(path, ec);
-  if (ec)
-    throw io_error(who + "cannot determine the file size: " + ec.message());
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw io_error(who + "cannot open for reading: " + detail::errno_message(errno));
+  detail::InputFile file = detail::open_input_file(path, "an a2q model file");
+  std::ifstream& in = file.stream;
+  const std::uint64_t file_size = file.size;
   // The buffer is as large as the file on disk, and no larger.
   std::vector<unsigned char> bytes(static_cast<std::size_t>(file_size));
   if (!in.read(reinterpret_cast<char*>(bytes.data()), static_cast<std::streamsize>(bytes.size())))

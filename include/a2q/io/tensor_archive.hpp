@@ -27,6 +27,7 @@
 #include "a2q/io/atomic_file.hpp"
 #include "a2q/io/binary_codec.hpp"
 #include "a2q/io/crc32.hpp"
+#include "a2q/io/input_file.hpp"
 
 #include <algorithm>
 #include <array>
@@ -285,19 +286,9 @@ inline void save_archive(const std::filesystem::path& path, const TensorArchive&
 ///   checksum mismatch, a rank above 5, repeated names, or sizes the file cannot hold.
 inline TensorArchive load_archive(const std::filesystem::path& path) {
   const std::string who = path.string() + ": ";
-  std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(status))
-    throw io_error(who + "file not found (expected a tensor archive)");
-  if (!std::filesystem::is_regular_file(status))
-    throw io_error(who + "not a regular file (expected a tensor archive)");
-  const std::uintmax_t file_size = std::filesystem::file_size(path, ec);
-  if (ec)
-    throw io_error(who + "cannot determine the file size: " + ec.message());
-
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw io_error(who + "cannot open for reading: " + detail::errno_message(errno));
+  detail::InputFile file = detail::open_input_file(path, "a tensor archive");
+  std::ifstream& in = file.stream;
+  const std::uint64_t file_size = file.size;
 
   constexpr std::uint64_t header_bytes = detail::archive_header_bytes;
   if (file_size < header_bytes + detail::archive_trailer_bytes)
