@@ -249,8 +249,13 @@ TEST_CASE("fast kernels: the largest L1 norm the int32 path accepts, at its wors
   const std::int64_t K = 65'793;
   Tensor<std::int32_t> w(Shape{2, K}, -128);
   w[K + 5] = 127; // channel 1: L1 = 8'421'503
-  Tensor<std::int32_t> x(Shape{2, K}, 255);
+  // Five samples, so that the sparse path's four samples per int32 lane all reach the extremes.
+  Tensor<std::int32_t> x(Shape{5, K}, 255);
   x[3] = 0;
+  for (std::int64_t k = 0; k < K; ++k) {
+    x[2 * K + k] = 0;
+    x[4 * K + k] = k % 2 == 0 ? 255 : 0;
+  }
   const Tensor<std::int64_t> expected = a2q::engine::linear_reference(x, w, {}, 64, OverflowPolicy::check);
   CHECK(expected[0] == -128LL * 255 * (K - 1));
   for (const KernelIsa isa : a2q::engine::supported_isas()) {

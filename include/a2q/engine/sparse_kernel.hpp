@@ -3,17 +3,17 @@
 /// The fast sparse int8 path, for the weights A2Q produces: mostly zeros (often > 90%) and, at P = 16,
 /// so small that 255·Σ_k|w[c, k]| <= 32767 for every channel. Then every partial sum of a u8 dot
 /// product, in any order, fits int16, and the kernel accumulates in int16 lanes. Otherwise (up to the
-/// same int32 limit as the dense path) it accumulates in int32 lanes. Bit-exact with linear_reference and
-/// conv2d_reference, like the dense path.
+/// same int32 limit as the dense path) it accumulates in int32 lanes. Bit-exact with linear_reference
+/// and conv2d_reference, like the dense path.
 ///
 /// The kernel vectorises across samples: the inputs are transposed to [K, N] once per call (that cost is
 /// part of the kernel), and each output channel adds up the input rows of its nonzero weights, for
-/// blocks of 128 samples (int16 lanes) at a time. Two samples share each 16-bit lane (the
-/// even one in the low byte, the odd one in the high byte, summed apart by a shift), so one 64-byte
-/// load serves 64 samples. The nonzeros are grouped by magnitude (with A2Q's small L1 norms most are
-/// ±1 or ±2): within a group the rows are only added or subtracted, and one multiplication per group
-/// applies the magnitude. Exact because wrap-around arithmetic is exact modulo 2^16 (2^32) and the
-/// final sums are known to fit.
+/// blocks of samples at a time. Several samples share each lane: two per 16-bit lane (the even one in
+/// the low byte, the odd one in the high byte, summed apart by a shift), or four per 32-bit lane, so one
+/// 64-byte load serves 64 samples and no byte is ever widened. The nonzeros are grouped by magnitude
+/// (with A2Q's small L1 norms most are ±1 or ±2): within a group the rows are only added or subtracted,
+/// and one multiplication per group applies the magnitude. Exact because wrap-around arithmetic is exact
+/// modulo 2^16 (2^32) and the final sums are known to fit.
 ///
 /// For weights with few zeros use the dense path: this one costs per nonzero and per distinct magnitude.
 
@@ -167,14 +167,12 @@ struct Vectors512 {
   typedef std::int16_t s16 __attribute__((vector_size(64)));
   typedef std::int32_t s32_of_s16 __attribute__((vector_size(128))); ///< s16 widened (two registers)
   typedef std::uint32_t u32 __attribute__((vector_size(64)));
-  typedef std::uint8_t u8_of_u32 __attribute__((vector_size(16))); ///< the bytes widened to u32
 };
 struct Vectors256 {
   typedef std::uint16_t u16 __attribute__((vector_size(32)));
   typedef std::int16_t s16 __attribute__((vector_size(32)));
   typedef std::int32_t s32_of_s16 __attribute__((vector_size(64)));
   typedef std::uint32_t u32 __attribute__((vector_size(32)));
-  typedef std::uint8_t u8_of_u32 __attribute__((vector_size(8)));
 };
 
 /// Int16 accumulation, two samples per 16-bit lane: read as W 16-bit lanes, the transposed u8 inputs
@@ -234,32 +232,63 @@ struct PairedInt16Lanes {
   }
 };
 
-/// Int32 accumulation, one sample per lane, for weights whose sums need more than int16.
+/// Int32 accumulation for weights whose sums need more than int16, four samples per 32-bit lane: read
+/// as W 32-bit lanes, the transposed inputs hold x0 + 2^8·x1 + 2^16·x2 + 2^24·x3 for the samples
+/// (4i, ..., 4i+3). The kernel sums whole lanes and the lanes shifted right by 8, 16 and 24 bits; then
+/// Σ±x3 = s24, Σ±x2 = s16 - 2^8·s24, Σ±x1 = s8 - 2^8·s16 and Σ±x0 = all - 2^8·s8, all modulo 2^32 and
+/// exact because each true sum fits int32 (255·Σ|w| does). No byte is widened, so one load feeds 4W
+/// samples with only vector adds and shifts.
 template <class V>
-struct Int32Lanes {
+struct QuadInt32Lanes {
   using vec = typename V::u32;
-  static constexpr int samples = static_cast<int>(sizeof(vec) / sizeof(std::uint32_t));
+  static constexpr int lanes = static_cast<int>(sizeof(vec) / sizeof(std::uint32_t));
+  static constexpr int samples = 4 * lanes;
   struct Acc {
-    vec sum;
+    vec all; ///< Σ ±x, modulo 2^32
+    vec s8;  ///< Σ ±(x >> 8)
+    vec s16; ///< Σ ±(x >> 16)
+    vec s24; ///< Σ ±(x >> 24)
   };
 
-  static constexpr int sample_at(int p) { return p; }
+  /// The sample (from the vector's first) whose result store() writes at position p.
+  static constexpr int sample_at(int p) { return 4 * (p % lanes) + p / lanes; }
 
+  /// See PairedInt16Lanes::in_register.
+  [[gnu::always_inline]] static void in_register([[maybe_unused]] vec& x) {
+#if !defined(__clang__)
+    asm("" : "+v"(x));
+#endif
+  }
   [[gnu::always_inline]] static void add(Acc& a, const std::uint8_t* p) {
-    typename V::u8_of_u32 x;
+    vec x;
     std::memcpy(&x, p, sizeof x);
-    a.sum += __builtin_convertvector(x, vec);
+    in_register(x);
+    a.all += x;
+    a.s8 += x >> 8;
+    a.s16 += x >> 16;
+    a.s24 += x >> 24;
   }
   [[gnu::always_inline]] static void subtract(Acc& a, const std::uint8_t* p) {
-    typename V::u8_of_u32 x;
+    vec x;
     std::memcpy(&x, p, sizeof x);
-    a.sum -= __builtin_convertvector(x, vec);
+    in_register(x);
+    a.all -= x;
+    a.s8 -= x >> 8;
+    a.s16 -= x >> 16;
+    a.s24 -= x >> 24;
   }
   [[gnu::always_inline]] static void add_scaled(Acc& a, const Acc& part, std::int32_t magnitude) {
-    a.sum += part.sum * static_cast<std::uint32_t>(magnitude);
+    const auto m = static_cast<std::uint32_t>(magnitude);
+    a.all += part.all * m;
+    a.s8 += part.s8 * m;
+    a.s16 += part.s16 * m;
+    a.s24 += part.s24 * m;
   }
+  /// dst[0, samples): the sums of the samples 4i, then 4i+1, 4i+2 and 4i+3.
   [[gnu::always_inline]] static void store(const Acc& a, std::int32_t* dst) {
-    std::memcpy(dst, &a.sum, sizeof a.sum);
+    const vec sums[4] = {a.all - (a.s8 << 8), a.s8 - (a.s16 << 8), a.s16 - (a.s24 << 8), a.s24};
+    for (int j = 0; j < 4; ++j)
+      std::memcpy(dst + j * lanes, &sums[j], sizeof(vec)); // the same bits, read as signed
   }
 };
 
@@ -357,7 +386,7 @@ __attribute__((target("avx2"))) inline void sparse_gemm_avx2(const std::uint8_t*
   if (w.int16_lanes())
     sparse_gemm_simd<PairedInt16Lanes<Vectors256>, 4>(x, N, w, out);
   else
-    sparse_gemm_simd<Int32Lanes<Vectors256>, 4>(x, N, w, out);
+    sparse_gemm_simd<QuadInt32Lanes<Vectors256>, 2>(x, N, w, out);
 }
 
 __attribute__((target("avx512f,avx512bw"))) inline void
@@ -366,7 +395,7 @@ sparse_gemm_avx512(const std::uint8_t* x, std::int64_t N, const engine::PackedSp
   if (w.int16_lanes())
     sparse_gemm_simd<PairedInt16Lanes<Vectors512>, 2>(x, N, w, out);
   else
-    sparse_gemm_simd<Int32Lanes<Vectors512>, 4>(x, N, w, out);
+    sparse_gemm_simd<QuadInt32Lanes<Vectors512>, 2>(x, N, w, out);
 }
 
 #endif // A2Q_X86_KERNELS
