@@ -60,11 +60,14 @@ struct LayerOp {
   /// beyond 8 bits, grouped convolutions, sums that could leave int32).
   std::shared_ptr<const PackedDenseWeights> dense;
   std::shared_ptr<const PackedSparseWeights> sparse;
+  /// layer.required_bits(), the exact worst case, computed once by pack_fast_kernels (0 before).
+  int required_bits = 0;
 };
 
-/// Packs `op`'s weights for the fast kernels where they apply (see LayerOp).
+/// Packs `op`'s weights for the fast kernels where they apply (see LayerOp), and records its worst case.
 inline void pack_fast_kernels(LayerOp& op) {
   const nn::IntegerLayer& l = op.layer;
+  op.required_bits = l.required_bits();
   if (l.input_bits > 8 || l.weight_bits > 8 || op.geometry.groups != 1)
     return;
   try {
@@ -211,13 +214,19 @@ Tensor<std::int32_t> requantize_integer(const RequantizeOp& op, const Tensor<A>&
   const std::int64_t plane = channel_plane(a.shape());
   const std::int64_t C = a.dim(1);
   Tensor<std::int32_t> y = Tensor<std::int32_t>::uninitialized(a.shape());
-  for (std::int64_t i = 0; i < a.numel(); ++i) {
-    const Requantizer& r = op.channels[static_cast<std::size_t>((i / plane) % C)];
-    const std::int64_t v = b != nullptr
-                               ? r(static_cast<std::int64_t>(a[i]), static_cast<std::int64_t>((*b)[i]))
-                               : r(static_cast<std::int64_t>(a[i]));
-    y[i] = static_cast<std::int32_t>(v);
+  if (b == nullptr) {
+    const std::int64_t outer = C * plane == 0 ? 0 : a.numel() / (C * plane);
+    RequantizerBank(op.channels).apply(a.data(), outer, plane, y.data());
+    return y;
   }
+  // A residual add: two terms, with the exact 128-bit sum.
+  for (std::int64_t i0 = 0; i0 < a.numel(); i0 += C * plane)
+    for (std::int64_t c = 0; c < C; ++c) {
+      const Requantizer& r = op.channels[static_cast<std::size_t>(c)];
+      for (std::int64_t i = i0 + c * plane; i < i0 + (c + 1) * plane; ++i)
+        y[i] =
+            static_cast<std::int32_t>(r(static_cast<std::int64_t>(a[i]), static_cast<std::int64_t>((*b)[i])));
+    }
   return y;
 }
 
@@ -229,10 +238,13 @@ inline Tensor<float> dequantize_integer(const DequantizeOp& op, const Tensor<std
   const std::int64_t plane = channel_plane(v.shape());
   const std::int64_t C = v.dim(1);
   Tensor<float> y = Tensor<float>::uninitialized(v.shape());
-  for (std::int64_t i = 0; i < v.numel(); ++i) {
-    const auto c = static_cast<std::size_t>((i / plane) % C);
-    y[i] = static_cast<float>(static_cast<double>(v[i]) * op.scale[c] + op.offset[c]);
-  }
+  for (std::int64_t i0 = 0; i0 < v.numel(); i0 += C * plane)
+    for (std::int64_t c = 0; c < C; ++c) {
+      const double scale = op.scale[static_cast<std::size_t>(c)];
+      const double offset = op.offset[static_cast<std::size_t>(c)];
+      for (std::int64_t i = i0 + c * plane; i < i0 + (c + 1) * plane; ++i)
+        y[i] = static_cast<float>(static_cast<double>(v[i]) * scale + offset);
+    }
   return y;
 }
 

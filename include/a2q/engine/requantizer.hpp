@@ -23,6 +23,19 @@
 #include <string>
 #include <vector>
 
+namespace a2q::detail {
+
+/// clamp(round_half_even(t · 2^-R), lo, hi) for R <= 62, branch-free; half = 2^(R-1), or 0 for R = 0.
+inline std::int64_t round_half_even_shift(std::int64_t t, int R, std::uint64_t half, std::int64_t lo,
+                                          std::int64_t hi) {
+  const std::uint64_t rest = static_cast<std::uint64_t>(t) & ((half << 1) - (half != 0 ? 1 : 0));
+  std::int64_t q = t >> R;
+  q += static_cast<std::int64_t>((rest > half) | ((rest == half) & (half != 0) & ((q & 1) != 0)));
+  return std::clamp(q, lo, hi);
+}
+
+} // namespace a2q::detail
+
 namespace a2q::engine {
 
 class Requantizer {
@@ -81,10 +94,20 @@ public:
       throw config_error("Requantizer: offset " + std::to_string(offset) + " at binary point 2^-" +
                          std::to_string(point) + " exceeds 2^100");
     offset_ = static_cast<a2q::detail::int128>(scaled_offset);
+    // Most sums need no 128-bit arithmetic: for |v| <= fast_limit_, |v·m + offset| <= 2^62.
+    const a2q::detail::int128 abs_offset = offset_ < 0 ? -offset_ : offset_;
+    const std::int64_t m0 = multipliers_[0] < 0 ? -multipliers_[0] : multipliers_[0];
+    constexpr std::int64_t room = std::int64_t{1} << 62;
+    if (point_ <= 62 && abs_offset < room / 2) {
+      offset64_ = static_cast<std::int64_t>(offset_);
+      fast_limit_ = m0 == 0 ? room : (room - (offset64_ < 0 ? -offset64_ : offset64_)) / m0;
+    }
   }
 
   /// q for one term (a layer's accumulator).
   std::int64_t operator()(std::int64_t v) const {
+    if (v >= -fast_limit_ && v <= fast_limit_)
+      return finish64(v * multipliers_[0] + offset64_);
     return finish(static_cast<a2q::detail::int128>(v) * multipliers_[0] + offset_);
   }
 
@@ -102,6 +125,9 @@ public:
   a2q::detail::int128 offset() const { return offset_; }
   std::int64_t lo() const { return lo_; }
   std::int64_t hi() const { return hi_; }
+
+  /// Largest |v| for which operator()(v) needs only 64-bit arithmetic (|v·m + offset| <= 2^62), or -1.
+  std::int64_t fast_limit() const { return fast_limit_; }
 
   /// The real factor term i stands for after rounding to 31 bits.
   double factor(std::size_t i) const { return std::ldexp(static_cast<double>(multipliers_.at(i)), -point_); }
@@ -125,11 +151,89 @@ private:
     return q < lo_ ? lo_ : q > hi_ ? hi_ : static_cast<std::int64_t>(q);
   }
 
+  /// finish() for |t| <= 2^62 and R <= 62, in 64 bits: the same result.
+  std::int64_t finish64(std::int64_t t) const {
+    return a2q::detail::round_half_even_shift(t, point_, std::uint64_t{1} << point_ >> 1, lo_, hi_);
+  }
+
   std::int64_t lo_ = 0;
   std::int64_t hi_ = 0;
   int point_ = 0;
   std::vector<std::int64_t> multipliers_;
   a2q::detail::int128 offset_ = 0;
+  std::int64_t offset64_ = 0;    ///< offset_, when it fits the fast path
+  std::int64_t fast_limit_ = -1; ///< largest |v| for the 64-bit path (-1: never)
+};
+
+/// One-term requantizers of C channels as parallel arrays: requantizes a whole [outer, C, plane] tensor
+/// of sums with the branch-free 64-bit path, which vectorises across channels (plane = 1, a linear layer)
+/// or within a channel's plane (a convolution). Sums beyond a channel's 64-bit limit are redone by its
+/// Requantizer, so the results are always exactly Requantizer's.
+class RequantizerBank {
+public:
+  explicit RequantizerBank(std::span<const Requantizer> channels) : channels_(channels) {
+    for (const Requantizer& r : channels) {
+      const bool fast = r.fast_limit() >= 0;
+      multiplier_.push_back(fast ? r.multipliers()[0] : 0);
+      offset_.push_back(fast ? static_cast<std::int64_t>(r.offset()) : 0);
+      point_.push_back(fast ? r.point() : 0);
+      half_.push_back(fast ? std::uint64_t{1} << r.point() >> 1 : 0);
+      limit_.push_back(r.fast_limit());
+      lo_.push_back(r.lo());
+      hi_.push_back(r.hi());
+    }
+  }
+
+  /// out = the requantized v, both [outer, C, plane] flattened.
+  template <class T>
+  void apply(const T* v, std::int64_t outer, std::int64_t plane, std::int32_t* out) const {
+    const auto C = static_cast<std::int64_t>(channels_.size());
+    const std::int64_t* multiplier = multiplier_.data();
+    const std::int64_t* offset = offset_.data();
+    const std::int64_t* limit = limit_.data();
+    const std::int64_t* lo = lo_.data();
+    const std::int64_t* hi = hi_.data();
+    const std::int64_t* point = point_.data();
+    const std::uint64_t* half = half_.data();
+    std::int64_t slow = 0; // sums beyond their channel's 64-bit limit
+    // Written as plain loops over arrays so that they vectorise.
+    const auto one = [&](std::int64_t c, std::int64_t i) {
+      const auto x = static_cast<std::int64_t>(v[i]);
+      slow += static_cast<std::int64_t>((x < -limit[c]) | (x > limit[c]));
+      // Unsigned arithmetic: defined where it wraps (beyond the limit), and redone below there.
+      const auto t = static_cast<std::int64_t>(static_cast<std::uint64_t>(x) *
+                                                   static_cast<std::uint64_t>(multiplier[c]) +
+                                               static_cast<std::uint64_t>(offset[c]));
+      out[i] = static_cast<std::int32_t>(
+          a2q::detail::round_half_even_shift(t, static_cast<int>(point[c]), half[c], lo[c], hi[c]));
+    };
+    for (std::int64_t n = 0; n < outer; ++n) {
+      const std::int64_t row = n * C * plane;
+      if (plane == 1)
+        for (std::int64_t c = 0; c < C; ++c)
+          one(c, row + c);
+      else
+        for (std::int64_t c = 0; c < C; ++c)
+          for (std::int64_t p = 0; p < plane; ++p)
+            one(c, row + c * plane + p);
+    }
+    if (slow == 0)
+      return;
+    for (std::int64_t n = 0; n < outer; ++n)
+      for (std::int64_t c = 0; c < C; ++c) {
+        const Requantizer& r = channels_[static_cast<std::size_t>(c)];
+        for (std::int64_t i = (n * C + c) * plane; i < (n * C + c + 1) * plane; ++i) {
+          const auto x = static_cast<std::int64_t>(v[i]);
+          if (x < -r.fast_limit() || x > r.fast_limit())
+            out[i] = static_cast<std::int32_t>(r(x));
+        }
+      }
+  }
+
+private:
+  std::span<const Requantizer> channels_;
+  std::vector<std::int64_t> multiplier_, offset_, limit_, lo_, hi_, point_;
+  std::vector<std::uint64_t> half_;
 };
 
 } // namespace a2q::engine
