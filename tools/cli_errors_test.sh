@@ -38,6 +38,7 @@ head -c 100 "$model" >"$work/truncated.a2q"
 
 expect_error "no subcommand" "subcommand" "$a2q"
 expect_error "unknown model" "model" "$a2q" train --model transformer -o "$work/x.a2q"
+expect_error "width for the cnn" "width" "$a2q" train --model cnn --width 32 -o "$work/x.a2q"
 expect_error "P < 2" "acc-bits" "$a2q" train --acc-bits 1 -o "$work/x.a2q"
 expect_error "weight bits > 16" "weight-bits" "$a2q" train --weight-bits 17 -o "$work/x.a2q"
 expect_error "missing data directory" "does not exist" "$a2q" train --data "$work/no-such-dir" -o "$work/x.a2q"

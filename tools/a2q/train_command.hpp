@@ -21,7 +21,7 @@ struct TrainCommand {
   std::string model = "mlp";
   std::string data = a2q::data::default_fashion_mnist_dir;
   std::string out;
-  std::int64_t width = 16;
+  std::int64_t width = 0; // 0: the architecture's default
   int blocks = 1;
   int crop_padding = 0;
   bool flip = false;
@@ -36,7 +36,9 @@ struct TrainCommand {
     cmd->add_option("--data", data, "Data directory: MNIST-format IDX files, or CIFAR-10 binary for resnet")
         ->capture_default_str();
     cmd->add_option("-o,--out", out, "Model file to write")->required();
-    cmd->add_option("--width", width, "resnet: channels of the first stage")->check(CLI::Range(1, 512));
+    cmd->add_option("--width", width,
+                    "mlp: hidden-layer width (default 256); resnet: channels of the first stage (default 16)")
+        ->check(CLI::Range(1, 4096));
     cmd->add_option("--blocks", blocks, "resnet: residual blocks per stage")->check(CLI::Range(1, 16));
     cmd->add_option("--crop-padding", crop_padding,
                     "Augment with random crops of the image padded by this much")
@@ -54,7 +56,10 @@ struct TrainCommand {
     a2q::models::ModelRecipe recipe;
     recipe.architecture = model;
     recipe.policy = examples::make_policy(quant);
-    recipe.resnet_width = width;
+    if (width > 0 && model == "cnn")
+      throw a2q::config_error("--width applies to the mlp and the resnet, not the cnn");
+    if (width > 0)
+      (model == "mlp" ? recipe.mlp_width : recipe.resnet_width) = width;
     recipe.resnet_blocks = blocks;
     // The shape comes from the data: read the test split first (small) to learn it.
     const bool cifar = model == "resnet";

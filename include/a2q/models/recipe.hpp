@@ -26,10 +26,14 @@ namespace a2q::models {
 /// The architectures a recipe can build.
 inline constexpr std::array<std::string_view, 3> recipe_architectures = {"mlp", "cnn", "resnet"};
 
+/// The widest hidden layer a recipe builds (a guard against absurd metadata, not a kernel limit).
+inline constexpr std::int64_t max_mlp_width = 8192;
+
 struct ModelRecipe {
-  std::string architecture = "mlp"; ///< "mlp" (784-256-256-10 style), "cnn" or "resnet"
+  std::string architecture = "mlp"; ///< "mlp" (784-W-W-10), "cnn" or "resnet"
   Shape input{1, 28, 28};           ///< one sample: [C, H, W]
   std::int64_t classes = 10;
+  std::int64_t mlp_width = 256;   ///< mlp only: width of both hidden layers
   std::int64_t resnet_width = 16; ///< resnet only
   int resnet_blocks = 1;          ///< resnet only: blocks per stage
   QuantPolicy policy{};           ///< method none: the float model
@@ -47,6 +51,9 @@ struct ModelRecipe {
       throw config_error("the cnn takes 1-channel images of at least 4x4, got " + input.to_string());
     if (architecture == "resnet" && input[0] != 3)
       throw config_error("the resnet takes 3-channel images, got " + input.to_string());
+    if (architecture == "mlp" && (mlp_width < 1 || mlp_width > max_mlp_width))
+      throw config_error("the mlp's hidden width must be in [1, " + std::to_string(max_mlp_width) +
+                         "], got " + std::to_string(mlp_width));
     if (architecture == "resnet" && (resnet_width < 1 || resnet_blocks < 1))
       throw config_error("resnet width and blocks must be >= 1");
   }
@@ -57,8 +64,8 @@ struct ModelRecipe {
     const bool quantized = policy.method != quant::QuantMethod::none;
     if (architecture == "mlp") {
       const std::int64_t features = input.numel();
-      return quantized ? quant_mlp(features, {256, 256}, classes, policy, rng)
-                       : mlp(features, {256, 256}, classes, rng);
+      return quantized ? quant_mlp(features, {mlp_width, mlp_width}, classes, policy, rng)
+                       : mlp(features, {mlp_width, mlp_width}, classes, rng);
     }
     if (architecture == "cnn")
       return quant_mnist_cnn(policy, rng, input[1], input[2], classes); // float when method is none
@@ -72,6 +79,8 @@ struct ModelRecipe {
     m.emplace_back("input_shape", std::to_string(input[0]) + "x" + std::to_string(input[1]) + "x" +
                                       std::to_string(input[2]));
     m.emplace_back("classes", std::to_string(classes));
+    if (architecture == "mlp")
+      m.emplace_back("mlp_width", std::to_string(mlp_width));
     if (architecture == "resnet") {
       m.emplace_back("resnet_width", std::to_string(resnet_width));
       m.emplace_back("resnet_blocks", std::to_string(resnet_blocks));
@@ -123,6 +132,8 @@ struct ModelRecipe {
     }
     r.input = Shape{dims[0], dims[1], dims[2]};
     r.classes = integer("classes");
+    if (r.architecture == "mlp" && find("mlp_width")) // files written before the key held 256
+      r.mlp_width = integer("mlp_width");
     if (r.architecture == "resnet") {
       r.resnet_width = integer("resnet_width");
       r.resnet_blocks = static_cast<int>(integer("resnet_blocks"));
