@@ -94,15 +94,43 @@ void require_same(const Tensor<std::int64_t>& got, const Tensor<std::int64_t>& e
   }
 }
 
-/// Dense and sparse linear layers on every supported ISA against linear_reference.
+/// The raw u8 kernels of one ISA write every result: their output starts as a sentinel, since a result
+/// left unwritten in a reused buffer could otherwise still hold the right value from an earlier call.
+void check_raw_kernels(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w, KernelIsa isa) {
+  const std::int64_t N = x.dim(0);
+  const Tensor<std::int64_t> expected = a2q::engine::linear_reference(x, w, {}, 64, OverflowPolicy::check);
+  std::vector<std::uint8_t> x_u8(x.begin(), x.end());
+  std::vector<std::int32_t> out(static_cast<std::size_t>(expected.numel()));
+  const auto require_written = [&](const char* kernel) {
+    INFO(kernel << " kernel");
+    for (std::size_t i = 0; i < out.size(); ++i)
+      if (out[i] != expected[static_cast<std::int64_t>(i)]) {
+        INFO("first difference at flat index " << i << ": got " << out[i] << ", expected "
+                                               << expected[static_cast<std::int64_t>(i)]);
+        REQUIRE(out[i] == expected[static_cast<std::int64_t>(i)]);
+      }
+  };
+  std::fill(out.begin(), out.end(), -0x5a5a5a5a);
+  a2q::engine::dense_gemm_u8s8(x_u8.data(), N, PackedDenseWeights(w, isa), out.data());
+  require_written("dense");
+  std::fill(out.begin(), out.end(), -0x5a5a5a5a);
+  a2q::engine::sparse_gemm_u8s8(x_u8.data(), N, PackedSparseWeights(w, isa), out.data());
+  require_written("sparse");
+}
+
+/// Dense and sparse linear layers on every supported ISA against linear_reference (and, for u8
+/// inputs, the raw kernels into a buffer of sentinels).
 void check_linear(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w,
                   const std::vector<std::int64_t>& bias) {
   const Tensor<std::int64_t> expected = a2q::engine::linear_reference(x, w, bias, 64, OverflowPolicy::check);
+  const bool u8_inputs = std::all_of(x.begin(), x.end(), [](std::int32_t v) { return v >= 0 && v <= 255; });
   for (const KernelIsa isa : a2q::engine::supported_isas()) {
     INFO("ISA " << a2q::engine::to_string(isa) << ", x " << x.shape().to_string() << ", w "
                 << w.shape().to_string());
     require_same(a2q::engine::linear_dense(x, PackedDenseWeights(w, isa), bias), expected);
     require_same(a2q::engine::linear_sparse(x, PackedSparseWeights(w, isa), bias), expected);
+    if (u8_inputs)
+      check_raw_kernels(x, w, isa);
   }
 }
 
@@ -280,6 +308,13 @@ TEST_CASE("fast kernels: the sparse int16 lanes are exact up to their bound", "[
       CAPTURE(density, input_signed);
       check_linear(random_inputs(rng, Shape{N, K}, input_signed), w, random_bias(rng, C));
     }
+  }
+  // More channels than the transposed store takes per L1 chunk, and not a multiple of 8.
+  for (const std::int64_t C : {203, 260}) {
+    const std::int64_t N = 29 + 64 * scale;
+    const Tensor<std::int32_t> w = a2q_like_weights(rng, C, 67, 0.1);
+    CAPTURE(C);
+    check_linear(random_inputs(rng, Shape{N, 67}, false), w, random_bias(rng, C));
   }
   // At the bound: Σ|w| = 128 (255·128 = 32'640 <= 32'767) with the worst-case inputs of both signs,
   // and one unit more, which must switch to int32 lanes.
