@@ -29,6 +29,7 @@
 #include <limits>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -164,14 +165,10 @@ inline void sparse_gemm_portable(const std::uint8_t* x, std::int64_t N, const en
 /// template arguments, so the width is chosen by passing one of these structs instead).
 struct Vectors512 {
   typedef std::uint16_t u16 __attribute__((vector_size(64)));
-  typedef std::int16_t s16 __attribute__((vector_size(64)));
-  typedef std::int32_t s32_of_s16 __attribute__((vector_size(128))); ///< s16 widened (two registers)
   typedef std::uint32_t u32 __attribute__((vector_size(64)));
 };
 struct Vectors256 {
   typedef std::uint16_t u16 __attribute__((vector_size(32)));
-  typedef std::int16_t s16 __attribute__((vector_size(32)));
-  typedef std::int32_t s32_of_s16 __attribute__((vector_size(64)));
   typedef std::uint32_t u32 __attribute__((vector_size(32)));
 };
 
@@ -182,6 +179,7 @@ struct Vectors256 {
 template <class V>
 struct PairedInt16Lanes {
   using vec = typename V::u16;
+  using result = std::int16_t; ///< what store() writes: the exact sums fit int16
   static constexpr int lanes = static_cast<int>(sizeof(vec) / sizeof(std::uint16_t));
   static constexpr int samples = 2 * lanes;
   struct Acc {
@@ -220,15 +218,10 @@ struct PairedInt16Lanes {
     a.high += part.high * m;
   }
   /// dst[0, samples): the sums of the even samples, then of the odd ones.
-  [[gnu::always_inline]] static void store(const Acc& a, std::int32_t* dst) {
+  [[gnu::always_inline]] static void store(const Acc& a, std::int16_t* dst) {
     const vec low = a.all - (a.high << 8);
-    typename V::s16 lo16, hi16;
-    std::memcpy(&lo16, &low, sizeof low); // the same bits, now read as signed
-    std::memcpy(&hi16, &a.high, sizeof a.high);
-    const auto lo32 = __builtin_convertvector(lo16, typename V::s32_of_s16);
-    const auto hi32 = __builtin_convertvector(hi16, typename V::s32_of_s16);
-    std::memcpy(dst, &lo32, sizeof lo32);
-    std::memcpy(dst + lanes, &hi32, sizeof hi32);
+    std::memcpy(dst, &low, sizeof low); // the same bits, now read as signed
+    std::memcpy(dst + lanes, &a.high, sizeof a.high);
   }
 };
 
@@ -241,6 +234,7 @@ struct PairedInt16Lanes {
 template <class V>
 struct QuadInt32Lanes {
   using vec = typename V::u32;
+  using result = std::int32_t;
   static constexpr int lanes = static_cast<int>(sizeof(vec) / sizeof(std::uint32_t));
   static constexpr int samples = 4 * lanes;
   struct Acc {
@@ -314,7 +308,7 @@ template <class Lanes, int B, bool Subtract>
 /// loaded once for B vector additions.
 template <class Lanes, int B>
 [[gnu::always_inline]] inline void sparse_block(const engine::PackedSparseWeights& w, const std::uint8_t* xt,
-                                                std::int64_t stride, std::int64_t p0, std::int32_t* tile,
+                                                std::int64_t stride, std::int64_t p0, typename Lanes::result* tile,
                                                 std::int64_t tile_stride) {
   using Acc = typename Lanes::Acc;
   const std::int32_t* k_index = w.k_index();
@@ -344,7 +338,7 @@ template <class Lanes, int B>
 template <class Lanes, int MaxB>
 [[gnu::always_inline]] inline void
 sparse_block_upto(int vectors, const engine::PackedSparseWeights& w, const std::uint8_t* xt,
-                  std::int64_t stride, std::int64_t p0, std::int32_t* tile, std::int64_t tile_stride) {
+                  std::int64_t stride, std::int64_t p0, typename Lanes::result* tile, std::int64_t tile_stride) {
   if constexpr (MaxB > 1)
     if (vectors < MaxB)
       return sparse_block_upto<Lanes, MaxB - 1>(vectors, w, xt, stride, p0, tile, tile_stride);
@@ -360,14 +354,14 @@ template <class Lanes, int MaxB>
   constexpr std::int64_t tile_stride = MaxB * S;
   // Tile rows a power of two apart would map to a few L1 sets and evict each other in the transposed
   // store; one cache line of padding spreads them.
-  constexpr std::int64_t tile_pitch = tile_stride + 16;
+  constexpr std::int64_t tile_pitch = tile_stride + 64 / sizeof(typename Lanes::result);
   const std::int64_t K = w.depth();
   const std::int64_t C = w.channels();
   const std::int64_t quantum = std::max<std::int64_t>(S, 16); // whole vectors, whole transpose tiles
   const std::int64_t stride = (N + quantum - 1) / quantum * quantum;
   KernelBuffer<std::uint8_t> xt(static_cast<std::size_t>(K * stride));
   transpose_inputs_u8(x, N, K, xt.data(), stride);
-  KernelBuffer<std::int32_t> tile(static_cast<std::size_t>(C * tile_pitch));
+  KernelBuffer<typename Lanes::result> tile(static_cast<std::size_t>(C * tile_pitch));
   std::int32_t* rows[tile_stride]; // output row of each tile position (null past N)
   for (std::int64_t p0 = 0; p0 < stride; p0 += tile_stride) {
     const auto vectors = static_cast<int>(std::min<std::int64_t>(MaxB, (stride - p0) / S));
@@ -376,7 +370,10 @@ template <class Lanes, int MaxB>
       rows[p] = n < N ? out + n * C : nullptr;
     }
     sparse_block_upto<Lanes, MaxB>(vectors, w, xt.data(), stride, p0, tile.data(), tile_pitch);
-    store_tile_transposed(tile.data(), tile_pitch, C, vectors * S, rows);
+    if constexpr (std::is_same_v<typename Lanes::result, std::int16_t>)
+      store_tile_transposed(tile.data(), tile_pitch, C, vectors * S, Lanes::lanes, rows);
+    else
+      store_tile_transposed(tile.data(), tile_pitch, C, vectors * S, rows);
   }
 }
 
