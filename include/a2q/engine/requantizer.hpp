@@ -25,13 +25,26 @@
 
 namespace a2q::detail {
 
-/// clamp(round_half_even(t · 2^-R), lo, hi) for R <= 62, branch-free; half = 2^(R-1), or 0 for R = 0.
-inline std::int64_t round_half_even_shift(std::int64_t t, int R, std::uint64_t half, std::int64_t lo,
-                                          std::int64_t hi) {
-  const std::uint64_t rest = static_cast<std::uint64_t>(t) & ((half << 1) - (half != 0 ? 1 : 0));
-  std::int64_t q = t >> R;
-  q += static_cast<std::int64_t>((rest > half) | ((rest == half) & (half != 0) & ((q & 1) != 0)));
-  return std::clamp(q, lo, hi);
+/// The rounding constants of round_half_even_shift for a shift R in [0, 62].
+struct HalfEvenShift {
+  std::uint64_t half_less_one = 0; ///< 2^(R-1) - 1, or 0 for R = 0
+  std::uint64_t parity = 0;        ///< 1, or 0 for R = 0 (nothing is rounded)
+
+  static HalfEvenShift of(int shift) {
+    return {.half_less_one = shift > 0 ? (std::uint64_t{1} << (shift - 1)) - 1 : 0,
+            .parity = shift > 0 ? 1u : 0u};
+  }
+};
+
+/// clamp(round_half_even(t · 2^-R), lo, hi) for |t| <= 2^62: t + 2^(R-1) - 1 + (bit R of t) carries
+/// into bit R exactly when rounding half to even rounds up. Plain integer arithmetic, without
+/// comparisons, so that loops over it vectorise; unsigned, so that any t is defined (beyond 2^62 the
+/// result is meaningless, and callers redo those sums).
+inline std::int64_t round_half_even_shift(std::int64_t t, int R, std::uint64_t half_less_one,
+                                          std::uint64_t parity, std::int64_t lo, std::int64_t hi) {
+  const auto u = static_cast<std::uint64_t>(t);
+  const auto biased = static_cast<std::int64_t>(u + half_less_one + ((u >> R) & parity));
+  return std::clamp(biased >> R, lo, hi);
 }
 
 } // namespace a2q::detail
@@ -153,7 +166,8 @@ private:
 
   /// finish() for |t| <= 2^62 and R <= 62, in 64 bits: the same result.
   std::int64_t finish64(std::int64_t t) const {
-    return a2q::detail::round_half_even_shift(t, point_, std::uint64_t{1} << point_ >> 1, lo_, hi_);
+    const auto shift = a2q::detail::HalfEvenShift::of(point_);
+    return a2q::detail::round_half_even_shift(t, point_, shift.half_less_one, shift.parity, lo_, hi_);
   }
 
   std::int64_t lo_ = 0;
@@ -177,7 +191,9 @@ public:
       multiplier_.push_back(fast ? r.multipliers()[0] : 0);
       offset_.push_back(fast ? static_cast<std::int64_t>(r.offset()) : 0);
       point_.push_back(fast ? r.point() : 0);
-      half_.push_back(fast ? std::uint64_t{1} << r.point() >> 1 : 0);
+      const auto shift = a2q::detail::HalfEvenShift::of(fast ? r.point() : 0);
+      half_less_one_.push_back(shift.half_less_one);
+      parity_.push_back(shift.parity);
       limit_.push_back(r.fast_limit());
       lo_.push_back(r.lo());
       hi_.push_back(r.hi());
@@ -194,9 +210,11 @@ public:
     const std::int64_t* lo = lo_.data();
     const std::int64_t* hi = hi_.data();
     const std::int64_t* point = point_.data();
-    const std::uint64_t* half = half_.data();
+    const std::uint64_t* half_less_one = half_less_one_.data();
+    const std::uint64_t* parity = parity_.data();
     std::int64_t slow = 0; // sums beyond their channel's 64-bit limit
-    // Written as plain loops over arrays so that they vectorise.
+    // Written as plain loops over arrays, without comparisons feeding the arithmetic (GCC 12 gives up on
+    // those), so that they vectorise.
     const auto one = [&](std::int64_t c, std::int64_t i) {
       const auto x = static_cast<std::int64_t>(v[i]);
       slow += static_cast<std::int64_t>((x < -limit[c]) | (x > limit[c]));
@@ -204,8 +222,8 @@ public:
       const auto t = static_cast<std::int64_t>(static_cast<std::uint64_t>(x) *
                                                    static_cast<std::uint64_t>(multiplier[c]) +
                                                static_cast<std::uint64_t>(offset[c]));
-      out[i] = static_cast<std::int32_t>(
-          a2q::detail::round_half_even_shift(t, static_cast<int>(point[c]), half[c], lo[c], hi[c]));
+      out[i] = static_cast<std::int32_t>(a2q::detail::round_half_even_shift(
+          t, static_cast<int>(point[c]), half_less_one[c], parity[c], lo[c], hi[c]));
     };
     for (std::int64_t n = 0; n < outer; ++n) {
       const std::int64_t row = n * C * plane;
@@ -233,7 +251,7 @@ public:
 private:
   std::span<const Requantizer> channels_;
   std::vector<std::int64_t> multiplier_, offset_, limit_, lo_, hi_, point_;
-  std::vector<std::uint64_t> half_;
+  std::vector<std::uint64_t> half_less_one_, parity_;
 };
 
 } // namespace a2q::engine
