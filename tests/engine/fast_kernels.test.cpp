@@ -361,6 +361,17 @@ TEST_CASE("fast kernels: convolutions equal the reference", "[engine][fast_kerne
       CAPTURE(k.kh, k.kw, k.stride, k.pad, input_signed, zeros);
       check_conv2d(random_inputs(rng, Shape{N, C_in, 7, 6}, input_signed), w, random_bias(rng, C_out), g);
     }
+  // Kernels, strides and padding that differ between the axes, and padding wider than a window needs.
+  for (const auto& [kh, kw, sh, sw, ph, pw] : {std::array<std::int64_t, 6>{2, 5, 1, 2, 0, 2},
+                                               {5, 1, 2, 1, 2, 0},
+                                               {3, 4, 3, 1, 1, 3},
+                                               {1, 2, 1, 3, 0, 4}}) {
+    CAPTURE(kh, kw, sh, sw, ph, pw);
+    Tensor<std::int32_t> w = random_weights(rng, 6, 2 * kh * kw, 0.3);
+    w.reshape(Shape{6, 2, kh, kw});
+    check_conv2d(random_inputs(rng, Shape{2, 2, 7, 6}, false), w, random_bias(rng, 6),
+                 Conv2dGeometry{.stride_h = sh, .stride_w = sw, .pad_h = ph, .pad_w = pw});
+  }
   // Extreme values through the padding: s8 inputs of -128 everywhere, weights -128: every padded tap
   // contributes 0, every other tap +16384.
   Tensor<std::int32_t> w(Shape{4, 2, 3, 3}, -128);
