@@ -113,6 +113,15 @@ private:
     return out;
   }
 
+  /// v's integers as int64: its accumulator itself, or its quantized values widened into `storage`
+  /// (a reference, so that an accumulator is not copied).
+  static const Tensor<std::int64_t>& as_int64(const IntegerValue& v, Tensor<std::int64_t>& storage) {
+    if (v.kind != IntegerValue::Kind::quantized)
+      return v.acc;
+    storage = widen(v.q);
+    return storage;
+  }
+
   static IntegerValue run(const IntegerStep& step, const std::vector<IntegerValue>& values,
                           const ExecutionOptions& options) {
     using Kind = IntegerValue::Kind;
@@ -123,12 +132,13 @@ private:
     if (const auto* op = std::get_if<LayerOp>(&step.op))
       return accumulator(run_layer(*op, input(step, values, 0, Kind::quantized).q, options));
     if (const auto* op = std::get_if<RequantizeOp>(&step.op)) {
-      const IntegerValue& a = values[static_cast<std::size_t>(step.inputs.at(0))];
-      const Tensor<std::int64_t> first = a.kind == Kind::quantized ? widen(a.q) : a.acc;
+      Tensor<std::int64_t> widened[2];
+      const Tensor<std::int64_t>& first =
+          as_int64(values[static_cast<std::size_t>(step.inputs.at(0))], widened[0]);
       if (step.inputs.size() == 1)
         return quantized(requantize_integer(*op, first));
-      const IntegerValue& b = values[static_cast<std::size_t>(step.inputs.at(1))];
-      const Tensor<std::int64_t> second = b.kind == Kind::quantized ? widen(b.q) : b.acc;
+      const Tensor<std::int64_t>& second =
+          as_int64(values[static_cast<std::size_t>(step.inputs.at(1))], widened[1]);
       return quantized(requantize_integer(*op, first, &second));
     }
     if (std::holds_alternative<ReluOp>(step.op)) {
@@ -154,10 +164,11 @@ private:
       return v;
     }
     if (const auto* op = std::get_if<DequantizeOp>(&step.op)) {
-      const IntegerValue& a = values[static_cast<std::size_t>(step.inputs.at(0))];
+      Tensor<std::int64_t> widened;
       IntegerValue v;
       v.kind = Kind::real;
-      v.real = dequantize_integer(*op, a.kind == Kind::quantized ? widen(a.q) : a.acc);
+      v.real =
+          dequantize_integer(*op, as_int64(values[static_cast<std::size_t>(step.inputs.at(0))], widened));
       return v;
     }
     throw internal_error("IntegerModel: step '" + step.name + "' has an unknown op");
