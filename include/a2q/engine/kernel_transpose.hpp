@@ -2,9 +2,9 @@
 /// @file
 /// The two transposes around the SIMD sparse kernel (sparse_kernel.hpp), which vectorises across
 /// samples and therefore wants its operands sample-minor: u8 inputs [N, K] -> [K, N_padded] before, and
-/// its s16 or s32 results [C, samples] -> s32 out [N, C] after. Built from 16 x 16 byte, 8 x 8 int16 and
-/// 8 x 8 int32 register transposes (AVX2), since scalar transposes would cost as much as the sparse
-/// product itself.
+/// its results [C, samples] (int32, or int16 pairs packed in int32) -> s32 out [N, C] after. Built from
+/// 16 x 16 byte and 8 x 8 int32 register transposes (AVX2), since scalar transposes would cost as much
+/// as the sparse product itself.
 
 #include "a2q/engine/cpu_features.hpp"
 
@@ -138,75 +138,48 @@ store_tile_transposed(const std::int32_t* tile, std::int64_t tile_stride, std::i
   }
 }
 
-/// In-register transpose of two 8 x 8 int16 tiles at once, one per 128-bit lane: element c of row i of
-/// lane L becomes element i of row c of lane L.
-__attribute__((target("avx2"), always_inline)) inline void transpose_2x8x8_i16(__m256i r[8]) {
-  __m256i t[8];
-#pragma GCC unroll 8
-  for (int j = 0; j < 4; ++j) { // rows 2j, 2j+1 interleaved: columns 0-3, 4-7
-    t[2 * j] = _mm256_unpacklo_epi16(r[2 * j], r[2 * j + 1]);
-    t[2 * j + 1] = _mm256_unpackhi_epi16(r[2 * j], r[2 * j + 1]);
-  }
-  __m256i u[8];
-#pragma GCC unroll 8
-  for (int q = 0; q < 2; ++q) // u[4q + i]: rows 4q..4q+3 of columns 2i, 2i+1
-#pragma GCC unroll 8
-    for (int h = 0; h < 2; ++h) {
-      u[4 * q + 2 * h] = _mm256_unpacklo_epi32(t[4 * q + h], t[4 * q + 2 + h]);
-      u[4 * q + 2 * h + 1] = _mm256_unpackhi_epi32(t[4 * q + h], t[4 * q + 2 + h]);
-    }
-#pragma GCC unroll 8
-  for (int i = 0; i < 4; ++i) { // all 8 rows of columns 2i and 2i+1
-    r[2 * i] = _mm256_unpacklo_epi64(u[i], u[4 + i]);
-    r[2 * i + 1] = _mm256_unpackhi_epi64(u[i], u[4 + i]);
-  }
-}
-
-/// store_tile_transposed for an int16 tile, widened to int32 on the way out. Positions p and
-/// p + partner are transposed together, one in each 128-bit lane: the paired int16 kernel stores the
-/// results of the even samples `partner` positions before those of the odd ones, so that the two lanes
-/// land in adjacent output rows (rows a power of two apart would share a few L1 sets). Channels go in
-/// chunks whose part of the tile stays in L1 while every position is stored.
-/// @param positions a multiple of 2·partner; partner a multiple of 8
+/// store_tile_transposed for a tile whose int32 elements each hold two samples' int16 results, the
+/// even sample (rows[2j]) in the low half and the odd one (rows[2j + 1]) in the high half: 8 x 8
+/// element transposes, then the halves sign-extended by shifts (not shuffles, which the transposes
+/// already keep busy). Each pass writes 16 adjacent output rows; channels go in chunks whose part of the
+/// tile stays in L1 meanwhile.
+/// @param pairs a multiple of 8; rows holds 2·pairs entries
 __attribute__((target("avx2"))) inline void
-store_tile_transposed(const std::int16_t* tile, std::int64_t tile_stride, std::int64_t channels,
-                      std::int64_t positions, std::int64_t partner, std::int32_t* const* rows) {
+store_pair_tile_transposed(const std::int32_t* tile, std::int64_t tile_stride, std::int64_t channels,
+                           std::int64_t pairs, std::int32_t* const* rows) {
   constexpr std::int64_t chunk_bytes = 32 * 1024;
   const std::int64_t chunk = std::max<std::int64_t>(
-      8, chunk_bytes / (tile_stride * static_cast<std::int64_t>(sizeof(std::int16_t))) / 8 * 8);
+      8, chunk_bytes / (tile_stride * static_cast<std::int64_t>(sizeof(std::int32_t))) / 8 * 8);
   const std::int64_t C8 = channels / 8 * 8;
   for (std::int64_t first = 0; first < C8; first += chunk) {
     const std::int64_t last = std::min(first + chunk, C8);
-    for (std::int64_t base = 0; base < positions; base += 2 * partner)
-      for (std::int64_t p0 = base; p0 < base + partner; p0 += 8) {
-        std::int32_t* const* low_rows = rows + p0;
-        std::int32_t* const* high_rows = rows + p0 + partner;
-        for (std::int64_t c0 = first; c0 < last; c0 += 8) {
-          __m256i r[8]; // channels c0..c0+7 at positions p0..p0+7 (low lane) and their partners (high)
+    for (std::int64_t j0 = 0; j0 < pairs; j0 += 8)
+      for (std::int64_t c0 = first; c0 < last; c0 += 8) {
+        __m256i r[8];
 #pragma GCC unroll 8
-          for (int i = 0; i < 8; ++i) {
-            const std::int16_t* src = tile + (c0 + i) * tile_stride + p0;
-            r[i] = _mm256_inserti128_si256(
-                _mm256_castsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src))),
-                _mm_loadu_si128(reinterpret_cast<const __m128i*>(src + partner)), 1);
-          }
-          transpose_2x8x8_i16(r);
+        for (int i = 0; i < 8; ++i)
+          r[i] = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(tile + (c0 + i) * tile_stride + j0));
+        transpose_8x8_i32(r); // r[j]: channels c0..c0+7 of pair j0 + j
 #pragma GCC unroll 8
-          for (int j = 0; j < 8; ++j) {
-            if (low_rows[j] != nullptr)
-              _mm256_storeu_si256(reinterpret_cast<__m256i*>(low_rows[j] + c0),
-                                  _mm256_cvtepi16_epi32(_mm256_castsi256_si128(r[j])));
-            if (high_rows[j] != nullptr)
-              _mm256_storeu_si256(reinterpret_cast<__m256i*>(high_rows[j] + c0),
-                                  _mm256_cvtepi16_epi32(_mm256_extracti128_si256(r[j], 1)));
-          }
+        for (int j = 0; j < 8; ++j) {
+          std::int32_t* even = rows[2 * (j0 + j)];
+          std::int32_t* odd = rows[2 * (j0 + j) + 1];
+          if (even != nullptr)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(even + c0),
+                                _mm256_srai_epi32(_mm256_slli_epi32(r[j], 16), 16));
+          if (odd != nullptr)
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(odd + c0), _mm256_srai_epi32(r[j], 16));
         }
       }
   }
-  for (std::int64_t p = 0; p < positions; ++p) // the last channels
-    if (rows[p] != nullptr)
-      for (std::int64_t c = C8; c < channels; ++c)
-        rows[p][c] = tile[c * tile_stride + p];
+  for (std::int64_t j = 0; j < pairs; ++j) // the last channels
+    for (std::int64_t c = C8; c < channels; ++c) {
+      const std::int32_t packed = tile[c * tile_stride + j];
+      if (rows[2 * j] != nullptr)
+        rows[2 * j][c] = static_cast<std::int16_t>(packed & 0xffff);
+      if (rows[2 * j + 1] != nullptr)
+        rows[2 * j + 1][c] = packed >> 16;
+    }
 }
 
 #endif // A2Q_X86_KERNELS

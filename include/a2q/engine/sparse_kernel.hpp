@@ -29,7 +29,6 @@
 #include <limits>
 #include <span>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -179,16 +178,18 @@ struct Vectors256 {
 template <class V>
 struct PairedInt16Lanes {
   using vec = typename V::u16;
-  using result = std::int16_t; ///< what store() writes: the exact sums fit int16
   static constexpr int lanes = static_cast<int>(sizeof(vec) / sizeof(std::uint16_t));
   static constexpr int samples = 2 * lanes;
+  /// store() writes one int32 per sample pair: the even sample's int16 sum in the low half, the odd
+  /// one's in the high half (the exact sums fit int16), so that the results are transposed as int32.
+  static constexpr int samples_per_result = 2;
   struct Acc {
     vec all;  ///< Σ ±(x_even + 256·x_odd), modulo 2^16
     vec high; ///< Σ ±x_odd
   };
 
-  /// The sample (from the vector's first) whose result store() writes at position p.
-  static constexpr int sample_at(int p) { return p < lanes ? 2 * p : 2 * (p - lanes) + 1; }
+  /// The sample (from the vector's first) whose result store() writes at position p (in samples).
+  static constexpr int sample_at(int p) { return p; }
 
   /// Keeps x in a register: otherwise GCC folds the load into both the add and the shift, and two loads
   /// per vector make the loop load-bound. (Clang rejects the constraint before inlining, and does not
@@ -217,11 +218,23 @@ struct PairedInt16Lanes {
     a.all += part.all * m;
     a.high += part.high * m;
   }
-  /// dst[0, samples): the sums of the even samples, then of the odd ones.
-  [[gnu::always_inline]] static void store(const Acc& a, std::int16_t* dst) {
-    const vec low = a.all - (a.high << 8);
-    std::memcpy(dst, &low, sizeof low); // the same bits, now read as signed
-    std::memcpy(dst + lanes, &a.high, sizeof a.high);
+  /// dst[i] for i < lanes: the sums of samples 2i (low half) and 2i + 1 (high half).
+  [[gnu::always_inline]] static void store(const Acc& a, std::int32_t* dst) {
+    const vec even = a.all - (a.high << 8);
+    vec first, second;
+    interleave<0>(even, a.high, first, std::make_index_sequence<lanes>{});
+    interleave<lanes / 2>(even, a.high, second, std::make_index_sequence<lanes>{});
+    std::memcpy(dst, &first, sizeof first);
+    std::memcpy(dst + lanes / 2, &second, sizeof second);
+  }
+
+private:
+  /// out = even[base], odd[base], even[base + 1], odd[base + 1], ... (lanes / 2 pairs).
+  template <int Base, std::size_t... I>
+  [[gnu::always_inline]] static void interleave(const vec& even, const vec& odd, vec& out,
+                                                std::index_sequence<I...>) {
+    out = __builtin_shufflevector(even, odd,
+                                  (Base + static_cast<int>(I) / 2 + static_cast<int>(I % 2) * lanes)...);
   }
 };
 
@@ -234,9 +247,9 @@ struct PairedInt16Lanes {
 template <class V>
 struct QuadInt32Lanes {
   using vec = typename V::u32;
-  using result = std::int32_t;
   static constexpr int lanes = static_cast<int>(sizeof(vec) / sizeof(std::uint32_t));
   static constexpr int samples = 4 * lanes;
+  static constexpr int samples_per_result = 1; ///< store() writes one int32 per sample
   struct Acc {
     vec all; ///< Σ ±x, modulo 2^32
     vec s8;  ///< Σ ±(x >> 8)
@@ -303,12 +316,12 @@ template <class Lanes, int B, bool Subtract>
   }
 }
 
-/// tile[c·tile_stride + j] = the result of channel c for the sample at position p0 + j, for every
-/// channel and B vectors of samples: B vectors per channel, so that each nonzero's row index is
+/// tile[c·tile_stride + j] = the result j (Lanes::store's order) of channel c for the samples from p0
+/// on, for every channel and B vectors of samples: B vectors per channel, so that each nonzero's row index is
 /// loaded once for B vector additions.
 template <class Lanes, int B>
 [[gnu::always_inline]] inline void sparse_block(const engine::PackedSparseWeights& w, const std::uint8_t* xt,
-                                                std::int64_t stride, std::int64_t p0, typename Lanes::result* tile,
+                                                std::int64_t stride, std::int64_t p0, std::int32_t* tile,
                                                 std::int64_t tile_stride) {
   using Acc = typename Lanes::Acc;
   const std::int32_t* k_index = w.k_index();
@@ -330,7 +343,7 @@ template <class Lanes, int B>
     }
 #pragma GCC unroll 8
     for (int b = 0; b < B; ++b)
-      Lanes::store(acc[b], tile + c * tile_stride + b * Lanes::samples);
+      Lanes::store(acc[b], tile + c * tile_stride + b * (Lanes::samples / Lanes::samples_per_result));
   }
 }
 
@@ -338,7 +351,7 @@ template <class Lanes, int B>
 template <class Lanes, int MaxB>
 [[gnu::always_inline]] inline void
 sparse_block_upto(int vectors, const engine::PackedSparseWeights& w, const std::uint8_t* xt,
-                  std::int64_t stride, std::int64_t p0, typename Lanes::result* tile, std::int64_t tile_stride) {
+                  std::int64_t stride, std::int64_t p0, std::int32_t* tile, std::int64_t tile_stride) {
   if constexpr (MaxB > 1)
     if (vectors < MaxB)
       return sparse_block_upto<Lanes, MaxB - 1>(vectors, w, xt, stride, p0, tile, tile_stride);
@@ -351,27 +364,27 @@ template <class Lanes, int MaxB>
 [[gnu::always_inline]] inline void sparse_gemm_simd(const std::uint8_t* x, std::int64_t N,
                                                     const engine::PackedSparseWeights& w, std::int32_t* out) {
   constexpr std::int64_t S = Lanes::samples;
-  constexpr std::int64_t tile_stride = MaxB * S;
+  constexpr std::int64_t tile_stride = MaxB * S / Lanes::samples_per_result;
   // Tile rows a power of two apart would map to a few L1 sets and evict each other in the transposed
   // store; one cache line of padding spreads them.
-  constexpr std::int64_t tile_pitch = tile_stride + 64 / sizeof(typename Lanes::result);
+  constexpr std::int64_t tile_pitch = tile_stride + 16;
   const std::int64_t K = w.depth();
   const std::int64_t C = w.channels();
   const std::int64_t quantum = std::max<std::int64_t>(S, 16); // whole vectors, whole transpose tiles
   const std::int64_t stride = (N + quantum - 1) / quantum * quantum;
   KernelBuffer<std::uint8_t> xt(static_cast<std::size_t>(K * stride));
   transpose_inputs_u8(x, N, K, xt.data(), stride);
-  KernelBuffer<typename Lanes::result> tile(static_cast<std::size_t>(C * tile_pitch));
-  std::int32_t* rows[tile_stride]; // output row of each tile position (null past N)
-  for (std::int64_t p0 = 0; p0 < stride; p0 += tile_stride) {
+  KernelBuffer<std::int32_t> tile(static_cast<std::size_t>(C * tile_pitch));
+  std::int32_t* rows[MaxB * S]; // output row of each sample position (null past N)
+  for (std::int64_t p0 = 0; p0 < stride; p0 += MaxB * S) {
     const auto vectors = static_cast<int>(std::min<std::int64_t>(MaxB, (stride - p0) / S));
     for (std::int64_t p = 0; p < vectors * S; ++p) {
       const std::int64_t n = p0 + p / S * S + Lanes::sample_at(static_cast<int>(p % S));
       rows[p] = n < N ? out + n * C : nullptr;
     }
     sparse_block_upto<Lanes, MaxB>(vectors, w, xt.data(), stride, p0, tile.data(), tile_pitch);
-    if constexpr (std::is_same_v<typename Lanes::result, std::int16_t>)
-      store_tile_transposed(tile.data(), tile_pitch, C, vectors * S, Lanes::lanes, rows);
+    if constexpr (Lanes::samples_per_result == 2)
+      store_pair_tile_transposed(tile.data(), tile_pitch, C, vectors * S / 2, rows);
     else
       store_tile_transposed(tile.data(), tile_pitch, C, vectors * S, rows);
   }
