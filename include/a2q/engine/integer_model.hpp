@@ -58,8 +58,22 @@ public:
     std::vector<IntegerValue> values(static_cast<std::size_t>(slots_));
     values[0].kind = IntegerValue::Kind::real;
     values[0].real = x;
-    for (const IntegerStep& step : steps_)
-      values[static_cast<std::size_t>(step.output)] = run(step, values, options);
+    // The last step that reads each slot: a value is released (or handed on without a copy) there.
+    std::vector<std::size_t> last_reader(values.size(), 0);
+    for (std::size_t i = 0; i < steps_.size(); ++i)
+      for (const int slot : steps_[i].inputs)
+        last_reader.at(static_cast<std::size_t>(slot)) = i;
+    for (std::size_t i = 0; i < steps_.size(); ++i) {
+      const IntegerStep& step = steps_[i];
+      const auto last_use = [&](int slot) {
+        return last_reader.at(static_cast<std::size_t>(slot)) == i && slot != output_;
+      };
+      IntegerValue result = run(step, values, last_use, options);
+      for (const int slot : step.inputs)
+        if (last_use(slot))
+          values[static_cast<std::size_t>(slot)] = IntegerValue{};
+      values[static_cast<std::size_t>(step.output)] = std::move(result);
+    }
     IntegerValue& out = values[static_cast<std::size_t>(output_)];
     if (out.kind != IntegerValue::Kind::real)
       throw internal_error("IntegerModel: the program does not end in a float value");
@@ -122,7 +136,20 @@ private:
     return storage;
   }
 
-  static IntegerValue run(const IntegerStep& step, const std::vector<IntegerValue>& values,
+  /// Input `i` of `step`, to be modified: moved out of `values` if no later step reads it, else copied.
+  template <class LastUse>
+  static IntegerValue take(const IntegerStep& step, std::vector<IntegerValue>& values, std::size_t i,
+                           IntegerValue::Kind kind, const LastUse& last_use) {
+    const int slot = step.inputs.at(i);
+    input(step, values, i, kind); // checks the kind
+    IntegerValue& v = values[static_cast<std::size_t>(slot)];
+    if (last_use(slot))
+      return std::move(v);
+    return v;
+  }
+
+  template <class LastUse>
+  static IntegerValue run(const IntegerStep& step, std::vector<IntegerValue>& values, const LastUse& last_use,
                           const ExecutionOptions& options) {
     using Kind = IntegerValue::Kind;
     if (const auto* op = std::get_if<QuantizeInput>(&step.op)) {
@@ -142,25 +169,26 @@ private:
       return quantized(requantize_integer(*op, first, &second));
     }
     if (std::holds_alternative<ReluOp>(step.op)) {
-      Tensor<std::int32_t> q = input(step, values, 0, Kind::quantized).q;
-      for (std::int32_t& v : q)
-        v = std::max(v, 0);
-      return quantized(std::move(q));
+      IntegerValue v = take(step, values, 0, Kind::quantized, last_use);
+      for (std::int32_t& q : v.q)
+        q = std::max(q, 0);
+      return v;
     }
     if (const auto* op = std::get_if<MaxPoolOp>(&step.op))
       return quantized(max_pool_integer(input(step, values, 0, Kind::quantized).q, *op));
     if (const auto* op = std::get_if<SumPoolOp>(&step.op))
       return accumulator(sum_pool_integer(input(step, values, 0, Kind::quantized).q, *op));
     if (std::holds_alternative<FlattenOp>(step.op)) {
-      IntegerValue v = values[static_cast<std::size_t>(step.inputs.at(0))];
+      IntegerValue v =
+          take(step, values, 0, values[static_cast<std::size_t>(step.inputs.at(0))].kind, last_use);
       const Shape& s = v.shape();
       const Shape flat{s[0], s.numel() / std::max<std::int64_t>(s[0], 1)};
       if (v.kind == Kind::real)
-        v.real = v.real.reshaped(flat);
+        v.real.reshape(flat);
       else if (v.kind == Kind::quantized)
-        v.q = v.q.reshaped(flat);
+        v.q.reshape(flat);
       else
-        v.acc = v.acc.reshaped(flat);
+        v.acc.reshape(flat);
       return v;
     }
     if (const auto* op = std::get_if<DequantizeOp>(&step.op)) {
