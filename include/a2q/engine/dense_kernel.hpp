@@ -87,7 +87,7 @@ public:
     return (c / cb) * block_bytes() + (k / kg) * kg * cb + (c % cb) * kg + k % kg;
   }
   /// What the lowering to a u8 GEMM needs (shape and row sums).
-  a2q::detail::U8GemmWeights gemm_weights() const { return {channels_, depth_, row_sums_}; }
+  a2q::detail::U8GemmWeights gemm_weights() const { return {channels_, depth_, row_sums_, isa_}; }
 
 private:
   KernelIsa isa_;

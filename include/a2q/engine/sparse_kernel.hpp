@@ -114,7 +114,7 @@ public:
   /// Input index k of every nonzero, run after run.
   const std::int32_t* k_index() const { return k_index_.data(); }
   /// What the lowering to a u8 GEMM needs (shape and row sums).
-  a2q::detail::U8GemmWeights gemm_weights() const { return {channels_, depth_, row_sums_}; }
+  a2q::detail::U8GemmWeights gemm_weights() const { return {channels_, depth_, row_sums_, isa_}; }
 
 private:
   KernelIsa isa_;

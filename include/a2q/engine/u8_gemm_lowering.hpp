@@ -13,6 +13,8 @@
 #include "a2q/core/aligned_allocator.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/tensor.hpp"
+#include "a2q/engine/cpu_features.hpp"
+#include "a2q/engine/kernel_transpose.hpp"
 #include "a2q/engine/reference_kernels.hpp"
 
 #include <algorithm>
@@ -67,11 +69,12 @@ inline KernelBuffer<std::uint8_t> encode_u8(std::span<const std::int32_t> x, U8E
   return out;
 }
 
-/// What a packed weight matrix tells the lowering: its shape and per-channel sums.
+/// What a packed weight matrix tells the lowering: its shape, per-channel sums and ISA.
 struct U8GemmWeights {
-  std::int64_t channels = 0;              ///< C (output channels)
-  std::int64_t depth = 0;                 ///< K (dot-product length)
-  std::span<const std::int64_t> row_sums; ///< Σ_k w[c, k], for the s8 input correction
+  std::int64_t channels = 0;                           ///< C (output channels)
+  std::int64_t depth = 0;                              ///< K (dot-product length)
+  std::span<const std::int64_t> row_sums;              ///< Σ_k w[c, k], for the s8 input correction
+  engine::KernelIsa isa = engine::KernelIsa::portable; ///< the kernel's, also used around it
 };
 
 /// Per-channel facts about validated int8 weights.
@@ -259,6 +262,19 @@ inline void im2col_u8(const std::uint8_t* sample, const Conv2dLowering& p, std::
       }
 }
 
+/// dst[c·rows + r] = offset[c] + acc[r·C + c]: the GEMM's [rows, C] sums as the [C, rows] plane.
+inline void add_offsets_transposed(const std::int32_t* acc, std::int64_t rows, std::int64_t C,
+                                   const std::int64_t* offset, std::int64_t* dst, engine::KernelIsa isa) {
+#ifdef A2Q_X86_KERNELS
+  if (isa != engine::KernelIsa::portable)
+    return add_offsets_transposed_avx2(acc, rows, C, offset, dst);
+#endif
+  (void)isa;
+  for (std::int64_t c = 0; c < C; ++c)
+    for (std::int64_t r = 0; r < rows; ++r)
+      dst[c * rows + r] = offset[c] + acc[r * C + c];
+}
+
 /// conv2d_reference's result through im2col and gemm(const u8* x [rows, K], rows, s32* out [rows, C]),
 /// one sample at a time (so the column buffer stays the size of one sample).
 template <class Gemm>
@@ -278,11 +294,8 @@ Tensor<std::int64_t> conv2d_via_u8_gemm(const char* function, const Tensor<std::
   for (std::int64_t n = 0; n < p.N; ++n) {
     im2col_u8(xu8.data() + n * p.C_in * p.H * p.W, p, encoded_zero(encoding), columns.data());
     gemm(columns.data(), positions, acc.data());
-    std::int64_t* dst = out.data() + n * p.C_out * positions;
-    for (std::int64_t c = 0; c < p.C_out; ++c)
-      for (std::int64_t pos = 0; pos < positions; ++pos)
-        dst[c * positions + pos] =
-            offset[static_cast<std::size_t>(c)] + acc[static_cast<std::size_t>(pos * p.C_out + c)];
+    add_offsets_transposed(acc.data(), positions, p.C_out, offset.data(),
+                           out.data() + n * p.C_out * positions, w.isa);
   }
   return out;
 }
