@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,29 @@ struct LayerResult {
   bool int16_lanes = false;
   double onednn_gops = 0, dense_gops = 0, sparse_gops = 0;
 };
+
+/// Median wall times in seconds of each of `kernels`, timed in turns (one call of each per round, after
+/// `warmup` rounds), so that a burst of load from a neighbour on this shared machine slows all of them
+/// alike instead of skewing one kernel's ratio to the others.
+std::vector<double> interleaved_median_seconds(const std::vector<std::function<void()>>& kernels,
+                                               const BenchOptions& options) {
+  for (int i = 0; i < options.warmup; ++i)
+    for (const auto& f : kernels)
+      f();
+  std::vector<std::vector<double>> seconds(kernels.size());
+  for (int i = 0; i < options.repeats; ++i)
+    for (std::size_t k = 0; k < kernels.size(); ++k) {
+      const auto start = std::chrono::steady_clock::now();
+      kernels[k]();
+      seconds[k].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+  std::vector<double> medians;
+  for (std::vector<double>& s : seconds) {
+    std::nth_element(s.begin(), s.begin() + static_cast<std::ptrdiff_t>(s.size() / 2), s.end());
+    medians.push_back(s[s.size() / 2]);
+  }
+  return medians;
+}
 
 /// Median wall time of f() in seconds, after `warmup` untimed calls.
 template <class F>
@@ -151,17 +175,18 @@ LayerResult bench_layer(std::string name, const Tensor<std::int32_t>& weights, s
                 .C = C,
                 .sparsity = sparse.sparsity(),
                 .int16_lanes = sparse.int16_lanes()};
-  r.onednn_gops = ops / median_seconds([&] { onednn.run(); }, options) * 1e-9;
-  r.dense_gops =
-      ops / median_seconds([&] { eng::dense_gemm_u8s8(x.data(), N, dense, dense_out.data()); }, options) *
-      1e-9;
+  std::vector<std::function<void()>> kernels = {
+      [&] { onednn.run(); }, [&] { eng::dense_gemm_u8s8(x.data(), N, dense, dense_out.data()); }};
   // The sparse path is for sparse weights; on dense ones it is far slower than the dense path, so there
   // it is checked above but not timed.
-  if (r.sparsity >= 0.5)
-    r.sparse_gops =
-        ops /
-        median_seconds([&] { eng::sparse_gemm_u8s8(x.data(), N, sparse, sparse_out.data()); }, options) *
-        1e-9;
+  const bool time_sparse = r.sparsity >= 0.5;
+  if (time_sparse)
+    kernels.emplace_back([&] { eng::sparse_gemm_u8s8(x.data(), N, sparse, sparse_out.data()); });
+  const std::vector<double> seconds = interleaved_median_seconds(kernels, options);
+  r.onednn_gops = ops / seconds[0] * 1e-9;
+  r.dense_gops = ops / seconds[1] * 1e-9;
+  if (time_sparse)
+    r.sparse_gops = ops / seconds[2] * 1e-9;
   return r;
 }
 
@@ -277,7 +302,7 @@ int main(int argc, char** argv) {
     a2q::keep_freed_memory_for_reuse(); // the sparse kernel's per-call buffers: no page faults per call
     const dnnl_version_t* v = dnnl_version();
     fmt::print(
-        "a2q kernels: {} (detected {}); oneDNN {}.{}.{}; 1 thread; median of {} runs after {} warm-up\n",
+        "a2q kernels: {} (detected {}); oneDNN {}.{}.{}; 1 thread; median of {} runs, kernels taking turns, after {} warm-up\n",
         a2q::engine::to_string(a2q::engine::active_isa()),
         a2q::engine::to_string(a2q::engine::detected_isa()), v->major, v->minor, v->patch, options.repeats,
         options.warmup);
