@@ -301,11 +301,11 @@ int main(int argc, char** argv) {
     a2q::set_num_threads(1);
     a2q::keep_freed_memory_for_reuse(); // the sparse kernel's per-call buffers: no page faults per call
     const dnnl_version_t* v = dnnl_version();
-    fmt::print(
-        "a2q kernels: {} (detected {}); oneDNN {}.{}.{}; 1 thread; median of {} runs, kernels taking turns, after {} warm-up\n",
-        a2q::engine::to_string(a2q::engine::active_isa()),
-        a2q::engine::to_string(a2q::engine::detected_isa()), v->major, v->minor, v->patch, options.repeats,
-        options.warmup);
+    fmt::print("a2q kernels: {} (detected {}); oneDNN {}.{}.{}; 1 thread; median of {} runs, kernels taking "
+               "turns, after {} warm-up\n",
+               a2q::engine::to_string(a2q::engine::active_isa()),
+               a2q::engine::to_string(a2q::engine::detected_isa()), v->major, v->minor, v->patch,
+               options.repeats, options.warmup);
 
     const std::uint64_t s = options.seed;
     std::vector<LayerResult> results;
