@@ -1,6 +1,7 @@
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/gradcheck.hpp"
 #include "a2q/autograd/linear.hpp"
+#include "a2q/core/eigen_view.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -46,11 +47,11 @@ TEST_CASE("a wrong gradient is caught by the gradient check", "[autograd][gradch
   const Var a = random_var(Shape{4}, rng);
   auto broken_square = [](const Var& x) {
     Tensor<float> out = Tensor<float>::uninitialized(x.shape());
-    out.vector() = x.value().vector().cwiseProduct(x.value().vector());
+    as_vector(out) = as_vector(x.value()).cwiseProduct(as_vector(x.value()));
     return a2q::detail::make_result(std::move(out), {x}, "broken_square", [](a2q::detail::Node& self) {
       Tensor<float> d = Tensor<float>::uninitialized(self.grad.shape());
-      d.vector() =
-          self.grad.vector().cwiseProduct(a2q::detail::input(self, 0).value.vector()); // misses the 2
+      as_vector(d) =
+          as_vector(self.grad).cwiseProduct(as_vector(a2q::detail::input(self, 0).value)); // misses the 2
       a2q::detail::accumulate_grad(self, 0, std::move(d));
     });
   };

@@ -1,4 +1,5 @@
 #include "a2q/core/tensor.hpp"
+#include "a2q/core/eigen_view.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -78,21 +79,21 @@ TEST_CASE("tensor matrix views map the same memory through Eigen", "[core][tenso
   Tensor<float> a(Shape{2, 3}, {1, 2, 3, 4, 5, 6});
   Tensor<float> b(Shape{3, 2}, {1, 0, 0, 1, 1, 1});
   Tensor<float> c(Shape{2, 2});
-  c.matrix().noalias() = a.matrix() * b.matrix();
+  as_matrix(c).noalias() = as_matrix(a) * as_matrix(b);
   CHECK(c(0, 0) == 4.0f);
   CHECK(c(0, 1) == 5.0f);
   CHECK(c(1, 0) == 10.0f);
   CHECK(c(1, 1) == 11.0f);
 
   // Writes through a view land in the tensor.
-  a.matrix(3, 2)(2, 1) = 60.0f;
+  as_matrix(a, 3, 2)(2, 1) = 60.0f;
   CHECK(a(1, 2) == 60.0f);
-  CHECK(a.vector().sum() == 1 + 2 + 3 + 4 + 5 + 60);
+  CHECK(as_vector(a).sum() == 1 + 2 + 3 + 4 + 5 + 60);
 
   Tensor<float> images(Shape{4, 1, 2, 2});
-  CHECK(images.matrix().rows() == 4);
-  CHECK(images.matrix().cols() == 4);
-  CHECK_THROWS_AS(a.matrix(4, 2), a2q::shape_error);
+  CHECK(as_matrix(images).rows() == 4);
+  CHECK(as_matrix(images).cols() == 4);
+  CHECK_THROWS_AS(as_matrix(a, 4, 2), a2q::shape_error);
 }
 
 TEST_CASE("tensor cast converts element-wise", "[core][tensor]") {

@@ -3,10 +3,9 @@
 #include "a2q/autograd/linear.hpp"
 #include "a2q/core/rng.hpp"
 #include "a2q/optim/schedule.hpp"
+#include "least_squares.hpp"
 
 #include <catch2/catch.hpp>
-
-#include <Eigen/Dense>
 
 #include <cmath>
 #include <cstdint>
@@ -183,9 +182,7 @@ TEST_CASE("Adam and AdamW minimise a least-squares problem", "[optim][adam]") {
   const a2q::Tensor<float> x = a2q::Tensor<float>::normal(a2q::Shape{n, in}, 0.0, 1.0, rng);
   const a2q::Tensor<float> w_true = a2q::Tensor<float>::normal(a2q::Shape{out, in}, 0.0, 1.0, rng);
   const a2q::Tensor<float> b_true = a2q::Tensor<float>::normal(a2q::Shape{out}, 0.0, 1.0, rng);
-  a2q::Tensor<float> y(a2q::Shape{n, out});
-  y.matrix() = x.matrix() * w_true.matrix().transpose();
-  y.matrix().rowwise() += b_true.vector().transpose();
+  const a2q::Tensor<float> y = optim_test::affine(x, w_true, &b_true);
   const a2q::Var xv(x), yv(y);
 
   const bool decoupled = GENERATE(false, true);
@@ -202,8 +199,10 @@ TEST_CASE("Adam and AdamW minimise a least-squares problem", "[optim][adam]") {
     a2q::mean(a2q::mul(diff, diff)).backward();
     adam->step();
   }
-  CHECK((w.value().vector() - w_true.vector()).cwiseAbs().maxCoeff() < 1e-3f);
-  CHECK((b.value().vector() - b_true.vector()).cwiseAbs().maxCoeff() < 1e-3f);
+  for (std::int64_t i = 0; i < w_true.numel(); ++i)
+    CHECK_THAT(w.value()[i], WithinAbs(w_true[i], 1e-3));
+  for (std::int64_t i = 0; i < b_true.numel(); ++i)
+    CHECK_THAT(b.value()[i], WithinAbs(b_true[i], 1e-3));
 }
 
 TEST_CASE("Adam with L2 weight decay converges to the ridge solution", "[optim][adam]") {
@@ -212,10 +211,8 @@ TEST_CASE("Adam with L2 weight decay converges to the ridge solution", "[optim][
   a2q::Rng rng(3);
   const a2q::Tensor<float> x = a2q::Tensor<float>::normal(a2q::Shape{n, in}, 0.0, 1.0, rng);
   const a2q::Tensor<float> y = a2q::Tensor<float>::normal(a2q::Shape{n, 1}, 0.0, 1.0, rng);
-  const Eigen::MatrixXd xd = x.matrix().cast<double>(), yd = y.matrix().cast<double>();
-  const double c = 2.0 / static_cast<double>(n);
-  const Eigen::MatrixXd a = c * xd.transpose() * xd + weight_decay * Eigen::MatrixXd::Identity(in, in);
-  const Eigen::VectorXd w_opt = a.ldlt().solve(c * xd.transpose() * yd);
+  const std::vector<double> w_opt =
+      optim_test::ridge_solution(x, y, 2.0 / static_cast<double>(n), weight_decay);
 
   const a2q::Var xv(x), yv(y);
   a2q::Var w(a2q::Tensor<float>(a2q::Shape{1, in}), true);
@@ -229,5 +226,5 @@ TEST_CASE("Adam with L2 weight decay converges to the ridge solution", "[optim][
     adam.step();
   }
   for (std::int64_t i = 0; i < in; ++i)
-    CHECK_THAT(w.value()[i], WithinAbs(w_opt(i), 1e-3));
+    CHECK_THAT(w.value()[i], WithinAbs(w_opt[static_cast<std::size_t>(i)], 1e-3));
 }

@@ -2,10 +2,9 @@
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/linear.hpp"
 #include "a2q/core/rng.hpp"
+#include "least_squares.hpp"
 
 #include <catch2/catch.hpp>
-
-#include <Eigen/Dense>
 
 #include <cmath>
 #include <cstdint>
@@ -136,8 +135,7 @@ TEST_CASE("SGD minimises a least-squares problem, with L2 weight decay to the ri
   a2q::Rng rng(7);
   const a2q::Tensor<float> x = a2q::Tensor<float>::normal(a2q::Shape{n, in}, 0.0, 1.0, rng);
   const a2q::Tensor<float> w_true = a2q::Tensor<float>::normal(a2q::Shape{out, in}, 0.0, 1.0, rng);
-  a2q::Tensor<float> y(a2q::Shape{n, out});
-  y.matrix() = x.matrix() * w_true.matrix().transpose();
+  const a2q::Tensor<float> y = optim_test::affine(x, w_true);
   const a2q::Var xv(x), yv(y);
 
   const double weight_decay = GENERATE(0.0, 0.1);
@@ -145,10 +143,8 @@ TEST_CASE("SGD minimises a least-squares problem, with L2 weight decay to the ri
   CAPTURE(weight_decay, nesterov);
 
   // Stationary point of mean((x W^T - y)^2) + wd/2 ||W||^2 in double precision.
-  const Eigen::MatrixXd xd = x.matrix().cast<double>(), yd = y.matrix().cast<double>();
-  const double c = 2.0 / static_cast<double>(n * out);
-  const Eigen::MatrixXd a = c * xd.transpose() * xd + weight_decay * Eigen::MatrixXd::Identity(in, in);
-  const Eigen::MatrixXd w_opt = a.ldlt().solve(c * xd.transpose() * yd).transpose();
+  const std::vector<double> w_opt =
+      optim_test::ridge_solution(x, y, 2.0 / static_cast<double>(n * out), weight_decay);
 
   a2q::Var w(a2q::Tensor<float>(a2q::Shape{out, in}), true);
   a2q::SGD sgd({a2q::ParamGroup{{w}, weight_decay}}, a2q::SGDOptions{0.5, 0.9, nesterov});
@@ -158,6 +154,6 @@ TEST_CASE("SGD minimises a least-squares problem, with L2 weight decay to the ri
     a2q::mean(a2q::mul(diff, diff)).backward();
     sgd.step();
   }
-  const Eigen::MatrixXd w_final = w.value().matrix().cast<double>();
-  CHECK((w_final - w_opt).cwiseAbs().maxCoeff() < 1e-4);
+  for (std::int64_t i = 0; i < w.value().numel(); ++i)
+    CHECK_THAT(w.value()[i], WithinAbs(w_opt[static_cast<std::size_t>(i)], 1e-4));
 }

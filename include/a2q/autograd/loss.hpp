@@ -4,65 +4,23 @@
 /// non-differentiable helpers that go with classification: softmax probabilities and accuracy counts.
 
 #include "a2q/autograd/variable.hpp"
-#include "a2q/core/error.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/core/tensor.hpp"
 
-#include <Eigen/Core>
-
-#include <cmath>
 #include <cstdint>
 #include <span>
-#include <string>
-#include <utility>
 
 namespace a2q {
 
-namespace detail {
-
-/// Checks logits [N, K] against one label in [0, K) per row; `op` names the caller in messages.
-inline void check_labels(const char* op, const Shape& logits, std::span<const std::int32_t> labels) {
-  const std::string name(op);
-  if (logits.rank() != 2)
-    throw shape_error(name + ": logits must be [N, K], got " + logits.to_string());
-  if (static_cast<std::int64_t>(labels.size()) != logits[0])
-    throw shape_error(name + ": " + std::to_string(labels.size()) + " labels given for logits " +
-                      logits.to_string());
-  for (std::size_t n = 0; n < labels.size(); ++n)
-    if (labels[n] < 0 || labels[n] >= logits[1])
-      throw shape_error(name + ": label " + std::to_string(labels[n]) + " of sample " + std::to_string(n) +
-                        " is outside [0, " + std::to_string(logits[1]) + ")");
-}
-
-} // namespace detail
+namespace detail {} // namespace detail
 
 /// Row-wise softmax of logits [N, K] (max-subtracted, so large logits do not overflow).
 /// @throws shape_error unless the input has rank 2
-inline Tensor<float> softmax(const Tensor<float>& logits) {
-  if (logits.rank() != 2)
-    throw shape_error("softmax: logits must be [N, K], got " + logits.shape().to_string());
-  Tensor<float> out = Tensor<float>::uninitialized(logits.shape());
-  auto z = logits.matrix();
-  auto p = out.matrix();
-  for (std::int64_t n = 0; n < z.rows(); ++n) {
-    p.row(n) = (z.row(n).array() - z.row(n).maxCoeff()).exp().matrix();
-    p.row(n) /= p.row(n).sum();
-  }
-  return out;
-}
+A2Q_DECL Tensor<float> softmax(const Tensor<float>& logits);
 
 /// Number of rows of logits [N, K] whose first maximum is at the label's index.
 /// @throws shape_error for a label count other than N or a label outside [0, K)
-inline std::int64_t count_correct(const Tensor<float>& logits, std::span<const std::int32_t> labels) {
-  detail::check_labels("count_correct", logits.shape(), labels);
-  auto z = logits.matrix();
-  std::int64_t correct = 0;
-  for (std::int64_t n = 0; n < z.rows(); ++n) {
-    Eigen::Index best = 0;
-    z.row(n).maxCoeff(&best);
-    correct += best == labels[static_cast<std::size_t>(n)] ? 1 : 0;
-  }
-  return correct;
-}
+A2Q_DECL std::int64_t count_correct(const Tensor<float>& logits, std::span<const std::int32_t> labels);
 
 /// Mean over the batch of the cross-entropy between softmax(logits) and the target distribution
 /// q = (1 - label_smoothing) one_hot(label) + label_smoothing / K, computed with a stable log-sum-exp:
@@ -72,76 +30,16 @@ inline std::int64_t count_correct(const Tensor<float>& logits, std::span<const s
 /// @param label_smoothing in [0, 1]
 /// @return a scalar
 /// @throws shape_error for bad shapes or labels, config_error for label_smoothing outside [0, 1]
-inline Var softmax_cross_entropy(const Var& logits, std::span<const std::int32_t> labels,
-                                 float label_smoothing = 0.0f) {
-  detail::check_labels("softmax_cross_entropy", logits.shape(), labels);
-  if (logits.shape()[0] == 0 || logits.shape()[1] == 0)
-    throw shape_error("softmax_cross_entropy: empty logits " + logits.shape().to_string());
-  if (!(label_smoothing >= 0.0f && label_smoothing <= 1.0f))
-    throw config_error("softmax_cross_entropy: label_smoothing must be in [0, 1], got " +
-                       std::to_string(label_smoothing));
-  const auto z = logits.value().matrix();
-  const std::int64_t rows = z.rows();
-  const std::int64_t classes = z.cols();
-  const double eps = label_smoothing;
-  const double smooth = eps / static_cast<double>(classes); // q_k of every class
-  const bool need_grad = grad_enabled() && logits.requires_grad();
-  // (softmax - q) / N, the gradient for a unit output gradient.
-  Tensor<float> grad = need_grad ? Tensor<float>::uninitialized(logits.shape()) : Tensor<float>();
-  double total = 0.0;
-  for (std::int64_t n = 0; n < rows; ++n) {
-    const auto row = z.row(n).array();
-    const float top = row.maxCoeff();
-    // exp(z - max) <= 1: no overflow, and the largest term is exactly 1.
-    const double sum_exp = (row - top).exp().template cast<double>().sum();
-    const double lse = top + std::log(sum_exp);
-    const std::int32_t label = labels[static_cast<std::size_t>(n)];
-    const double mean_z = row.template cast<double>().mean();
-    total += lse - (1.0 - eps) * static_cast<double>(row(label)) - eps * mean_z;
-    if (need_grad) {
-      auto g = grad.matrix().row(n).array();
-      g = ((row - top).exp() / static_cast<float>(sum_exp) - static_cast<float>(smooth)) /
-          static_cast<float>(rows);
-      g(label) -= static_cast<float>((1.0 - eps) / static_cast<double>(rows));
-    }
-  }
-  Tensor<float> out(Shape{}, static_cast<float>(total / static_cast<double>(rows)));
-  return detail::make_result(std::move(out), {logits}, "softmax_cross_entropy",
-                             [grad = std::move(grad)](detail::Node& self) {
-                               Tensor<float> dz = Tensor<float>::uninitialized(grad.shape());
-                               dz.vector() = grad.vector() * self.grad[0];
-                               detail::accumulate_grad(self, 0, std::move(dz));
-                             });
-}
+A2Q_DECL Var softmax_cross_entropy(const Var& logits, std::span<const std::int32_t> labels,
+                                   float label_smoothing = 0.0f);
 
 /// Mean squared error: mean((pred - target)^2) over all elements, as a scalar. Both inputs may need
 /// a gradient.
 /// @throws shape_error when the shapes differ or are empty
-inline Var mse_loss(const Var& pred, const Var& target) {
-  if (pred.shape() != target.shape())
-    throw shape_error("mse_loss: prediction " + pred.shape().to_string() + " and target " +
-                      target.shape().to_string() + " differ");
-  const std::int64_t count = pred.value().numel();
-  if (count == 0)
-    throw shape_error("mse_loss: empty input " + pred.shape().to_string());
-  Tensor<float> diff = Tensor<float>::uninitialized(pred.shape());
-  diff.vector() = pred.value().vector() - target.value().vector();
-  const double total = diff.vector().template cast<double>().squaredNorm();
-  Tensor<float> out(Shape{}, static_cast<float>(total / static_cast<double>(count)));
-  return detail::make_result(std::move(out), {pred, target}, "mse_loss",
-                             [diff = std::move(diff), count](detail::Node& self) {
-                               const float factor = 2.0f * self.grad[0] / static_cast<float>(count);
-                               if (detail::input(self, 0).requires_grad) {
-                                 Tensor<float> dp = Tensor<float>::uninitialized(diff.shape());
-                                 dp.vector() = diff.vector() * factor;
-                                 detail::accumulate_grad(self, 0, std::move(dp));
-                               }
-                               if (detail::input(self, 1).requires_grad) {
-                                 Tensor<float> dt = Tensor<float>::uninitialized(diff.shape());
-                                 dt.vector() = diff.vector() * -factor;
-                                 detail::accumulate_grad(self, 1, std::move(dt));
-                               }
-                             });
-}
+A2Q_DECL Var mse_loss(const Var& pred, const Var& target);
 
 } // namespace a2q
+
+#if A2Q_HEADER_ONLY
+#include "a2q/autograd/loss.ipp"
+#endif

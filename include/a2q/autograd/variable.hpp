@@ -9,13 +9,13 @@
 /// `backward()` orders the graph topologically and runs each node's backward function once.
 
 #include "a2q/core/assert.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/tensor.hpp"
 
 #include <functional>
 #include <memory>
 #include <string>
-#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -99,40 +99,11 @@ public:
   const char* op() const { return checked().op; }
 
   /// Back-propagates from this Var, which must hold one element (a loss), with seed gradient 1.
-  void backward() const {
-    if (value().numel() != 1)
-      throw shape_error("backward() needs a scalar, got shape " + shape().to_string() +
-                        "; use backward(gradient) for other shapes");
-    backward(Tensor<float>(shape(), 1.0f));
-  }
+  A2Q_DECL void backward() const;
 
   /// Back-propagates `gradient` (same shape as the value). Intermediate gradients and the graph
   /// behind this Var are released afterwards; leaf gradients accumulate.
-  void backward(const Tensor<float>& gradient) const {
-    if (gradient.shape() != shape())
-      throw shape_error("backward gradient shape " + gradient.shape().to_string() + " does not match " +
-                        shape().to_string());
-    if (!requires_grad())
-      throw config_error("backward() on a Var that does not require a gradient (no parameter reaches it)");
-    if (node_->released)
-      throw config_error(std::string("backward() through the graph of '") + op() +
-                         "' a second time: the graph is freed by the first backward()");
-    // Owning pointers: clearing a node's edges below must not free nodes still waiting in the order.
-    const std::vector<std::shared_ptr<detail::Node>> order = topological_order(node_);
-    node_->grad_buffer().vector() += gradient.vector();
-    for (auto it = order.rbegin(); it != order.rend(); ++it) {
-      detail::Node& n = **it;
-      if (!n.backward)
-        continue;
-      if (n.has_grad())
-        n.backward(n);
-      // This node's work is done: free its gradient and its edges now, not at the end of the step.
-      n.grad = Tensor<float>();
-      n.backward = nullptr;
-      n.inputs.clear();
-      n.released = true;
-    }
-  }
+  A2Q_DECL void backward(const Tensor<float>& gradient) const;
 
   /// The underlying node, for operation implementations.
   const std::shared_ptr<detail::Node>& node() const { return node_; }
@@ -145,25 +116,8 @@ private:
   }
 
   // Iterative post-order DFS so that deep graphs cannot overflow the call stack.
-  static std::vector<std::shared_ptr<detail::Node>>
-  topological_order(const std::shared_ptr<detail::Node>& root) {
-    std::vector<std::shared_ptr<detail::Node>> order;
-    std::unordered_set<detail::Node*> visited;
-    std::vector<std::pair<std::shared_ptr<detail::Node>, std::size_t>> stack{{root, 0}};
-    visited.insert(root.get());
-    while (!stack.empty()) {
-      auto& [node, next] = stack.back();
-      if (next < node->inputs.size()) {
-        const std::shared_ptr<detail::Node>& child = node->inputs[next++];
-        if (child->requires_grad && visited.insert(child.get()).second)
-          stack.emplace_back(child, 0);
-      } else {
-        order.push_back(std::move(node));
-        stack.pop_back();
-      }
-    }
-    return order;
-  }
+  A2Q_DECL static std::vector<std::shared_ptr<detail::Node>>
+  topological_order(const std::shared_ptr<detail::Node>& root);
 
   std::shared_ptr<detail::Node> node_;
 };
@@ -173,37 +127,12 @@ namespace detail {
 /// Builds an operation's result. The graph edge and backward function are recorded only when grad
 /// mode is on and some input requires a gradient; otherwise the result is a plain constant.
 /// @param backward called as backward(Node& self); self.grad holds the output gradient.
-inline Var make_result(Tensor<float> value, std::initializer_list<Var> inputs, const char* op,
-                       std::function<void(Node&)> backward) {
-  bool needs_grad = false;
-  if (grad_enabled())
-    for (const Var& in : inputs)
-      needs_grad = needs_grad || in.requires_grad();
-  Var out(std::move(value), needs_grad);
-  if (needs_grad) {
-    Node& n = *out.node();
-    n.op = op;
-    for (const Var& in : inputs)
-      n.inputs.push_back(in.node());
-    n.backward = std::move(backward);
-  }
-  return out;
-}
+A2Q_DECL Var make_result(Tensor<float> value, std::initializer_list<Var> inputs, const char* op,
+                         std::function<void(Node&)> backward);
 
 /// Adds `delta` into input `index`'s gradient if that input wants one.
 /// The first gradient to arrive is moved in, later ones are added.
-inline void accumulate_grad(Node& self, std::size_t index, Tensor<float> delta) {
-  Node& in = *self.inputs[index];
-  if (!in.requires_grad)
-    return;
-  A2Q_ASSERT(delta.numel() == in.value.numel());
-  if (!in.has_grad()) {
-    in.grad = std::move(delta);
-    in.grad.reshape(in.value.shape());
-  } else {
-    in.grad.vector() += delta.vector();
-  }
-}
+A2Q_DECL void accumulate_grad(Node& self, std::size_t index, Tensor<float> delta);
 
 /// Input `index` of a node under construction (for backward closures).
 inline Node& input(Node& self, std::size_t index) {
@@ -213,3 +142,7 @@ inline Node& input(Node& self, std::size_t index) {
 } // namespace detail
 
 } // namespace a2q
+
+#if A2Q_HEADER_ONLY
+#include "a2q/autograd/variable.ipp"
+#endif

@@ -3,12 +3,9 @@
 /// Thread control. a2q parallelises with OpenMP when the build enables it (-fopenmp) and runs
 /// serially otherwise; A2Q_PARALLEL_FOR expands to nothing then, so no unknown-pragma warnings.
 
-#include "a2q/core/error.hpp"
-
-#include <Eigen/Core>
+#include "a2q/core/config.hpp"
 
 #include <cstdlib>
-#include <string>
 
 #if defined(__GLIBC__)
 #include <malloc.h>
@@ -35,26 +32,10 @@ inline int num_threads() {
 }
 
 /// Sets the thread count for a2q's loops and Eigen's GEMM (1 = single-threaded).
-inline void set_num_threads(int n) {
-  if (n < 1)
-    throw config_error("thread count must be >= 1, got " + std::to_string(n));
-#ifdef _OPENMP
-  omp_set_num_threads(n);
-#endif
-  Eigen::setNbThreads(n);
-}
+A2Q_DECL void set_num_threads(int n);
 
 /// Applies A2Q_NUM_THREADS from the environment if set; returns the thread count in effect.
-inline int threads_from_environment() {
-  if (const char* value = std::getenv("A2Q_NUM_THREADS"); value != nullptr && *value != '\0') {
-    char* end = nullptr;
-    const long n = std::strtol(value, &end, 10);
-    if (*end != '\0' || n < 1 || n > 1024)
-      throw config_error(std::string("A2Q_NUM_THREADS must be a positive integer, got '") + value + "'");
-    set_num_threads(static_cast<int>(n));
-  }
-  return num_threads();
-}
+A2Q_DECL int threads_from_environment();
 
 /// Keeps freed tensor buffers in the process instead of returning them to the OS. Training allocates
 /// and frees the same large activation buffers every step; glibc serves blocks above 128 KiB with a
@@ -69,3 +50,7 @@ inline void keep_freed_memory_for_reuse() {
 }
 
 } // namespace a2q
+
+#if A2Q_HEADER_ONLY
+#include "a2q/core/parallel.ipp"
+#endif

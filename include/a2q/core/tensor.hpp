@@ -2,13 +2,12 @@
 /// @file
 /// a2q::Tensor<T>: a dense, contiguous, row-major array of rank 0..5 that owns its elements.
 /// Float tensors carry training; integer tensors carry quantised weights and the integer engine.
+/// Eigen views of a tensor are in a2q/core/eigen_view.hpp, so that this header does not need Eigen.
 
 #include "a2q/core/aligned_allocator.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/rng.hpp"
 #include "a2q/core/shape.hpp"
-
-#include <Eigen/Core>
 
 #include <algorithm>
 #include <concepts>
@@ -26,10 +25,6 @@ template <class T>
 concept TensorElement = std::same_as<T, float> || std::same_as<T, double> || std::same_as<T, std::int8_t> ||
     std::same_as<T, std::uint8_t> || std::same_as<T, std::int16_t> || std::same_as<T, std::int32_t> ||
     std::same_as<T, std::int64_t>;
-
-/// Row-major dynamic Eigen matrix of T, the type Tensor's matrix views map.
-template <class T>
-using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
 
 /// Owning dense tensor.
 /// @tparam T element type: float, double, or a signed/unsigned integer type (see TensorElement).
@@ -151,22 +146,6 @@ public:
     return out;
   }
 
-  /// Row-major matrix view of all elements as rows x cols (rows * cols must equal numel()).
-  Eigen::Map<RowMatrix<T>> matrix(std::int64_t rows, std::int64_t cols) {
-    check_matrix(rows, cols);
-    return {data(), rows, cols};
-  }
-  Eigen::Map<const RowMatrix<T>> matrix(std::int64_t rows, std::int64_t cols) const {
-    check_matrix(rows, cols);
-    return {data(), rows, cols};
-  }
-  /// Matrix view with the first dimension as rows and the rest flattened into columns.
-  Eigen::Map<RowMatrix<T>> matrix() { return matrix(leading(), trailing()); }
-  Eigen::Map<const RowMatrix<T>> matrix() const { return matrix(leading(), trailing()); }
-  /// Flat column-vector view of all elements.
-  Eigen::Map<Eigen::Matrix<T, Eigen::Dynamic, 1>> vector() { return {data(), numel()}; }
-  Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>> vector() const { return {data(), numel()}; }
-
   friend bool operator==(const Tensor& a, const Tensor& b) {
     return a.shape_ == b.shape_ && std::equal(a.begin(), a.end(), b.begin(), b.end());
   }
@@ -174,18 +153,6 @@ public:
 private:
   struct detail_tag {};
   Tensor(detail_tag, const Shape& shape) : shape_(shape) {}
-
-  std::int64_t leading() const { return rank() == 0 ? 1 : shape_[0]; }
-  std::int64_t trailing() const {
-    const std::int64_t rows = leading();
-    return rows == 0 ? 0 : numel() / rows;
-  }
-
-  void check_matrix(std::int64_t rows, std::int64_t cols) const {
-    if (rows < 0 || cols < 0 || rows * cols != numel())
-      throw shape_error("cannot view " + shape_.to_string() + " (" + std::to_string(numel()) +
-                        " elements) as a " + std::to_string(rows) + "x" + std::to_string(cols) + " matrix");
-  }
 
   template <class... I>
   std::int64_t offset_unchecked(I... index) const {

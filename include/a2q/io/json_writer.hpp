@@ -12,6 +12,7 @@
 /// Misuse (a value where a key is expected, end_array closing an object, a second top-level value,
 /// ...) throws config_error at once, so a malformed document is never produced silently.
 
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/io/atomic_file.hpp"
 
@@ -46,30 +47,12 @@ public:
   JsonWriter& end_array() { return close(']', Scope::array); }
 
   /// The key of the next member; only inside an object, before each value.
-  JsonWriter& key(std::string_view name) {
-    if (stack_.empty() || stack_.back().scope != Scope::object)
-      misuse("key(\"" + std::string(name) + "\") outside an object");
-    if (stack_.back().expect_value)
-      misuse("key(\"" + std::string(name) + "\") where the value of the previous key is expected");
-    separator();
-    write_string(name);
-    out_ << (indent_ > 0 ? ": " : ":");
-    stack_.back().expect_value = true;
-    return *this;
-  }
+  A2Q_DECL JsonWriter& key(std::string_view name);
 
-  JsonWriter& value(std::string_view s) {
-    before_value();
-    write_string(s);
-    return *this;
-  }
+  A2Q_DECL JsonWriter& value(std::string_view s);
   JsonWriter& value(const char* s) { return value(std::string_view(s)); }
   JsonWriter& value(const std::string& s) { return value(std::string_view(s)); }
-  JsonWriter& value(bool b) {
-    before_value();
-    out_ << (b ? "true" : "false");
-    return *this;
-  }
+  A2Q_DECL JsonWriter& value(bool b);
   JsonWriter& value(std::nullptr_t) { return null(); }
   /// A single character, written as a one-character string (not as a number or a bool).
   JsonWriter& value(char c) { return value(std::string_view(&c, 1)); }
@@ -100,11 +83,7 @@ public:
       out_ << ".0";
     return *this;
   }
-  JsonWriter& null() {
-    before_value();
-    out_ << "null";
-    return *this;
-  }
+  A2Q_DECL JsonWriter& null();
 
   /// Shorthand for key(name).value(v).
   template <class T>
@@ -118,43 +97,7 @@ public:
   std::size_t depth() const { return stack_.size(); }
 
   /// Writes `s` as a quoted, escaped JSON string to `out`.
-  static void write_escaped(std::ostream& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    out << '"';
-    for (const char c : s) {
-      switch (c) {
-      case '"':
-        out << "\\\"";
-        break;
-      case '\\':
-        out << "\\\\";
-        break;
-      case '\b':
-        out << "\\b";
-        break;
-      case '\f':
-        out << "\\f";
-        break;
-      case '\n':
-        out << "\\n";
-        break;
-      case '\r':
-        out << "\\r";
-        break;
-      case '\t':
-        out << "\\t";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          const auto u = static_cast<unsigned char>(c);
-          out << "\\u00" << hex[u >> 4] << hex[u & 0xFU];
-        } else {
-          out << c;
-        }
-      }
-    }
-    out << '"';
-  }
+  A2Q_DECL static void write_escaped(std::ostream& out, std::string_view s);
 
 private:
   enum class Scope { object, array };
@@ -168,60 +111,16 @@ private:
 
   void write_string(std::string_view s) { write_escaped(out_, s); }
 
-  void newline_indent(std::size_t depth) {
-    if (indent_ == 0)
-      return;
-    out_ << '\n';
-    for (std::size_t i = 0; i < depth * static_cast<std::size_t>(indent_); ++i)
-      out_ << ' ';
-  }
+  A2Q_DECL void newline_indent(std::size_t depth);
 
   // Comma and indentation before an array element or an object key.
-  void separator() {
-    Level& level = stack_.back();
-    if (level.has_members)
-      out_ << ',';
-    level.has_members = true;
-    newline_indent(stack_.size());
-  }
+  A2Q_DECL void separator();
 
-  void before_value() {
-    if (stack_.empty()) {
-      if (wrote_root_)
-        misuse("a second top-level value");
-      wrote_root_ = true;
-      return;
-    }
-    Level& level = stack_.back();
-    if (level.scope == Scope::object) {
-      if (!level.expect_value)
-        misuse("a value inside an object without a key");
-      level.expect_value = false;
-    } else {
-      separator();
-    }
-  }
+  A2Q_DECL void before_value();
 
-  JsonWriter& open(char bracket, Scope scope) {
-    before_value();
-    out_ << bracket;
-    stack_.push_back(Level{scope});
-    return *this;
-  }
+  A2Q_DECL JsonWriter& open(char bracket, Scope scope);
 
-  JsonWriter& close(char bracket, Scope scope) {
-    const char* name = scope == Scope::object ? "end_object()" : "end_array()";
-    if (stack_.empty() || stack_.back().scope != scope)
-      misuse(std::string(name) + (stack_.empty() ? " at top level" : " closing the wrong kind of container"));
-    if (stack_.back().expect_value)
-      misuse(std::string(name) + " after a key without a value");
-    const bool had_members = stack_.back().has_members;
-    stack_.pop_back();
-    if (had_members)
-      newline_indent(stack_.size());
-    out_ << bracket;
-    return *this;
-  }
+  A2Q_DECL JsonWriter& close(char bracket, Scope scope);
 
   std::ostream& out_;
   int indent_;
@@ -234,18 +133,11 @@ private:
 /// @param indent spaces per level (2 by default, for files people read).
 /// @throws config_error if `fn` leaves the document incomplete; io_error for I/O errors. `fn`'s own
 ///   exceptions propagate; in every failure case a previous file at `path` is left intact.
-inline void write_json_atomically(const std::filesystem::path& path,
-                                  const std::function<void(JsonWriter&)>& fn, int indent = 2) {
-  write_file_atomically(path, [&](std::ostream& out) {
-    JsonWriter writer(out, indent);
-    fn(writer);
-    if (!writer.complete())
-      throw config_error("write_json_atomically " + path.string() + ": the JSON document is incomplete (" +
-                         (writer.depth() == 0 ? std::string("no value written")
-                                              : std::to_string(writer.depth()) + " unclosed container(s)") +
-                         ")");
-    out << '\n';
-  });
-}
+A2Q_DECL void write_json_atomically(const std::filesystem::path& path,
+                                    const std::function<void(JsonWriter&)>& fn, int indent = 2);
 
 } // namespace a2q::io
+
+#if A2Q_HEADER_ONLY
+#include "a2q/io/json_writer.ipp"
+#endif

@@ -6,6 +6,7 @@
 /// dict and checks that the stored integer layers fit the architecture; to_integer_model converts it
 /// for the integer engine with the stored integer weights (the ones verified when it was saved).
 
+#include "a2q/core/config.hpp"
 #include "a2q/engine/model_conversion.hpp"
 #include "a2q/io/model_file.hpp"
 #include "a2q/models/recipe.hpp"
@@ -21,6 +22,7 @@ namespace a2q::io {
 
 /// The metadata key that marks an a2q model file's contents and the version of its recipe keys.
 inline constexpr const char* model_recipe_key = "a2q_recipe";
+
 inline constexpr const char* model_recipe_version = "1";
 
 /// A model read back from a file.
@@ -32,62 +34,20 @@ struct LoadedModel {
 
 /// Writes `model`, built from `recipe`, to `path` atomically, with `extra` metadata after the recipe's.
 /// @throws io_error if the file cannot be written; config_error for an invalid recipe
-inline void save_model(const std::filesystem::path& path, const models::ModelRecipe& recipe,
-                       const nn::Module& model,
-                       const std::vector<std::pair<std::string, std::string>>& extra = {}) {
-  recipe.validate();
-  ModelFile file;
-  file.metadata.emplace_back(model_recipe_key, model_recipe_version);
-  for (auto& entry : recipe.to_metadata())
-    file.metadata.push_back(std::move(entry));
-  for (const auto& [key, value] : extra)
-    file.metadata.emplace_back(key, value);
-  file.parameters = model.state_dict();
-  file.integer_layers = nn::integer_layers(model);
-  save_model_file(path, file);
-}
+A2Q_DECL void save_model(const std::filesystem::path& path, const models::ModelRecipe& recipe,
+                         const nn::Module& model,
+                         const std::vector<std::pair<std::string, std::string>>& extra = {});
 
 /// Reads a model written by save_model.
 /// @throws io_error for an unreadable or corrupt file, a recipe this build does not know, parameters
 ///         that do not fit the architecture, or integer layers of other names or shapes
-inline LoadedModel load_model(const std::filesystem::path& path) {
-  LoadedModel out;
-  out.file = load_model_file(path);
-  const std::string who = path.string();
-  const auto recipe_version = out.file.find_metadata(model_recipe_key);
-  if (!recipe_version)
-    throw io_error(who + ": not an a2q model (no '" + std::string(model_recipe_key) + "' metadata)");
-  if (*recipe_version != model_recipe_version)
-    throw io_error(who + ": model recipe version " + *recipe_version +
-                   " is not supported (this build reads " + model_recipe_version + ")");
-  try {
-    out.recipe =
-        models::ModelRecipe::from_metadata([&](std::string_view key) { return out.file.find_metadata(key); });
-    Rng rng(0); // the initial weights are replaced by the stored ones
-    out.model = out.recipe.build(rng);
-    out.model->load_state_dict(out.file.parameters);
-  } catch (const io_error&) {
-    throw;
-  } catch (const error& e) {
-    throw io_error(who + ": " + e.what());
-  }
-  out.model->eval();
-  const std::vector<nn::IntegerLayer> derived = nn::integer_layers(*out.model);
-  const bool same =
-      derived.size() == out.file.integer_layers.size() &&
-      std::equal(derived.begin(), derived.end(), out.file.integer_layers.begin(),
-                 [](const nn::IntegerLayer& a, const nn::IntegerLayer& b) {
-                   return a.name == b.name && a.kind == b.kind && a.weights.shape() == b.weights.shape();
-                 });
-  if (!same)
-    throw io_error(who +
-                   ": the stored integer layers do not match the architecture of the stored parameters");
-  return out;
-}
+A2Q_DECL LoadedModel load_model(const std::filesystem::path& path);
 
 /// The integer program of a loaded model, computed with the integer layers stored in its file.
-inline engine::IntegerModel to_integer_model(const LoadedModel& loaded) {
-  return engine::convert_to_integer(*loaded.model, loaded.recipe.input, loaded.file.integer_layers);
-}
+A2Q_DECL engine::IntegerModel to_integer_model(const LoadedModel& loaded);
 
 } // namespace a2q::io
+
+#if A2Q_HEADER_ONLY
+#include "a2q/io/model_io.ipp"
+#endif

@@ -5,6 +5,7 @@
 /// fixed (e.g. 1/255 for 8-bit pixels, so the first layer sees the pixels exactly as they are).
 
 #include "a2q/autograd/exp2.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/nn/module.hpp"
 #include "a2q/quant/fake_quantize.hpp"
@@ -53,46 +54,9 @@ class ActQuant : public Module {
 public:
   /// @throws config_error for an invalid format, stochastic rounding, a fixed scale that is not positive
   ///         and finite, calibration_batches < 1 (learned mode), or a percentile outside (0, 100]
-  explicit ActQuant(const ActQuantOptions& options) : options_(options) {
-    options_.format.validate();
-    if (options_.rounding == quant::RoundingMode::stochastic)
-      throw config_error("ActQuant: stochastic rounding is not supported (its random state would not be "
-                         "part of the state dict); use a deterministic mode");
-    if (!(options_.percentile > 0.0 && options_.percentile <= 100.0))
-      throw config_error("ActQuant: percentile must be in (0, 100], got " +
-                         std::to_string(options_.percentile));
-    calibrated_flag = Tensor<float>(Shape{1});
-    observed = Tensor<float>(Shape{1});
-    if (options_.fixed_scale) {
-      const float s = *options_.fixed_scale;
-      if (!(std::isfinite(s) && s > 0.0f))
-        throw config_error("ActQuant: fixed_scale must be positive and finite, got " + std::to_string(s));
-      fixed_scale_ = Var(Tensor<float>(Shape{1}, s));
-      calibrated_flag[0] = 1.0f;
-    } else {
-      if (options_.calibration_batches < 1)
-        throw config_error("ActQuant: calibration_batches must be >= 1 for a learned scale, got " +
-                           std::to_string(options_.calibration_batches) + " (or set fixed_scale)");
-      log2_scale = Var(Tensor<float>(Shape{1}), true);
-      register_parameter("log2_scale", log2_scale);
-    }
-    register_buffer("calibrated", calibrated_flag);
-    register_buffer("observed_batches", observed);
-  }
+  A2Q_DECL explicit ActQuant(const ActQuantOptions& options);
 
-  Var forward(const Var& x) override {
-    const quant::FakeQuantOptions fq = fake_quant_options();
-    if (fixed())
-      return quant::fake_quantize(x, fixed_scale_, fq);
-    if (!calibrated()) {
-      if (training()) {
-        calibrate_on(x.value());
-        return quant::fake_quantize(x, Var(Tensor<float>(Shape{1}, scale())), fq);
-      }
-      require_estimate("forward");
-    }
-    return quant::fake_quantize(x, a2q::exp2(log2_scale), fq);
-  }
+  A2Q_DECL Var forward(const Var& x) override;
 
   std::string type_name() const override { return "ActQuant"; }
 
@@ -109,50 +73,27 @@ public:
   float scale() const { return fixed() ? *options_.fixed_scale : std::exp2(log2_scale.value()[0]); }
 
   /// The fake-quantizer settings forward uses (per tensor, automatic LSQ gradient factor).
-  quant::FakeQuantOptions fake_quant_options() const {
-    quant::FakeQuantOptions fq;
-    fq.format = options_.format;
-    fq.rounding = options_.rounding;
-    return fq;
-  }
+  A2Q_DECL quant::FakeQuantOptions fake_quant_options() const;
 
   /// The integers forward multiplies by scale() (for export and the integer engine).
   /// @throws config_error if no calibration batch has been observed (learned mode)
-  Tensor<std::int32_t> quantize_to_int(const Tensor<float>& x) const {
-    if (!fixed() && !calibrated())
-      require_estimate("quantize_to_int");
-    return quant::quantize_to_int(x, Tensor<float>(Shape{1}, scale()), fake_quant_options());
-  }
+  A2Q_DECL Tensor<std::int32_t> quantize_to_int(const Tensor<float>& x) const;
 
   Var log2_scale;                ///< learned mode: parameter [1]; undefined in fixed mode
   Tensor<float> calibrated_flag; ///< buffer "calibrated": 0 or 1
   Tensor<float> observed;        ///< buffer "observed_batches"
 
 private:
-  void calibrate_on(const Tensor<float>& x) {
-    quant::PercentileObserver observer(options_.format, options_.percentile);
-    // Resume from the state (which a state dict may have replaced): the running mean is scale · qmax.
-    const std::int64_t seen = observed_batches();
-    if (seen > 0)
-      observer.restore(seen, static_cast<double>(scale()) * static_cast<double>(options_.format.qmax()));
-    observer.observe(x);
-    log2_scale.value()[0] = std::log2(observer.scale());
-    observed[0] = static_cast<float>(observer.batches());
-    if (observer.batches() >= options_.calibration_batches)
-      calibrated_flag[0] = 1.0f;
-  }
+  A2Q_DECL void calibrate_on(const Tensor<float>& x);
 
-  void require_estimate(const char* what) const {
-    if (observed_batches() == 0)
-      throw config_error(std::string("ActQuant::") + what + " (" + options_.format.to_string() +
-                         "): the scale was never calibrated; run at least one forward pass in training mode "
-                         "(the first " +
-                         std::to_string(options_.calibration_batches) +
-                         " calibrate it) or load a calibrated state dict before evaluating");
-  }
+  A2Q_DECL void require_estimate(const char* what) const;
 
   ActQuantOptions options_;
   Var fixed_scale_; ///< fixed mode: the constant scale [1]
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/act_quant.ipp"
+#endif

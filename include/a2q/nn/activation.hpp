@@ -5,6 +5,7 @@
 #include "a2q/autograd/dropout.hpp"
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/shape_ops.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/nn/module.hpp"
 
 namespace a2q::nn {
@@ -25,10 +26,7 @@ public:
 /// Inverted dropout with its own seeded generator (identity in eval mode).
 class Dropout : public Module {
 public:
-  Dropout(float p, std::uint64_t seed) : p_(p), rng_(seed) {
-    if (!(p >= 0.0f && p < 1.0f))
-      throw config_error("Dropout: p must be in [0, 1), got " + std::to_string(p));
-  }
+  A2Q_DECL Dropout(float p, std::uint64_t seed);
   Var forward(const Var& x) override { return dropout(x, p_, training(), rng_); }
   std::string type_name() const override { return "Dropout"; }
 
@@ -38,3 +36,7 @@ private:
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/activation.ipp"
+#endif

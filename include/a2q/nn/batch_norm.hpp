@@ -3,6 +3,7 @@
 /// nn::BatchNorm2d: per-channel normalisation with learned affine parameters and running statistics.
 
 #include "a2q/autograd/batch_norm.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/nn/module.hpp"
 
 namespace a2q::nn {
@@ -10,22 +11,7 @@ namespace a2q::nn {
 /// Batch normalisation over [N, C, H, W] (or [N, C]) inputs.
 class BatchNorm2d : public Module {
 public:
-  explicit BatchNorm2d(std::int64_t channels, float momentum = 0.1f, float eps = 1e-5f)
-      : momentum_(momentum), eps_(eps) {
-    if (channels < 1)
-      throw config_error("BatchNorm2d: channels must be >= 1, got " + std::to_string(channels));
-    if (!(momentum >= 0.0f && momentum <= 1.0f) || !(eps > 0.0f))
-      throw config_error("BatchNorm2d: momentum must be in [0, 1] and eps > 0, got momentum " +
-                         std::to_string(momentum) + ", eps " + std::to_string(eps));
-    gamma = Var(Tensor<float>(Shape{channels}, 1.0f), true);
-    beta = Var(Tensor<float>(Shape{channels}), true);
-    running_mean = Tensor<float>(Shape{channels});
-    running_var = Tensor<float>(Shape{channels}, 1.0f);
-    register_parameter("weight", gamma);
-    register_parameter("bias", beta);
-    register_buffer("running_mean", running_mean);
-    register_buffer("running_var", running_var);
-  }
+  A2Q_DECL explicit BatchNorm2d(std::int64_t channels, float momentum = 0.1f, float eps = 1e-5f);
 
   Var forward(const Var& x) override {
     return batch_norm2d(x, gamma, beta, running_mean, running_var, training(), momentum_, eps_);
@@ -44,3 +30,7 @@ private:
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/batch_norm.ipp"
+#endif

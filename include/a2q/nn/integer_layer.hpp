@@ -3,6 +3,7 @@
 /// nn::IntegerLayer: a quantized layer's integer view (weights, scales, formats, bias in accumulator
 /// units), the unit of export, verification and reporting.
 
+#include "a2q/core/config.hpp"
 #include "a2q/core/tensor.hpp"
 #include "a2q/quant/bounds.hpp"
 #include "a2q/quant/method.hpp"
@@ -49,35 +50,20 @@ struct IntegerLayer {
   }
 
   /// Largest requirement over the channels.
-  int required_bits() const {
-    int bits = 1;
-    for (std::int64_t c = 0; c < out_channels; ++c)
-      bits = std::max(bits, required_bits(c));
-    return bits;
-  }
+  A2Q_DECL int required_bits() const;
 
   /// Largest integer L1 norm over the channels.
-  std::int64_t max_l1() const {
-    std::int64_t best = 0;
-    for (std::int64_t c = 0; c < out_channels; ++c) {
-      std::int64_t l1 = 0;
-      for (std::int32_t q : channel(c))
-        l1 += std::abs(static_cast<std::int64_t>(q));
-      best = std::max(best, l1);
-    }
-    return best;
-  }
+  A2Q_DECL std::int64_t max_l1() const;
 
   /// Fraction of integer weights that are zero.
-  double sparsity() const {
-    if (weights.numel() == 0)
-      return 0.0;
-    return static_cast<double>(std::count(weights.begin(), weights.end(), 0)) /
-           static_cast<double>(weights.numel());
-  }
+  A2Q_DECL double sparsity() const;
 
   /// The data-type bound for this layer's K, N and M.
   int datatype_bits() const { return datatype_bound_bits(fan_in, input_bits, weight_bits, input_signed); }
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/integer_layer.ipp"
+#endif

@@ -3,6 +3,7 @@
 /// nn::Linear: y = x W^T + b.
 
 #include "a2q/autograd/linear.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/nn/init.hpp"
 #include "a2q/nn/module.hpp"
 
@@ -12,20 +13,7 @@ namespace a2q::nn {
 class Linear : public Module {
 public:
   /// He-uniform weights from `rng`, zero bias.
-  Linear(std::int64_t in_features, std::int64_t out_features, Rng& rng, bool with_bias = true)
-      : in_features_(in_features), out_features_(out_features) {
-    if (in_features < 1 || out_features < 1)
-      throw config_error("Linear: features must be >= 1, got in " + std::to_string(in_features) + ", out " +
-                         std::to_string(out_features));
-    Tensor<float> w(Shape{out_features, in_features});
-    init::kaiming_uniform(w, rng);
-    weight = Var(std::move(w), true);
-    register_parameter("weight", weight);
-    if (with_bias) {
-      this->bias = Var(Tensor<float>(Shape{out_features}), true);
-      register_parameter("bias", this->bias);
-    }
-  }
+  A2Q_DECL Linear(std::int64_t in_features, std::int64_t out_features, Rng& rng, bool with_bias = true);
 
   Var forward(const Var& x) override { return linear(x, weight, bias); }
   std::string type_name() const override { return "Linear"; }
@@ -42,3 +30,7 @@ private:
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/linear.ipp"
+#endif

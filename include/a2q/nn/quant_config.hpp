@@ -2,6 +2,7 @@
 /// @file
 /// Per-layer quantization settings (weights, accumulator, bias handling) of the QAT layers.
 
+#include "a2q/core/config.hpp"
 #include "a2q/quant/a2q_init.hpp"
 #include "a2q/quant/method.hpp"
 #include "a2q/quant/rounding.hpp"
@@ -35,23 +36,13 @@ struct LayerQuantConfig {
   quant::A2QInitMode init = quant::A2QInitMode::projection;
   double penalty_weight = 1e-3; ///< λ of the A2Q regulariser
 
-  quant::RoundingMode weight_rounding() const {
-    if (rounding)
-      return *rounding;
-    return quant::is_accumulator_aware(method) ? quant::RoundingMode::toward_zero
-                                               : quant::RoundingMode::nearest_even;
-  }
+  A2Q_DECL quant::RoundingMode weight_rounding() const;
 
-  void validate() const {
-    if (weight_bits < 2 || weight_bits > 16)
-      throw config_error("weight bits must be in [2, 16], got " + std::to_string(weight_bits));
-    if (accumulator_bits < 2 || accumulator_bits > 64)
-      throw config_error("accumulator bits must be in [2, 64], got " + std::to_string(accumulator_bits));
-    if (!(bias_fraction > 0.0 && bias_fraction < 1.0))
-      throw config_error("bias_fraction must be in (0, 1), got " + std::to_string(bias_fraction));
-    if (!(penalty_weight >= 0.0))
-      throw config_error("penalty weight must be >= 0, got " + std::to_string(penalty_weight));
-  }
+  A2Q_DECL void validate() const;
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/quant_config.ipp"
+#endif

@@ -4,6 +4,7 @@
 /// and A2QConv2d / A2QPlusConv2d, which fix the method to A2Q / A2Q+.
 
 #include "a2q/autograd/conv.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/nn/init.hpp"
 #include "a2q/nn/quant_layer.hpp"
 #include "a2q/nn/quant_linear.hpp"
@@ -12,53 +13,38 @@ namespace a2q::nn {
 
 class QuantConv2d : public QuantLayer {
 public:
-  QuantConv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Rng& rng,
-              const LayerQuantConfig& config, const ActQuant& input, Conv2dOptions options = {},
-              bool with_bias = true)
-      : QuantLayer(initial(in_channels, out_channels, kernel, options, rng), config, input, with_bias),
-        options_(options) {}
+  A2Q_DECL QuantConv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Rng& rng,
+                       const LayerQuantConfig& config, const ActQuant& input, Conv2dOptions options = {},
+                       bool with_bias = true);
 
-  Var forward(const Var& x) override {
-    auto [w, b] = effective_parameters();
-    return conv2d(x, w, b, options_);
-  }
+  A2Q_DECL Var forward(const Var& x) override;
   std::string type_name() const override { return "QuantConv2d"; }
   std::string kind() const override { return "conv2d"; }
   const Conv2dOptions& options() const { return options_; }
 
 private:
-  static Tensor<float> initial(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel,
-                               const Conv2dOptions& options, Rng& rng) {
-    if (in_channels < 1 || out_channels < 1 || kernel < 1 || options.groups < 1 ||
-        in_channels % options.groups != 0 || out_channels % options.groups != 0)
-      throw config_error("QuantConv2d: invalid configuration in " + std::to_string(in_channels) + ", out " +
-                         std::to_string(out_channels) + ", kernel " + std::to_string(kernel) + ", groups " +
-                         std::to_string(options.groups));
-    Tensor<float> w(Shape{out_channels, in_channels / options.groups, kernel, kernel});
-    init::kaiming_uniform(w, rng);
-    return w;
-  }
+  A2Q_DECL static Tensor<float> initial(std::int64_t in_channels, std::int64_t out_channels,
+                                        std::int64_t kernel, const Conv2dOptions& options, Rng& rng);
 
   Conv2dOptions options_;
 };
 
 class A2QConv2d : public QuantConv2d {
 public:
-  A2QConv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Rng& rng,
-            const LayerQuantConfig& config, const ActQuant& input, Conv2dOptions options = {},
-            bool with_bias = true)
-      : QuantConv2d(in_channels, out_channels, kernel, rng,
-                    A2QLinear::with_method(config, quant::QuantMethod::a2q), input, options, with_bias) {}
+  A2Q_DECL A2QConv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Rng& rng,
+                     const LayerQuantConfig& config, const ActQuant& input, Conv2dOptions options = {},
+                     bool with_bias = true);
 };
 
 class A2QPlusConv2d : public QuantConv2d {
 public:
-  A2QPlusConv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Rng& rng,
-                const LayerQuantConfig& config, const ActQuant& input, Conv2dOptions options = {},
-                bool with_bias = true)
-      : QuantConv2d(in_channels, out_channels, kernel, rng,
-                    A2QLinear::with_method(config, quant::QuantMethod::a2q_plus), input, options, with_bias) {
-  }
+  A2Q_DECL A2QPlusConv2d(std::int64_t in_channels, std::int64_t out_channels, std::int64_t kernel, Rng& rng,
+                         const LayerQuantConfig& config, const ActQuant& input, Conv2dOptions options = {},
+                         bool with_bias = true);
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/quant_conv2d.ipp"
+#endif

@@ -3,6 +3,7 @@
 /// nn::QuantLayer: what QuantLinear and QuantConv2d share: the quantized weight, the bias and how it
 /// enters the accumulator, the link to the quantizer that feeds the layer, and the integer view.
 
+#include "a2q/core/config.hpp"
 #include "a2q/nn/act_quant.hpp"
 #include "a2q/nn/integer_layer.hpp"
 #include "a2q/nn/quant_weight.hpp"
@@ -13,46 +14,12 @@
 
 namespace a2q::nn {
 
-namespace detail {
-
-/// Fake-quantizes a bias onto per-channel integer steps with a symmetric limit; straight-through
-/// gradient where not clipped.
-inline Var quantize_bias(const Var& bias, std::vector<double> step, std::int64_t max_int) {
-  if (quant::quantization_bypassed())
-    return bias;
-  Tensor<float> out = Tensor<float>::uninitialized(bias.shape());
-  std::vector<unsigned char> clipped(step.size());
-  for (std::size_t c = 0; c < step.size(); ++c) {
-    const double q = std::nearbyint(bias.value()[static_cast<std::int64_t>(c)] / step[c]);
-    const double m = static_cast<double>(max_int);
-    clipped[c] = std::abs(q) > m;
-    out[static_cast<std::int64_t>(c)] = static_cast<float>(std::clamp(q, -m, m) * step[c]);
-  }
-  return a2q::detail::make_result(std::move(out), {bias}, "quantize_bias",
-                                  [clipped](a2q::detail::Node& self) {
-                                    Tensor<float> d = self.grad;
-                                    for (std::size_t c = 0; c < clipped.size(); ++c)
-                                      if (clipped[c])
-                                        d[static_cast<std::int64_t>(c)] = 0.0f;
-                                    a2q::detail::accumulate_grad(self, 0, std::move(d));
-                                  });
-}
-
-} // namespace detail
-
 class QuantLayer : public Module {
 public:
   /// @param input the quantizer whose output this layer consumes; it fixes N and signedness now, so a
   ///   misconfigured network fails at construction, and gives the input scale for export.
-  QuantLayer(const Tensor<float>& initial_weight, const LayerQuantConfig& config, const ActQuant& input,
-             bool with_bias)
-      : weight_quant(initial_weight, config, input.format()), input_(&input) {
-    register_module("weight_quant", weight_quant);
-    if (with_bias) {
-      bias = Var(Tensor<float>(Shape{initial_weight.dim(0)}), true);
-      register_parameter("bias", bias);
-    }
-  }
+  A2Q_DECL QuantLayer(const Tensor<float>& initial_weight, const LayerQuantConfig& config,
+                      const ActQuant& input, bool with_bias);
 
   const LayerQuantConfig& config() const { return weight_quant.config(); }
   const ActQuant& input_quantizer() const { return *input_; }
@@ -62,52 +29,16 @@ public:
 
   /// Integer bias per channel in accumulator units (s_w · s_x), clipped to the bias budget when it
   /// starts the accumulator; empty without a bias.
-  std::vector<std::int64_t> integer_bias() const {
-    std::vector<std::int64_t> out;
-    if (!bias.defined())
-      return out;
-    const std::vector<double> steps = bias_steps();
-    const double limit = bias_in_accumulator() ? static_cast<double>(bias_limit()) : 9.0e18;
-    for (std::size_t c = 0; c < steps.size(); ++c)
-      out.push_back(static_cast<std::int64_t>(
-          std::clamp(std::nearbyint(bias.value()[static_cast<std::int64_t>(c)] / steps[c]), -limit, limit)));
-    return out;
-  }
+  A2Q_DECL std::vector<std::int64_t> integer_bias() const;
 
   /// The accumulator units each channel's bias takes from the weights' budget.
-  std::vector<std::int64_t> bias_reservation() const {
-    std::vector<std::int64_t> out;
-    if (!bias_in_accumulator() || !quant::is_accumulator_aware(config().method))
-      return out;
-    for (std::int64_t b : integer_bias())
-      out.push_back(b < 0 ? -b : b);
-    return out;
-  }
+  A2Q_DECL std::vector<std::int64_t> bias_reservation() const;
 
   /// λ·Σ ReLU(g - s·B) for A2Q/A2Q+ layers (undefined otherwise).
   Var penalty() const { return weight_quant.penalty(bias_reservation()); }
 
   /// The integer view of this layer.
-  IntegerLayer integer_layer(const std::string& name) const {
-    IntegerLayer layer;
-    layer.name = name;
-    layer.kind = kind();
-    layer.method = config().method;
-    layer.out_channels = weight_quant.out_channels();
-    layer.fan_in = weight_quant.fan_in();
-    layer.weight_bits = config().weight_bits;
-    layer.input_bits = input_->format().bits;
-    layer.input_signed = input_->format().is_signed;
-    layer.accumulator_bits = config().accumulator_bits;
-    layer.bias_in_accumulator = bias_in_accumulator();
-    layer.weights =
-        weight_quant.integers(bias_reservation()).reshaped(Shape{layer.out_channels, layer.fan_in});
-    layer.weight_scale = weight_quant.channel_scales();
-    layer.input_scale = input_->scale();
-    if (bias.defined())
-      layer.bias = integer_bias();
-    return layer;
-  }
+  A2Q_DECL IntegerLayer integer_layer(const std::string& name) const;
 
   /// "linear" or "conv2d".
   virtual std::string kind() const = 0;
@@ -117,27 +48,17 @@ public:
 
 protected:
   /// The weight and bias to compute with this step.
-  std::pair<Var, Var> effective_parameters() const {
-    const std::vector<std::int64_t> reserved = bias_reservation();
-    Var w = weight_quant.effective(reserved);
-    if (!bias_in_accumulator())
-      return {w, bias};
-    return {w, detail::quantize_bias(bias, bias_steps(), bias_limit())};
-  }
+  A2Q_DECL std::pair<Var, Var> effective_parameters() const;
 
 private:
-  std::vector<double> bias_steps() const {
-    std::vector<double> steps;
-    for (float s : weight_quant.channel_scales())
-      steps.push_back(static_cast<double>(s) * input_->scale());
-    return steps;
-  }
-  std::int64_t bias_limit() const {
-    return static_cast<std::int64_t>(
-        config().bias_fraction * static_cast<double>(quant::accumulator_limit(config().accumulator_bits)));
-  }
+  A2Q_DECL std::vector<double> bias_steps() const;
+  A2Q_DECL std::int64_t bias_limit() const;
 
   const ActQuant* input_;
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/quant_layer.ipp"
+#endif

@@ -4,6 +4,7 @@
 /// fix the method to A2Q / A2Q+.
 
 #include "a2q/autograd/linear.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/nn/init.hpp"
 #include "a2q/nn/quant_layer.hpp"
 
@@ -16,44 +17,31 @@ public:
               const ActQuant& input, bool with_bias = true)
       : QuantLayer(initial(in_features, out_features, rng), config, input, with_bias) {}
 
-  Var forward(const Var& x) override {
-    auto [w, b] = effective_parameters();
-    return linear(x, w, b);
-  }
+  A2Q_DECL Var forward(const Var& x) override;
   std::string type_name() const override { return "QuantLinear"; }
   std::string kind() const override { return "linear"; }
 
 private:
-  static Tensor<float> initial(std::int64_t in_features, std::int64_t out_features, Rng& rng) {
-    if (in_features < 1 || out_features < 1)
-      throw config_error("QuantLinear: features must be >= 1, got in " + std::to_string(in_features) +
-                         ", out " + std::to_string(out_features));
-    Tensor<float> w(Shape{out_features, in_features});
-    init::kaiming_uniform(w, rng);
-    return w;
-  }
+  A2Q_DECL static Tensor<float> initial(std::int64_t in_features, std::int64_t out_features, Rng& rng);
 };
 
 /// QuantLinear with A2Q weights (spec §4).
 class A2QLinear : public QuantLinear {
 public:
-  A2QLinear(std::int64_t in_features, std::int64_t out_features, Rng& rng, LayerQuantConfig config,
-            const ActQuant& input, bool with_bias = true)
-      : QuantLinear(in_features, out_features, rng, with_method(config, quant::QuantMethod::a2q), input,
-                    with_bias) {}
-  static LayerQuantConfig with_method(LayerQuantConfig c, quant::QuantMethod m) {
-    c.method = m;
-    return c;
-  }
+  A2Q_DECL A2QLinear(std::int64_t in_features, std::int64_t out_features, Rng& rng, LayerQuantConfig config,
+                     const ActQuant& input, bool with_bias = true);
+  A2Q_DECL static LayerQuantConfig with_method(LayerQuantConfig c, quant::QuantMethod m);
 };
 
 /// QuantLinear with A2Q+ weights (spec §5).
 class A2QPlusLinear : public QuantLinear {
 public:
-  A2QPlusLinear(std::int64_t in_features, std::int64_t out_features, Rng& rng, LayerQuantConfig config,
-                const ActQuant& input, bool with_bias = true)
-      : QuantLinear(in_features, out_features, rng,
-                    A2QLinear::with_method(config, quant::QuantMethod::a2q_plus), input, with_bias) {}
+  A2Q_DECL A2QPlusLinear(std::int64_t in_features, std::int64_t out_features, Rng& rng,
+                         LayerQuantConfig config, const ActQuant& input, bool with_bias = true);
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/quant_linear.ipp"
+#endif

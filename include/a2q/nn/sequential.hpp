@@ -2,6 +2,7 @@
 /// @file
 /// nn::Sequential: children applied in order, named "0", "1", ... unless named explicitly.
 
+#include "a2q/core/config.hpp"
 #include "a2q/nn/module.hpp"
 
 #include <memory>
@@ -34,12 +35,7 @@ public:
     return ref;
   }
 
-  Var forward(const Var& x) override {
-    Var h = x;
-    for (auto& layer : layers_)
-      h = layer->forward(h);
-    return h;
-  }
+  A2Q_DECL Var forward(const Var& x) override;
   std::string type_name() const override { return "Sequential"; }
 
   std::size_t size() const { return layers_.size(); }
@@ -51,3 +47,7 @@ private:
 };
 
 } // namespace a2q::nn
+
+#if A2Q_HEADER_ONLY
+#include "a2q/nn/sequential.ipp"
+#endif

@@ -2,6 +2,7 @@
 /// @file
 /// a2q::Adam and a2q::AdamW, following torch.optim.Adam and torch.optim.AdamW (without amsgrad).
 
+#include "a2q/core/config.hpp"
 #include "a2q/optim/optimizer.hpp"
 
 #include <cmath>
@@ -52,50 +53,10 @@ protected:
       : Optimizer(std::move(groups), options.lr, buffers_for(options, kind)), options_(options),
         decoupled_(decoupled) {}
 
-  void update(Var& param, ParamState& st, const ParamGroup& group, double lr) override {
-    if (st.buffers.empty()) {
-      st.buffers.emplace_back(param.shape());
-      st.buffers.emplace_back(param.shape());
-    }
-    auto p = param.value().vector().array();
-    const auto g = std::as_const(param).grad().vector().array();
-    auto m = st.buffers[0].vector().array();
-    auto v = st.buffers[1].vector().array();
-
-    const double t = static_cast<double>(st.step);
-    const double bias_correction1 = 1.0 - std::pow(options_.beta1, t);
-    const double bias_correction2 = 1.0 - std::pow(options_.beta2, t);
-    // 1 - beta in double, as PyTorch does: 1 - float(0.999) would be 1.3e-5 off.
-    const float beta1 = static_cast<float>(options_.beta1);
-    const float one_minus_beta1 = static_cast<float>(1.0 - options_.beta1);
-    const float beta2 = static_cast<float>(options_.beta2);
-    const float one_minus_beta2 = static_cast<float>(1.0 - options_.beta2);
-    const float wd = static_cast<float>(group.weight_decay);
-
-    if (decoupled_ && group.weight_decay != 0.0)
-      p *= static_cast<float>(1.0 - lr * group.weight_decay);
-    auto moments = [&](const auto& grad) {
-      m = beta1 * m + one_minus_beta1 * grad;
-      v = beta2 * v + one_minus_beta2 * grad.square();
-    };
-    if (!decoupled_ && group.weight_decay != 0.0)
-      moments(g + wd * p);
-    else
-      moments(g);
-
-    const float step_size = static_cast<float>(lr / bias_correction1);
-    const float bias_correction2_sqrt = static_cast<float>(std::sqrt(bias_correction2));
-    const float eps = static_cast<float>(options_.eps);
-    p -= step_size * m / (v.sqrt() / bias_correction2_sqrt + eps);
-  }
+  A2Q_DECL void update(Var& param, ParamState& st, const ParamGroup& group, double lr) override;
 
 private:
-  static std::vector<std::string> buffers_for(const AdamOptions& o, const char* kind) {
-    check_unit_interval(kind, "beta1", o.beta1);
-    check_unit_interval(kind, "beta2", o.beta2);
-    check_non_negative(kind, "eps", o.eps);
-    return {"exp_avg", "exp_avg_sq"};
-  }
+  A2Q_DECL static std::vector<std::string> buffers_for(const AdamOptions& o, const char* kind);
 
   AdamOptions options_;
   bool decoupled_ = false;
@@ -117,3 +78,7 @@ public:
 };
 
 } // namespace a2q
+
+#if A2Q_HEADER_ONLY
+#include "a2q/optim/adam.ipp"
+#endif

@@ -5,6 +5,7 @@
 
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/assert.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/tensor.hpp"
 
@@ -34,10 +35,8 @@ struct ParamGroup {
   ParamGroup() = default;
   /// A constructor rather than aggregate initialisation, so that `ParamGroup{params, 0.01}` does not
   /// trip -Wmissing-field-initializers.
-  ParamGroup(std::vector<Var> group_params, double group_weight_decay = 0.0, double group_lr_scale = 1.0,
-             std::string group_name = {})
-      : params(std::move(group_params)), weight_decay(group_weight_decay), lr_scale(group_lr_scale),
-        name(std::move(group_name)) {}
+  A2Q_DECL ParamGroup(std::vector<Var> group_params, double group_weight_decay = 0.0,
+                      double group_lr_scale = 1.0, std::string group_name = {});
 };
 
 /// Named tensors describing an optimizer's state (see Optimizer::state()).
@@ -54,39 +53,16 @@ public:
   virtual ~Optimizer() = default;
 
   /// Sets the base learning rate (a schedule calls this before each step). Must be finite and >= 0.
-  void set_lr(double lr) {
-    check_lr(lr);
-    lr_ = lr;
-  }
+  A2Q_DECL void set_lr(double lr);
   /// The base learning rate; group `g` uses lr() * groups()[g].lr_scale.
   double lr() const { return lr_; }
 
   /// Updates every parameter that holds a gradient; parameters without one are left untouched.
   /// Runs with graph recording off: the updates write parameter values directly.
-  void step() {
-    NoGradGuard no_grad;
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-      ParamGroup& group = groups_[g];
-      const double group_lr = lr_ * group.lr_scale;
-      for (std::size_t i = 0; i < group.params.size(); ++i) {
-        Var& param = group.params[i];
-        if (!param.has_grad())
-          continue;
-        ParamState& st = state_[g][i];
-        ++st.step;
-        update(param, st, group, group_lr);
-        A2Q_ASSERT(st.buffers.size() == buffer_names_.size());
-      }
-    }
-    ++step_count_;
-  }
+  A2Q_DECL void step();
 
   /// Drops the gradient of every parameter in every group.
-  void zero_grad() {
-    for (ParamGroup& group : groups_)
-      for (Var& param : group.params)
-        param.zero_grad();
-  }
+  A2Q_DECL void zero_grad();
 
   const std::vector<ParamGroup>& groups() const { return groups_; }
 
@@ -99,80 +75,12 @@ public:
   /// Counters are stored as 1-element float tensors, exact up to 2^24 updates (checked).
   /// Hyper-parameters and the learning rate are not part of the state: they come from construction
   /// and set_lr().
-  OptimizerState state() const {
-    OptimizerState out;
-    out.emplace_back("step", counter_tensor("step", step_count_));
-    for (std::size_t g = 0; g < state_.size(); ++g)
-      for (std::size_t i = 0; i < state_[g].size(); ++i) {
-        const ParamState& st = state_[g][i];
-        const std::string prefix = param_prefix(g, i);
-        out.emplace_back(prefix + "step", counter_tensor(prefix + "step", st.step));
-        for (std::size_t b = 0; b < st.buffers.size(); ++b)
-          out.emplace_back(prefix + buffer_names_[b], st.buffers[b]);
-      }
-    return out;
-  }
+  A2Q_DECL OptimizerState state() const;
 
   /// Restores a state produced by state() of an optimizer of the same kind over parameters of the same
   /// shapes. The names must match exactly (none unknown, missing or repeated) and every tensor must have
   /// the expected shape; otherwise config_error names the mismatch and the current state is kept.
-  void load_state(const OptimizerState& saved) {
-    std::map<std::string, const Tensor<float>*> by_name;
-    for (const auto& [name, tensor] : saved)
-      if (!by_name.emplace(name, &tensor).second)
-        throw config_error("optimizer state: entry '" + name + "' appears more than once");
-
-    std::set<std::string> used;
-    auto take = [&](const std::string& name) -> const Tensor<float>* {
-      auto it = by_name.find(name);
-      if (it == by_name.end())
-        return nullptr;
-      used.insert(name);
-      return it->second;
-    };
-    auto take_counter = [&](const std::string& name) {
-      const Tensor<float>* t = take(name);
-      if (t == nullptr)
-        throw config_error("optimizer state: entry '" + name + "' is missing");
-      return read_counter(name, *t);
-    };
-
-    const std::int64_t step_count = take_counter("step");
-    std::vector<std::vector<ParamState>> loaded(groups_.size());
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-      loaded[g].resize(groups_[g].params.size());
-      for (std::size_t i = 0; i < groups_[g].params.size(); ++i) {
-        const std::string prefix = param_prefix(g, i);
-        ParamState& st = loaded[g][i];
-        st.step = take_counter(prefix + "step");
-        const Shape& shape = groups_[g].params[i].shape();
-        for (const std::string& buffer : buffer_names_) {
-          const std::string name = prefix + buffer;
-          const Tensor<float>* t = take(name);
-          if (st.step == 0 && t != nullptr)
-            throw config_error("optimizer state: entry '" + name + "' is present but '" + prefix +
-                               "step' is 0 (buffers exist only after the first update)");
-          if (st.step > 0 && t == nullptr)
-            throw config_error("optimizer state: entry '" + name + "' is missing ('" + prefix + "step' is " +
-                               std::to_string(st.step) + ")");
-          if (t == nullptr)
-            continue;
-          if (t->shape() != shape)
-            throw config_error("optimizer state: entry '" + name + "' has shape " + t->shape().to_string() +
-                               ", the parameter (" + group_label(g) + ", index " + std::to_string(i) +
-                               ") has shape " + shape.to_string());
-          st.buffers.push_back(*t);
-        }
-      }
-    }
-    for (const auto& [name, tensor] : saved)
-      if (used.count(name) == 0)
-        throw config_error("optimizer state: unexpected entry '" + name + "' (shape " +
-                           tensor.shape().to_string() + "); is it from a different optimizer or model?");
-
-    state_ = std::move(loaded);
-    step_count_ = step_count;
-  }
+  A2Q_DECL void load_state(const OptimizerState& saved);
 
 protected:
   /// Per-parameter state: the number of updates applied and the optimizer's buffers, one per name in
@@ -185,39 +93,7 @@ protected:
   /// @param groups the parameter groups; every Var must be defined and appear only once overall.
   /// @param lr base learning rate (finite, >= 0).
   /// @param buffer_names names of the per-parameter buffers the concrete optimizer keeps.
-  Optimizer(std::vector<ParamGroup> groups, double lr, std::vector<std::string> buffer_names)
-      : groups_(std::move(groups)), buffer_names_(std::move(buffer_names)) {
-    check_lr(lr);
-    lr_ = lr;
-    std::unordered_set<const detail::Node*> seen;
-    std::size_t total = 0;
-    for (std::size_t g = 0; g < groups_.size(); ++g) {
-      const ParamGroup& group = groups_[g];
-      if (!std::isfinite(group.weight_decay) || group.weight_decay < 0.0)
-        throw config_error("optimizer " + group_label(g) + ": weight_decay must be finite and >= 0, got " +
-                           std::to_string(group.weight_decay));
-      if (!std::isfinite(group.lr_scale) || group.lr_scale < 0.0)
-        throw config_error("optimizer " + group_label(g) + ": lr_scale must be finite and >= 0, got " +
-                           std::to_string(group.lr_scale));
-      for (std::size_t i = 0; i < group.params.size(); ++i) {
-        const Var& param = group.params[i];
-        if (!param.defined())
-          throw config_error("optimizer " + group_label(g) + ": parameter " + std::to_string(i) +
-                             " is an undefined Var");
-        if (!seen.insert(param.node().get()).second)
-          throw config_error("optimizer " + group_label(g) + ": parameter " + std::to_string(i) + " (shape " +
-                             param.shape().to_string() +
-                             ") appears more than once; it would be updated twice per step");
-      }
-      total += group.params.size();
-    }
-    if (total == 0)
-      throw config_error("optimizer given no parameters (" + std::to_string(groups_.size()) +
-                         " groups, all empty)");
-    state_.resize(groups_.size());
-    for (std::size_t g = 0; g < groups_.size(); ++g)
-      state_[g].resize(groups_[g].params.size());
-  }
+  A2Q_DECL Optimizer(std::vector<ParamGroup> groups, double lr, std::vector<std::string> buffer_names);
 
   Optimizer(const Optimizer&) = default;
   Optimizer(Optimizer&&) = default;
@@ -231,29 +107,15 @@ protected:
   virtual void update(Var& param, ParamState& st, const ParamGroup& group, double lr) = 0;
 
   /// Throws config_error unless `value` is finite and >= 0.
-  static void check_non_negative(const char* optimizer, const char* what, double value) {
-    if (!std::isfinite(value) || value < 0.0)
-      throw config_error(std::string(optimizer) + ": " + what + " must be finite and >= 0, got " +
-                         std::to_string(value));
-  }
+  A2Q_DECL static void check_non_negative(const char* optimizer, const char* what, double value);
 
   /// Throws config_error unless `value` is finite and in [0, 1).
-  static void check_unit_interval(const char* optimizer, const char* what, double value) {
-    if (!std::isfinite(value) || value < 0.0 || value >= 1.0)
-      throw config_error(std::string(optimizer) + ": " + what + " must be in [0, 1), got " +
-                         std::to_string(value));
-  }
+  A2Q_DECL static void check_unit_interval(const char* optimizer, const char* what, double value);
 
 private:
-  static void check_lr(double lr) {
-    if (!std::isfinite(lr) || lr < 0.0)
-      throw config_error("optimizer: learning rate must be finite and >= 0, got " + std::to_string(lr));
-  }
+  A2Q_DECL static void check_lr(double lr);
 
-  std::string group_label(std::size_t g) const {
-    const std::string index = "group " + std::to_string(g);
-    return groups_[g].name.empty() ? index : index + " '" + groups_[g].name + "'";
-  }
+  A2Q_DECL std::string group_label(std::size_t g) const;
 
   static std::string param_prefix(std::size_t g, std::size_t i) {
     return "group" + std::to_string(g) + ".param" + std::to_string(i) + ".";
@@ -262,23 +124,9 @@ private:
   // Largest counter a float holds exactly.
   static constexpr std::int64_t max_counter = std::int64_t{1} << 24;
 
-  static Tensor<float> counter_tensor(const std::string& name, std::int64_t value) {
-    if (value > max_counter)
-      throw config_error("optimizer state: counter '" + name + "' = " + std::to_string(value) +
-                         " exceeds 2^24 and cannot be stored exactly in a float tensor");
-    return Tensor<float>(Shape{1}, static_cast<float>(value));
-  }
+  A2Q_DECL static Tensor<float> counter_tensor(const std::string& name, std::int64_t value);
 
-  static std::int64_t read_counter(const std::string& name, const Tensor<float>& t) {
-    if (t.numel() != 1)
-      throw config_error("optimizer state: counter '" + name + "' must hold 1 element, has shape " +
-                         t.shape().to_string());
-    const float v = t[0];
-    if (!std::isfinite(v) || v < 0.0f || v > static_cast<float>(max_counter) || v != std::floor(v))
-      throw config_error("optimizer state: counter '" + name + "' must be a whole number in [0, 2^24], got " +
-                         std::to_string(v));
-    return static_cast<std::int64_t>(v);
-  }
+  A2Q_DECL static std::int64_t read_counter(const std::string& name, const Tensor<float>& t);
 
   std::vector<ParamGroup> groups_;
   std::vector<std::string> buffer_names_;
@@ -288,3 +136,7 @@ private:
 };
 
 } // namespace a2q
+
+#if A2Q_HEADER_ONLY
+#include "a2q/optim/optimizer.ipp"
+#endif

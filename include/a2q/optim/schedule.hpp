@@ -7,6 +7,7 @@
 /// `optimizer.set_lr(schedule.lr_at(step))` before each optimizer step. For per-epoch schedules, pass
 /// step sizes and totals in batches (epochs * batches_per_epoch).
 
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 
 #include <cmath>
@@ -22,87 +23,39 @@ namespace a2q {
 class LRSchedule {
 public:
   /// Wraps `f`; it is called with steps >= 0 and should return a finite, non-negative rate.
-  explicit LRSchedule(std::function<double(std::int64_t)> f) : f_(std::move(f)) {
-    if (!f_)
-      throw config_error("LRSchedule: empty function");
-  }
+  A2Q_DECL explicit LRSchedule(std::function<double(std::int64_t)> f);
 
   /// The learning rate for `step` (>= 0; negative steps throw config_error).
-  double lr_at(std::int64_t step) const {
-    if (step < 0)
-      throw config_error("LRSchedule: step must be >= 0, got " + std::to_string(step));
-    return f_(step);
-  }
+  A2Q_DECL double lr_at(std::int64_t step) const;
   double operator()(std::int64_t step) const { return lr_at(step); }
 
 private:
   std::function<double(std::int64_t)> f_;
 };
 
-namespace detail {
-inline void check_base_lr(const char* schedule, const char* what, double lr) {
-  if (!std::isfinite(lr) || lr < 0.0)
-    throw config_error(std::string(schedule) + ": " + what + " must be finite and >= 0, got " +
-                       std::to_string(lr));
-}
-} // namespace detail
-
 /// `base` at every step.
-inline LRSchedule constant_lr(double base) {
-  detail::check_base_lr("constant_lr", "base", base);
-  return LRSchedule([base](std::int64_t) { return base; });
-}
+A2Q_DECL LRSchedule constant_lr(double base);
 
 /// base * gamma^floor(step / step_size): multiplied by gamma every step_size steps (torch's StepLR).
 /// @param step_size steps between decays (> 0).
 /// @param gamma decay factor (finite, > 0).
-inline LRSchedule step_lr(double base, std::int64_t step_size, double gamma) {
-  detail::check_base_lr("step_lr", "base", base);
-  if (step_size <= 0)
-    throw config_error("step_lr: step_size must be > 0, got " + std::to_string(step_size));
-  if (!std::isfinite(gamma) || gamma <= 0.0)
-    throw config_error("step_lr: gamma must be finite and > 0, got " + std::to_string(gamma));
-  return LRSchedule([base, step_size, gamma](std::int64_t step) {
-    return base * std::pow(gamma, static_cast<double>(step / step_size));
-  });
-}
+A2Q_DECL LRSchedule step_lr(double base, std::int64_t step_size, double gamma);
 
 /// Cosine annealing from `base` at step 0 to `min_lr` at `total_steps`, then `min_lr`:
 /// min_lr + (base - min_lr) * (1 + cos(pi * step / total_steps)) / 2.
 /// @param total_steps length of the annealing (> 0).
 /// @param min_lr final rate, in [0, base].
-inline LRSchedule cosine_lr(double base, std::int64_t total_steps, double min_lr = 0.0) {
-  detail::check_base_lr("cosine_lr", "base", base);
-  if (total_steps <= 0)
-    throw config_error("cosine_lr: total_steps must be > 0, got " + std::to_string(total_steps));
-  if (!std::isfinite(min_lr) || min_lr < 0.0 || min_lr > base)
-    throw config_error("cosine_lr: min_lr must be in [0, base = " + std::to_string(base) + "], got " +
-                       std::to_string(min_lr));
-  return LRSchedule([base, total_steps, min_lr](std::int64_t step) {
-    if (step >= total_steps)
-      return min_lr;
-    const double progress = static_cast<double>(step) / static_cast<double>(total_steps);
-    return min_lr + (base - min_lr) * 0.5 * (1.0 + std::cos(std::numbers::pi * progress));
-  });
-}
+A2Q_DECL LRSchedule cosine_lr(double base, std::int64_t total_steps, double min_lr = 0.0);
 
 /// `inner` scaled by a linear warm-up factor: inner(step) * (step + 1) / warmup_steps while
 /// step < warmup_steps, then inner(step). The first step uses inner(0) / warmup_steps, and the ramp
 /// reaches inner's own value at step warmup_steps - 1. The inner schedule is not delayed, so a
 /// cosine_lr(base, total) still ends at `total`.
 /// @param warmup_steps length of the warm-up (>= 0; 0 returns `inner` unchanged).
-inline LRSchedule with_linear_warmup(LRSchedule inner, std::int64_t warmup_steps) {
-  if (warmup_steps < 0)
-    throw config_error("with_linear_warmup: warmup_steps must be >= 0, got " + std::to_string(warmup_steps));
-  if (warmup_steps == 0)
-    return inner;
-  return LRSchedule([inner = std::move(inner), warmup_steps](std::int64_t step) {
-    const double rate = inner.lr_at(step);
-    if (step >= warmup_steps)
-      return rate;
-    // The factor first, so that the ramp's last step is inner's value exactly (factor 1).
-    return rate * (static_cast<double>(step + 1) / static_cast<double>(warmup_steps));
-  });
-}
+A2Q_DECL LRSchedule with_linear_warmup(LRSchedule inner, std::int64_t warmup_steps);
 
 } // namespace a2q
+
+#if A2Q_HEADER_ONLY
+#include "a2q/optim/schedule.ipp"
+#endif

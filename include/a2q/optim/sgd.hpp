@@ -3,6 +3,7 @@
 /// a2q::SGD: stochastic gradient descent with optional momentum, dampening and Nesterov momentum,
 /// following torch.optim.SGD exactly.
 
+#include "a2q/core/config.hpp"
 #include "a2q/optim/optimizer.hpp"
 
 #include <cmath>
@@ -48,45 +49,16 @@ public:
   const SGDOptions& options() const { return options_; }
 
 protected:
-  void update(Var& param, ParamState& st, const ParamGroup& group, double lr) override {
-    auto p = param.value().vector();
-    const auto g = std::as_const(param).grad().vector();
-    const float wd = static_cast<float>(group.weight_decay);
-    const float step = static_cast<float>(lr);
-    if (options_.momentum == 0.0) {
-      p -= step * (g + wd * p);
-      return;
-    }
-    const float momentum = static_cast<float>(options_.momentum);
-    if (st.buffers.empty()) {
-      Tensor<float> buffer = Tensor<float>::uninitialized(param.shape());
-      buffer.vector() = g + wd * p;
-      st.buffers.push_back(std::move(buffer));
-    } else {
-      const float keep = static_cast<float>(1.0 - options_.dampening);
-      st.buffers[0].vector() = momentum * st.buffers[0].vector() + keep * (g + wd * p);
-    }
-    const auto buf = std::as_const(st.buffers[0]).vector();
-    if (options_.nesterov)
-      p -= step * ((g + wd * p) + momentum * buf);
-    else
-      p -= step * buf;
-  }
+  A2Q_DECL void update(Var& param, ParamState& st, const ParamGroup& group, double lr) override;
 
 private:
-  static std::vector<std::string> buffers_for(const SGDOptions& o) {
-    check_unit_interval("SGD", "momentum", o.momentum);
-    if (!std::isfinite(o.dampening) || o.dampening < 0.0 || o.dampening > 1.0)
-      throw config_error("SGD: dampening must be in [0, 1], got " + std::to_string(o.dampening));
-    if (o.nesterov && (o.momentum <= 0.0 || o.dampening != 0.0))
-      throw config_error("SGD: nesterov needs momentum > 0 and dampening == 0, got momentum " +
-                         std::to_string(o.momentum) + " and dampening " + std::to_string(o.dampening));
-    if (o.momentum == 0.0)
-      return {};
-    return {"momentum_buffer"};
-  }
+  A2Q_DECL static std::vector<std::string> buffers_for(const SGDOptions& o);
 
   SGDOptions options_;
 };
 
 } // namespace a2q
+
+#if A2Q_HEADER_ONLY
+#include "a2q/optim/sgd.ipp"
+#endif

@@ -13,6 +13,7 @@
 /// the surviving weights round to meaningful integers. For A2Q+ this is the paper's EP-init; we use it for
 /// A2Q too, both from scratch and from a float checkpoint.
 
+#include "a2q/core/config.hpp"
 #include "a2q/core/tensor.hpp"
 #include "a2q/quant/a2q_weight.hpp"
 
@@ -27,30 +28,7 @@ namespace a2q::quant {
 /// Euclidean projection of `v` onto the L1 ball of the given radius (Duchi et al. 2008): the identity
 /// when ||v||_1 <= radius, otherwise sign(v_i)·max(|v_i| - θ, 0) with θ chosen so the result has
 /// L1 norm exactly `radius`.
-inline std::vector<double> project_l1_ball(std::span<const double> v, double radius) {
-  if (!(radius >= 0.0))
-    throw config_error("project_l1_ball: radius must be >= 0, got " + std::to_string(radius));
-  std::vector<double> out(v.begin(), v.end());
-  double norm = 0.0;
-  for (double x : v)
-    norm += std::abs(x);
-  if (norm <= radius)
-    return out;
-  std::vector<double> u(v.size());
-  std::transform(v.begin(), v.end(), u.begin(), [](double x) { return std::abs(x); });
-  std::sort(u.begin(), u.end(), std::greater<>());
-  // ρ = max{ j : u_j - (Σ_{i<=j} u_i - R)/j > 0 }, θ = (Σ_{i<=ρ} u_i - R)/ρ.
-  double prefix = 0.0, theta = 0.0;
-  for (std::size_t j = 0; j < u.size(); ++j) {
-    prefix += u[j];
-    const double candidate = (prefix - radius) / static_cast<double>(j + 1);
-    if (u[j] - candidate > 0.0)
-      theta = candidate;
-  }
-  for (double& x : out)
-    x = std::copysign(std::max(std::abs(x) - theta, 0.0), x);
-  return out;
-}
+A2Q_DECL std::vector<double> project_l1_ball(std::span<const double> v, double radius);
 
 /// How to derive A2Q parameters from float weights.
 enum class A2QInitMode {
@@ -60,50 +38,6 @@ enum class A2QInitMode {
              ///< ball of radius s·B and g set to its norm (a2q's default)
 };
 
-} // namespace a2q::quant
-
-namespace a2q::detail {
-
-/// Squared L2 error of approximating `w` by s·RTZ(P_B(w/s)) with integers clipped to ±qmax.
-inline double projected_error(std::span<const double> w, double s, double budget, double qmax) {
-  std::vector<double> z(w.size());
-  for (std::size_t i = 0; i < w.size(); ++i)
-    z[i] = w[i] / s;
-  z = quant::project_l1_ball(z, budget);
-  double err = 0.0;
-  for (std::size_t i = 0; i < w.size(); ++i) {
-    const double q = std::clamp(std::trunc(z[i]), -qmax, qmax);
-    err += (w[i] - s * q) * (w[i] - s * q);
-  }
-  return err;
-}
-
-/// The scale in [max|w|/qmax, max(that, ||w||_1/B)] (log-spaced search) with the smallest error.
-inline double best_projection_scale(std::span<const double> w, double budget, double qmax) {
-  double absmax = 0.0, l1 = 0.0;
-  for (double x : w) {
-    absmax = std::max(absmax, std::abs(x));
-    l1 += std::abs(x);
-  }
-  const double lo = std::max(absmax, 1e-12) / qmax;
-  const double hi = std::max(lo, l1 / budget);
-  constexpr int steps = 24;
-  double best = lo, best_err = projected_error(w, lo, budget, qmax);
-  for (int k = 1; k <= steps; ++k) {
-    const double s = lo * std::pow(hi / lo, static_cast<double>(k) / steps);
-    const double err = projected_error(w, s, budget, qmax);
-    if (err < best_err) {
-      best = s;
-      best_err = err;
-    }
-  }
-  return best;
-}
-
-} // namespace a2q::detail
-
-namespace a2q::quant {
-
 /// Initial parameters of an A2Q / A2Q+ weight quantizer.
 struct A2QParameters {
   Tensor<float> v;      ///< direction, shape of the weight
@@ -112,76 +46,12 @@ struct A2QParameters {
 };
 
 /// Parameters from float weights w [C, ...] (fresh initialisation or a float checkpoint).
-inline A2QParameters a2q_parameters_from_float(const Tensor<float>& w, const A2QWeightSpec& spec,
-                                               bool per_channel, A2QInitMode mode = A2QInitMode::projection) {
-  spec.validate();
-  if (w.rank() < 2 || w.dim(0) < 1)
-    throw shape_error("A2Q initialisation needs weights of rank >= 2, got " + w.shape().to_string());
-  const auto C = static_cast<std::size_t>(w.dim(0));
-  const auto K = static_cast<std::size_t>(w.numel() / w.dim(0));
-  const double qmax = static_cast<double>(spec.weight_max());
-  const double budget = l1_budget(spec.method, spec.accumulator_bits, spec.input_bits, spec.input_signed);
-  const bool plus = spec.method == QuantMethod::a2q_plus;
-
-  // Centred rows for A2Q+ (the forward pass centres v, so the projection must act on what it sees).
-  std::vector<std::vector<double>> rows(C, std::vector<double>(K));
-  std::vector<double> absmax(C, 0.0);
-  for (std::size_t c = 0; c < C; ++c) {
-    double mean = 0.0;
-    if (plus) {
-      for (std::size_t i = 0; i < K; ++i)
-        mean += w[static_cast<std::int64_t>(c * K + i)];
-      mean /= static_cast<double>(K);
-    }
-    for (std::size_t i = 0; i < K; ++i) {
-      rows[c][i] = w[static_cast<std::int64_t>(c * K + i)] - mean;
-      absmax[c] = std::max(absmax[c], std::abs(rows[c][i]));
-    }
-  }
-  std::vector<double> scale(C);
-  const double tensor_max = *std::max_element(absmax.begin(), absmax.end());
-  for (std::size_t c = 0; c < C; ++c) {
-    const double m = per_channel ? absmax[c] : tensor_max;
-    scale[c] = (m > 0.0 ? m : 1e-8) / qmax;
-    if (mode == A2QInitMode::projection && per_channel)
-      scale[c] = detail::best_projection_scale(rows[c], budget, qmax);
-  }
-  if (mode == A2QInitMode::projection && !per_channel) {
-    // One scale for all channels: the median of the per-channel choices.
-    std::vector<double> choices(C);
-    for (std::size_t c = 0; c < C; ++c)
-      choices[c] = detail::best_projection_scale(rows[c], budget, qmax);
-    std::nth_element(choices.begin(), choices.begin() + static_cast<std::ptrdiff_t>(C / 2), choices.end());
-    std::fill(scale.begin(), scale.end(), choices[C / 2]);
-  }
-
-  A2QParameters p{Tensor<float>(w.shape()), Tensor<float>(Shape{static_cast<std::int64_t>(C)}),
-                  Tensor<float>(Shape{per_channel ? static_cast<std::int64_t>(C) : 1})};
-  for (std::size_t c = 0; c < C; ++c) {
-    std::vector<double> v = rows[c];
-    if (mode == A2QInitMode::projection)
-      v = project_l1_ball(v, scale[c] * budget);
-    double norm = 0.0;
-    for (std::size_t i = 0; i < K; ++i) {
-      p.v[static_cast<std::int64_t>(c * K + i)] = static_cast<float>(v[i]);
-      norm += std::abs(v[i]);
-    }
-    if (plus && mode == A2QInitMode::projection) {
-      // The forward pass re-centres v; measure the norm it will see.
-      double mean = 0.0;
-      for (double x : v)
-        mean += x;
-      mean /= static_cast<double>(K);
-      norm = 0.0;
-      for (double x : v)
-        norm += std::abs(x - mean);
-    }
-    const double g = mode == A2QInitMode::projection ? std::min(norm, scale[c] * budget) : norm;
-    p.log2_g[static_cast<std::int64_t>(c)] = static_cast<float>(std::log2(std::max(g, 1e-30)));
-  }
-  for (std::int64_t c = 0; c < p.log2_s.numel(); ++c)
-    p.log2_s[c] = static_cast<float>(std::log2(scale[static_cast<std::size_t>(c)]));
-  return p;
-}
+A2Q_DECL A2QParameters a2q_parameters_from_float(const Tensor<float>& w, const A2QWeightSpec& spec,
+                                                 bool per_channel,
+                                                 A2QInitMode mode = A2QInitMode::projection);
 
 } // namespace a2q::quant
+
+#if A2Q_HEADER_ONLY
+#include "a2q/quant/a2q_init.ipp"
+#endif

@@ -3,6 +3,7 @@
 /// How a layer's weights are represented: float, baseline quantization (accumulator sized by the
 /// data-type bound), A2Q (L1 bound T) or A2Q+ (zero-centred, bound Z).
 
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 
 #include <string>
@@ -27,13 +28,7 @@ inline std::string_view to_string(QuantMethod m) {
   return "?";
 }
 
-inline QuantMethod parse_quant_method(std::string_view name) {
-  for (QuantMethod m : {QuantMethod::none, QuantMethod::baseline, QuantMethod::a2q, QuantMethod::a2q_plus})
-    if (name == to_string(m))
-      return m;
-  throw config_error("unknown quantization method '" + std::string(name) +
-                     "'; expected one of: float, baseline, a2q, a2q+");
-}
+A2Q_DECL QuantMethod parse_quant_method(std::string_view name);
 
 /// True for the methods that constrain weights to an accumulator width.
 inline bool is_accumulator_aware(QuantMethod m) {
@@ -41,3 +36,7 @@ inline bool is_accumulator_aware(QuantMethod m) {
 }
 
 } // namespace a2q::quant
+
+#if A2Q_HEADER_ONLY
+#include "a2q/quant/method.ipp"
+#endif

@@ -14,6 +14,7 @@
 /// element i always gets hash(word, i), so the result depends only on the Rng state, never on the
 /// thread count or on how a loop is split.
 
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/rng.hpp"
 #include "a2q/core/tensor.hpp"
@@ -68,18 +69,7 @@ constexpr std::string_view to_string(RoundingMode mode) {
 
 /// Parses a name produced by to_string(RoundingMode).
 /// @throws config_error for any other name, listing the valid ones
-inline RoundingMode parse_rounding_mode(std::string_view name) {
-  for (const RoundingMode mode : all_rounding_modes)
-    if (to_string(mode) == name)
-      return mode;
-  std::string valid;
-  for (const RoundingMode mode : all_rounding_modes) {
-    if (!valid.empty())
-      valid += ", ";
-    valid += to_string(mode);
-  }
-  throw config_error("unknown rounding mode '" + std::string(name) + "'; valid modes are " + valid);
-}
+A2Q_DECL RoundingMode parse_rounding_mode(std::string_view name);
 
 } // namespace a2q::quant
 
@@ -204,70 +194,29 @@ namespace a2q::quant {
 
 /// Rounds one value with a deterministic mode. NaN and +-infinity are returned unchanged.
 /// @throws config_error for RoundingMode::stochastic (use the overload taking an Rng)
-inline float round_value(float x, RoundingMode mode) {
-  a2q::detail::require_deterministic_rounding(mode, "round_value");
-  return a2q::detail::dispatch_rounding(mode, [x](auto m) -> float {
-    if constexpr (decltype(m)::value == RoundingMode::stochastic)
-      return x; // unreachable: rejected above
-    else
-      return a2q::detail::round_as<decltype(m)::value>(x);
-  });
-}
+A2Q_DECL float round_value(float x, RoundingMode mode);
 
 /// Rounds one value with any mode; stochastic rounding draws one number from `rng`.
-inline float round_value(float x, RoundingMode mode, Rng& rng) {
-  if (mode != RoundingMode::stochastic)
-    return round_value(x, mode);
-  return a2q::detail::round_stochastic(x, rng.uniform01());
-}
+A2Q_DECL float round_value(float x, RoundingMode mode, Rng& rng);
 
 /// Rounds every element of `values` in place with a deterministic mode (vectorised loop).
 /// @throws config_error for RoundingMode::stochastic (use the overload taking an Rng)
-inline void round_inplace(std::span<float> values, RoundingMode mode) {
-  a2q::detail::require_deterministic_rounding(mode, "round_inplace");
-  float* v = values.data();
-  const auto n = static_cast<std::int64_t>(values.size());
-  a2q::detail::dispatch_rounding(mode, [v, n](auto m) {
-    constexpr RoundingMode M = decltype(m)::value;
-    if constexpr (M != RoundingMode::stochastic) {
-      std::int64_t i = 0;
-      for (; i + a2q::detail::quant_vector_step <= n; i += a2q::detail::quant_vector_step)
-        for (int j = 0; j < a2q::detail::quant_vector_step; ++j)
-          v[i + j] = a2q::detail::round_as<M>(v[i + j]);
-      for (; i < n; ++i)
-        v[i] = a2q::detail::round_as<M>(v[i]);
-    }
-  });
-}
+A2Q_DECL void round_inplace(std::span<float> values, RoundingMode mode);
 
 /// Rounds every element of `values` in place with any mode. Stochastic rounding draws exactly one
 /// 64-bit word from `rng` and derives element i's uniform number from (word, i): the same Rng state
 /// gives the same result. Deterministic modes leave `rng` untouched.
-inline void round_inplace(std::span<float> values, RoundingMode mode, Rng& rng) {
-  if (mode != RoundingMode::stochastic) {
-    round_inplace(values, mode);
-    return;
-  }
-  const std::uint64_t stream = rng();
-  const auto n = static_cast<std::int64_t>(values.size());
-  for (std::int64_t i = 0; i < n; ++i)
-    values[static_cast<std::size_t>(i)] = a2q::detail::round_stochastic(
-        values[static_cast<std::size_t>(i)], a2q::detail::stochastic_uniform(stream, i));
-}
+A2Q_DECL void round_inplace(std::span<float> values, RoundingMode mode, Rng& rng);
 
 /// A rounded copy of `x` (deterministic modes).
 /// @throws config_error for RoundingMode::stochastic (use the overload taking an Rng)
-inline Tensor<float> round_tensor(const Tensor<float>& x, RoundingMode mode) {
-  Tensor<float> out = x;
-  round_inplace(out.span(), mode);
-  return out;
-}
+A2Q_DECL Tensor<float> round_tensor(const Tensor<float>& x, RoundingMode mode);
 
 /// A rounded copy of `x` with any mode (see round_inplace for how `rng` is used).
-inline Tensor<float> round_tensor(const Tensor<float>& x, RoundingMode mode, Rng& rng) {
-  Tensor<float> out = x;
-  round_inplace(out.span(), mode, rng);
-  return out;
-}
+A2Q_DECL Tensor<float> round_tensor(const Tensor<float>& x, RoundingMode mode, Rng& rng);
 
 } // namespace a2q::quant
+
+#if A2Q_HEADER_ONLY
+#include "a2q/quant/rounding.ipp"
+#endif

@@ -2,6 +2,7 @@
 /// @file
 /// a2q::train::EarlyStopping: a callback that stops training when a validation metric stops improving.
 
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/train/callback.hpp"
 
@@ -26,39 +27,12 @@ public:
   /// @param min_delta an improvement must exceed this (>= 0), e.g. 0.001 for a tenth of a percent of
   ///   accuracy.
   /// @param metric validation accuracy (default) or validation loss.
-  explicit EarlyStopping(int patience, double min_delta = 0.0, Metric metric = Metric::validation_accuracy)
-      : patience_(patience), min_delta_(min_delta), metric_(metric) {
-    if (patience < 1)
-      throw config_error("EarlyStopping: patience must be >= 1, got " + std::to_string(patience));
-    if (!std::isfinite(min_delta) || min_delta < 0.0)
-      throw config_error("EarlyStopping: min_delta must be finite and >= 0, got " +
-                         std::to_string(min_delta));
-  }
+  A2Q_DECL explicit EarlyStopping(int patience, double min_delta = 0.0,
+                                  Metric metric = Metric::validation_accuracy);
 
-  void on_train_begin(const TrainInfo& info) override {
-    if (info.validation_samples == 0)
-      throw config_error("EarlyStopping monitors a validation metric, but fit() was given no validation "
-                         "loader (or an empty one)");
-    best_.reset();
-    best_epoch_ = -1;
-    waited_ = 0;
-    stop_ = false;
-  }
+  A2Q_DECL void on_train_begin(const TrainInfo& info) override;
 
-  void on_epoch_end(const EpochStats& stats, const std::optional<EvalResult>& validation) override {
-    if (!validation)
-      return;
-    const double value = metric_ == Metric::validation_accuracy ? validation->accuracy : validation->loss;
-    const bool improved = !best_ || (metric_ == Metric::validation_accuracy ? value > *best_ + min_delta_
-                                                                            : value < *best_ - min_delta_);
-    if (improved) {
-      best_ = value;
-      best_epoch_ = stats.epoch;
-      waited_ = 0;
-    } else if (++waited_ >= patience_) {
-      stop_ = true;
-    }
-  }
+  A2Q_DECL void on_epoch_end(const EpochStats& stats, const std::optional<EvalResult>& validation) override;
 
   bool stop_requested() const override { return stop_; }
 
@@ -78,3 +52,7 @@ private:
 };
 
 } // namespace a2q::train
+
+#if A2Q_HEADER_ONLY
+#include "a2q/train/early_stopping.ipp"
+#endif

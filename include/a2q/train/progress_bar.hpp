@@ -4,6 +4,7 @@
 /// redrawn in place (a terminal) or as one plain line per epoch (logs, pipes, CI). And
 /// stdout_is_terminal() to choose between them.
 
+#include "a2q/core/config.hpp"
 #include "a2q/train/callback.hpp"
 
 #include <unistd.h>
@@ -22,9 +23,7 @@
 namespace a2q::train {
 
 /// True when the process's standard output is a terminal (isatty(fileno(stdout))).
-inline bool stdout_is_terminal() {
-  return ::isatty(::fileno(stdout)) != 0;
-}
+A2Q_DECL bool stdout_is_terminal();
 
 /// Writes training progress to a stream.
 ///
@@ -48,90 +47,20 @@ public:
 
   void on_train_begin(const TrainInfo& info) override { epochs_ = info.epochs; }
 
-  void on_epoch_begin(int /*epoch*/) override {
-    last_draw_.reset();
-    last_length_ = 0;
-  }
+  A2Q_DECL void on_epoch_begin(int /*epoch*/) override;
 
-  void on_batch_end(const BatchProgress& p) override {
-    if (!interactive_)
-      return;
-    const auto now = Clock::now();
-    const bool edge = p.batch == 1 || p.batch == p.batches;
-    if (!edge && last_draw_ && std::chrono::duration<double>(now - *last_draw_).count() < min_redraw_)
-      return;
-    last_draw_ = now;
-    std::ostringstream line;
-    line << "epoch " << p.epoch + 1 << '/' << p.epochs << " [";
-    const auto filled = static_cast<int>(static_cast<double>(width_) * static_cast<double>(p.batch) /
-                                         static_cast<double>(std::max<std::int64_t>(p.batches, 1)));
-    for (int i = 0; i < width_; ++i)
-      line << (i < filled ? '=' : i == filled ? '>' : ' ');
-    const int digits = static_cast<int>(std::to_string(p.batches).size());
-    line << "] " << std::setw(digits) << p.batch << '/' << p.batches << std::fixed << std::setprecision(4)
-         << " loss " << p.loss << std::setprecision(2) << " acc " << 100.0 * p.accuracy << '%'
-         << std::setprecision(0) << ' ' << p.samples_per_second << " samples/s ETA "
-         << format_duration(p.eta_seconds);
-    draw(line.str());
-  }
+  A2Q_DECL void on_batch_end(const BatchProgress& p) override;
 
-  void on_epoch_end(const EpochStats& s, const std::optional<EvalResult>& v) override {
-    std::ostringstream line;
-    line << std::fixed;
-    if (interactive_) {
-      // Finish the live line: keep the bar, replace the ETA by the epoch's totals.
-      line << "epoch " << s.epoch + 1 << '/' << epochs_ << " ["
-           << std::string(static_cast<std::size_t>(width_), '=') << "] " << std::setprecision(4) << "loss "
-           << s.loss << std::setprecision(2) << " acc " << 100.0 * s.accuracy << '%';
-      if (v)
-        line << std::setprecision(4) << " val loss " << v->loss << std::setprecision(2) << " val acc "
-             << 100.0 * v->accuracy << '%';
-      line << std::setprecision(1) << ' ' << s.seconds << " s " << std::setprecision(0)
-           << s.samples_per_second << " samples/s";
-      draw(line.str());
-      out_ << '\n';
-    } else {
-      line << "epoch " << s.epoch + 1 << '/' << epochs_ << ": " << std::setprecision(4) << "loss " << s.loss
-           << ", acc " << std::setprecision(2) << 100.0 * s.accuracy << '%';
-      if (v)
-        line << ", val loss " << std::setprecision(4) << v->loss << ", val acc " << std::setprecision(2)
-             << 100.0 * v->accuracy << '%';
-      line << ", " << std::setprecision(1) << s.seconds << " s, " << std::setprecision(0)
-           << s.samples_per_second << " samples/s";
-      out_ << line.str() << '\n';
-    }
-    out_.flush();
-  }
+  A2Q_DECL void on_epoch_end(const EpochStats& s, const std::optional<EvalResult>& v) override;
 
   /// "m:ss" or "h:mm:ss" ("?" for a negative or non-finite time).
-  static std::string format_duration(double seconds) {
-    if (!std::isfinite(seconds) || seconds < 0.0)
-      return "?";
-    const auto total = static_cast<std::int64_t>(std::llround(seconds));
-    const std::int64_t h = total / 3600;
-    const std::int64_t m = total / 60 % 60;
-    const std::int64_t s = total % 60;
-    std::ostringstream out;
-    out << std::setfill('0');
-    if (h > 0)
-      out << h << ':' << std::setw(2) << m;
-    else
-      out << m;
-    out << ':' << std::setw(2) << s;
-    return out.str();
-  }
+  A2Q_DECL static std::string format_duration(double seconds);
 
 private:
   using Clock = std::chrono::steady_clock;
 
   // Redraws the live line, padding with spaces to wipe a longer previous line.
-  void draw(const std::string& text) {
-    out_ << '\r' << text;
-    if (text.size() < last_length_)
-      out_ << std::string(last_length_ - text.size(), ' ');
-    last_length_ = text.size();
-    out_.flush();
-  }
+  A2Q_DECL void draw(const std::string& text);
 
   std::ostream& out_;
   bool interactive_;
@@ -143,3 +72,7 @@ private:
 };
 
 } // namespace a2q::train
+
+#if A2Q_HEADER_ONLY
+#include "a2q/train/progress_bar.ipp"
+#endif

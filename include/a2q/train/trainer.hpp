@@ -11,6 +11,7 @@
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/loss.hpp"
 #include "a2q/autograd/variable.hpp"
+#include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/data/loader.hpp"
 #include "a2q/nn/module.hpp"
@@ -65,17 +66,10 @@ public:
   /// @param model trained in place; must outlive the trainer.
   /// @param optimizer updates the model's parameters; must outlive the trainer.
   /// @throws config_error for out-of-range options.
-  Trainer(nn::Module& model, Optimizer& optimizer, TrainerOptions options = {})
-      : model_(model), optimizer_(optimizer), options_(std::move(options)) {
-    check_options();
-  }
+  A2Q_DECL Trainer(nn::Module& model, Optimizer& optimizer, TrainerOptions options = {});
 
   /// Adds a callback; callbacks are called in the order they were added.
-  void add_callback(std::shared_ptr<Callback> callback) {
-    if (!callback)
-      throw config_error("Trainer::add_callback: null callback");
-    callbacks_.push_back(std::move(callback));
-  }
+  A2Q_DECL void add_callback(std::shared_ptr<Callback> callback);
 
   const TrainerOptions& options() const { return options_; }
   TrainerOptions& options() { return options_; }
@@ -85,11 +79,7 @@ public:
   /// Loads a checkpoint (see load_checkpoint) into the model and optimizer and sets
   /// options().start_epoch to its epochs_completed, so that the next fit() continues where it stopped.
   /// @return the checkpoint's information.
-  CheckpointInfo resume(const std::filesystem::path& path) {
-    CheckpointInfo info = load_checkpoint(path, model_, &optimizer_);
-    options_.start_epoch = info.epochs_completed;
-    return info;
-  }
+  A2Q_DECL CheckpointInfo resume(const std::filesystem::path& path);
 
   /// Trains for epochs [options().start_epoch, options().epochs), validating after each epoch when
   /// `validation` is given. Calls train.start_epoch(epoch) before each epoch. Leaves the model in
@@ -98,90 +88,12 @@ public:
   ///   is), naming the epoch, the batch and the value; training stops there.
   /// @throws config_error for invalid options or an empty training loader; errors of the model, loss,
   ///   optimizer and callbacks propagate.
-  FitResult fit(data::DataLoader& train, data::DataLoader* validation = nullptr) {
-    check_options();
-    const std::int64_t batches = train.num_batches();
-    if (batches == 0)
-      throw config_error("Trainer::fit: the training loader yields no batches (dataset '" +
-                         train.dataset().name + "', " + std::to_string(train.dataset().size()) +
-                         " samples, batch size " + std::to_string(train.options().batch_size) + ")");
-
-    TrainInfo info;
-    info.start_epoch = options_.start_epoch;
-    info.epochs = options_.epochs;
-    info.batches_per_epoch = batches;
-    info.train_samples = train.num_samples();
-    info.validation_samples = validation != nullptr ? validation->num_samples() : 0;
-    info.parameter_count = model_.parameter_count();
-    info.data_seed = train.options().seed;
-    info.model_type = model_.type_name();
-    info.model = &model_;
-    info.optimizer = &optimizer_;
-
-    FitResult result;
-    result.epochs_completed = options_.start_epoch;
-    model_.train();
-    for (const auto& cb : callbacks_)
-      cb->on_train_begin(info);
-
-    for (int epoch = options_.start_epoch; epoch < options_.epochs; ++epoch) {
-      for (const auto& cb : callbacks_)
-        cb->on_epoch_begin(epoch);
-      EpochStats stats = train_epoch(train, epoch);
-      std::optional<EvalResult> validated;
-      if (validation != nullptr)
-        validated = evaluate(*validation);
-      result.history.push_back(stats);
-      result.validation_history.push_back(validated);
-      if (validated)
-        result.validation = validated;
-      result.epochs_completed = epoch + 1;
-      for (const auto& cb : callbacks_)
-        cb->on_epoch_end(stats, validated);
-      bool stop = false;
-      for (const auto& cb : callbacks_)
-        stop = cb->stop_requested() || stop;
-      if (stop && epoch + 1 < options_.epochs) {
-        result.stopped_early = true;
-        break;
-      }
-    }
-    for (const auto& cb : callbacks_)
-      cb->on_train_end(result);
-    return result;
-  }
+  A2Q_DECL FitResult fit(data::DataLoader& train, data::DataLoader* validation = nullptr);
 
   /// Evaluates the model on every batch of `loader` (its current epoch) in evaluation mode without
   /// recording gradients; restores the previous training mode afterwards, also on errors.
   /// @return mean cross-entropy (no label smoothing) and accuracy over all samples.
-  EvalResult evaluate(data::DataLoader& loader) {
-    const auto start = Clock::now();
-    const bool was_training = model_.training();
-    struct ModeRestorer {
-      nn::Module& model;
-      bool training;
-      ~ModeRestorer() { model.train(training); }
-    } restore{model_, was_training};
-    model_.eval();
-    NoGradGuard no_grad;
-
-    EvalResult result;
-    double loss_sum = 0.0;
-    for (std::int64_t b = 0; b < loader.num_batches(); ++b) {
-      data::Batch batch = loader.batch(b);
-      const Var logits = model_(Var(std::move(batch.images)));
-      const Var loss = softmax_cross_entropy(logits, batch.labels);
-      loss_sum += static_cast<double>(loss.value()[0]) * static_cast<double>(batch.size());
-      result.correct += count_correct(logits.value(), batch.labels);
-      result.samples += batch.size();
-    }
-    if (result.samples > 0) {
-      result.loss = loss_sum / static_cast<double>(result.samples);
-      result.accuracy = static_cast<double>(result.correct) / static_cast<double>(result.samples);
-    }
-    result.seconds = seconds_since(start);
-    return result;
-  }
+  A2Q_DECL EvalResult evaluate(data::DataLoader& loader);
 
 private:
   using Clock = std::chrono::steady_clock;
@@ -190,141 +102,19 @@ private:
     return std::chrono::duration<double>(Clock::now() - start).count();
   }
 
-  void check_options() const {
-    if (options_.epochs < 0)
-      throw config_error("TrainerOptions: epochs must be >= 0, got " + std::to_string(options_.epochs));
-    if (options_.start_epoch < 0)
-      throw config_error("TrainerOptions: start_epoch must be >= 0, got " +
-                         std::to_string(options_.start_epoch));
-    if (!(options_.label_smoothing >= 0.0f && options_.label_smoothing <= 1.0f))
-      throw config_error("TrainerOptions: label_smoothing must be in [0, 1], got " +
-                         std::to_string(options_.label_smoothing));
-    if (!std::isfinite(options_.grad_clip_norm) || options_.grad_clip_norm < 0.0)
-      throw config_error("TrainerOptions: grad_clip_norm must be finite and >= 0 (0 = off), got " +
-                         std::to_string(options_.grad_clip_norm));
-  }
+  A2Q_DECL void check_options() const;
 
   // "epoch 2/10, batch 5/8 (global step 13)", counted from 1 for people.
-  std::string position(int epoch, std::int64_t batch, std::int64_t batches) const {
-    return "epoch " + std::to_string(epoch + 1) + "/" + std::to_string(options_.epochs) + ", batch " +
-           std::to_string(batch + 1) + "/" + std::to_string(batches) + " (global step " +
-           std::to_string(static_cast<std::int64_t>(epoch) * batches + batch) + ")";
-  }
+  A2Q_DECL std::string position(int epoch, std::int64_t batch, std::int64_t batches) const;
 
-  static std::string format_value(double v) {
-    std::ostringstream s;
-    s.precision(9);
-    s << v;
-    return s.str();
-  }
+  A2Q_DECL static std::string format_value(double v);
 
-  EpochStats train_epoch(data::DataLoader& train, int epoch) {
-    const auto start = Clock::now();
-    train.start_epoch(epoch);
-    model_.train();
-    const std::int64_t batches = train.num_batches();
-    double loss_sum = 0.0;  // cross-entropy times batch size, summed in batch order
-    double extra_sum = 0.0; // extra loss, summed in batch order
-    std::int64_t correct = 0;
-    std::int64_t seen = 0;
-
-    for (std::int64_t b = 0; b < batches; ++b) {
-      data::Batch batch = train.batch(b);
-      const std::int64_t step = static_cast<std::int64_t>(epoch) * batches + b;
-      if (options_.schedule)
-        optimizer_.set_lr(options_.schedule->lr_at(step));
-
-      // Zero before backward: also clears gradients that reached parameters the optimizer does not own.
-      optimizer_.zero_grad();
-      model_.zero_grad();
-      const Var logits = model_(Var(std::move(batch.images)));
-      const Var cross_entropy = softmax_cross_entropy(logits, batch.labels, options_.label_smoothing);
-      Var loss = cross_entropy;
-      double extra_value = 0.0;
-      if (options_.extra_loss) {
-        const Var extra = options_.extra_loss(model_);
-        if (extra.defined()) {
-          if (extra.value().numel() != 1)
-            throw config_error("TrainerOptions::extra_loss must return one element, got shape " +
-                               extra.shape().to_string() + " at " + position(epoch, b, batches));
-          extra_value = static_cast<double>(extra.value()[0]);
-          loss = add(cross_entropy, sum(extra));
-        }
-      }
-      const float loss_value = loss.value()[0];
-      if (!std::isfinite(loss_value))
-        throw numeric_error(
-            "training diverged at " + position(epoch, b, batches) + ": loss is " + format_value(loss_value) +
-            " (cross-entropy " + format_value(cross_entropy.value()[0]) +
-            (options_.extra_loss ? ", extra loss " + format_value(extra_value) : std::string()) +
-            ", learning rate " + format_value(optimizer_.lr()) + ")");
-      const std::int64_t batch_correct = count_correct(logits.value(), batch.labels);
-      if (loss.requires_grad())
-        loss.backward();
-      if (options_.grad_clip_norm > 0.0)
-        clip_gradients(epoch, b, batches);
-      optimizer_.step();
-      if (options_.after_step)
-        options_.after_step(model_);
-
-      loss_sum += static_cast<double>(cross_entropy.value()[0]) * static_cast<double>(batch.size());
-      extra_sum += extra_value;
-      correct += batch_correct;
-      seen += batch.size();
-
-      if (!callbacks_.empty()) {
-        BatchProgress progress;
-        progress.epoch = epoch;
-        progress.epochs = options_.epochs;
-        progress.batch = b + 1;
-        progress.batches = batches;
-        progress.global_step = step;
-        progress.loss = loss_sum / static_cast<double>(seen);
-        progress.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
-        progress.lr = optimizer_.lr();
-        progress.elapsed_seconds = seconds_since(start);
-        progress.samples_per_second =
-            progress.elapsed_seconds > 0.0 ? static_cast<double>(seen) / progress.elapsed_seconds : 0.0;
-        progress.eta_seconds =
-            progress.elapsed_seconds / static_cast<double>(b + 1) * static_cast<double>(batches - b - 1);
-        for (const auto& cb : callbacks_)
-          cb->on_batch_end(progress);
-      }
-    }
-
-    EpochStats stats;
-    stats.epoch = epoch;
-    stats.samples = seen;
-    stats.loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
-    stats.extra_loss = batches > 0 ? extra_sum / static_cast<double>(batches) : 0.0;
-    stats.accuracy = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
-    stats.seconds = seconds_since(start);
-    stats.samples_per_second = stats.seconds > 0.0 ? static_cast<double>(seen) / stats.seconds : 0.0;
-    stats.lr = optimizer_.lr();
-    return stats;
-  }
+  A2Q_DECL EpochStats train_epoch(data::DataLoader& train, int epoch);
 
   // Scales every gradient by clip / norm when the global L2 norm exceeds `clip` (as PyTorch's
   // clip_grad_norm_, with its 1e-6 guard). Parameters are visited in optimizer order, so the sum is
   // deterministic.
-  void clip_gradients(int epoch, std::int64_t b, std::int64_t batches) {
-    double squared = 0.0;
-    for (const ParamGroup& group : optimizer_.groups())
-      for (const Var& param : group.params)
-        if (param.has_grad())
-          squared += param.grad().vector().template cast<double>().squaredNorm();
-    const double norm = std::sqrt(squared);
-    if (!std::isfinite(norm))
-      throw numeric_error("training diverged at " + position(epoch, b, batches) + ": gradient norm is " +
-                          format_value(norm) + " (loss was finite)");
-    if (norm <= options_.grad_clip_norm)
-      return;
-    const auto factor = static_cast<float>(options_.grad_clip_norm / (norm + 1e-6));
-    for (const ParamGroup& group : optimizer_.groups())
-      for (Var param : group.params) // a copy of the handle shares the node
-        if (param.has_grad())
-          param.grad().vector() *= factor;
-  }
+  A2Q_DECL void clip_gradients(int epoch, std::int64_t b, std::int64_t batches);
 
   nn::Module& model_;
   Optimizer& optimizer_;
@@ -333,3 +123,7 @@ private:
 };
 
 } // namespace a2q::train
+
+#if A2Q_HEADER_ONLY
+#include "a2q/train/trainer.ipp"
+#endif

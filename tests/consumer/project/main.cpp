@@ -1,5 +1,6 @@
 // Uses every public function of the foundation through the installed (or added) package.
 #include <a2q/a2q.hpp>
+#include <a2q/core/eigen_view.hpp>
 
 #include <array>
 #include <cstdint>
@@ -29,7 +30,7 @@ int main() {
 
   a2q::Rng rng(2026);
   auto t = a2q::Tensor<float>::normal(a2q::Shape{4, 8}, 0.0, 1.0, rng);
-  expect(t.matrix().rows() == 4, "Tensor::matrix");
+  expect(as_matrix(t).rows() == 4, "as_matrix");
   try {
     (void)t.at(4, 0);
     expect(false, "Tensor::at bounds check");
@@ -41,8 +42,17 @@ int main() {
   } catch (const a2q::config_error&) {
   }
 
+  // Functions defined in the .ipp files: compiled here when header-only, linked from a2q::compiled
+  // otherwise.
+  expect(a2q::quant::parse_rounding_mode("toward_zero") == a2q::quant::RoundingMode::toward_zero,
+         "parse_rounding_mode");
+  const a2q::Tensor<float> rounded = a2q::quant::round_tensor(t, a2q::quant::RoundingMode::toward_zero);
+  expect(rounded.shape() == t.shape() && rounded[0] == static_cast<float>(static_cast<int>(t[0])),
+         "round_tensor");
+
   if (failures != 0)
     return 1;
-  std::cout << "a2q consumer ok (a2q " << A2Q_VERSION_STRING << ")\n";
+  std::cout << "a2q consumer ok (a2q " << A2Q_VERSION_STRING << ", "
+            << (A2Q_HEADER_ONLY ? "header-only" : "separately compiled") << ")\n";
   return 0;
 }

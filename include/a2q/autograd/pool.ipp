@@ -1,0 +1,385 @@
+#pragma once
+/// @file
+/// Definitions for pool.hpp (see a2q/core/config.hpp).
+
+#include "a2q/autograd/pool.hpp"
+
+#include "a2q/autograd/variable.hpp"
+#include "a2q/core/eigen_view.hpp"
+#include "a2q/core/error.hpp"
+#include "a2q/core/parallel.hpp"
+#include "a2q/core/tensor.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace a2q {
+
+namespace detail {
+
+/// A validated pooling window over [N, C, H, W].
+struct Pool2dPlan {
+  std::int64_t planes = 0; ///< N * C
+  std::int64_t height = 0;
+  std::int64_t width = 0;
+  std::int64_t kernel = 1;
+  std::int64_t stride = 1;
+  std::int64_t padding = 0;
+  std::int64_t out_h = 0;
+  std::int64_t out_w = 0;
+};
+
+/// Checks the arguments of a pooling operation `op` and derives its plan. Padding may be at most
+/// kernel / 2 (as in PyTorch), so that every window overlaps the image.
+inline Pool2dPlan pool2d_plan(const char* op, const Shape& x, int kernel, int stride, int padding) {
+  const std::string name(op);
+  if (kernel < 1)
+    throw config_error(name + ": kernel must be >= 1, got " + std::to_string(kernel));
+  if (stride < 1)
+    throw config_error(name + ": stride must be >= 1, got " + std::to_string(stride));
+  if (padding < 0 || 2 * padding > kernel)
+    throw config_error(name + ": padding must be in [0, kernel / 2] = [0, " + std::to_string(kernel / 2) +
+                       "], got " + std::to_string(padding));
+  if (x.rank() != 4)
+    throw shape_error(name + ": input must be [N, C, H, W], got " + x.to_string());
+  if (x[2] + 2 * std::int64_t{padding} < kernel || x[3] + 2 * std::int64_t{padding} < kernel)
+    throw shape_error(name + ": kernel " + std::to_string(kernel) + " is larger than the padded input " +
+                      x.to_string() + " (padding " + std::to_string(padding) + ")");
+  Pool2dPlan p;
+  p.planes = x[0] * x[1];
+  p.height = x[2];
+  p.width = x[3];
+  p.kernel = kernel;
+  p.stride = stride;
+  p.padding = padding;
+  p.out_h = (x[2] + 2 * p.padding - p.kernel) / p.stride + 1;
+  p.out_w = (x[3] + 2 * p.padding - p.kernel) / p.stride + 1;
+  return p;
+}
+
+// Pooling windows are tiny (4 or 9 elements): loops with runtime bounds that short get vectorised into
+// slow code, and a compare-and-branch per element mispredicts on random data. So the common kernel sizes
+// 2 and 3 are compile-time constants (the loops unroll), and every update is a branch-free select.
+
+/// Calls f(index, valid) for the elements of the window whose top-left corner is (hs, ws) (possibly in the
+/// padding), in row-major order; index is the element's offset in the plane, valid whether it is inside
+/// the image. K > 0 is the kernel size known at compile time: every K x K position is visited, positions in
+/// the padding with valid == false and a clamped (in-range) index; with inside == true none is in the
+/// padding. K == 0 visits only the image part of the window, with runtime bounds.
+template <int K, class F>
+inline void visit_window(const Pool2dPlan& p, std::int64_t hs, std::int64_t ws, bool inside, F&& f) {
+  if constexpr (K > 0) {
+    if (inside) {
+      for (int i = 0; i < K; ++i)
+        for (int j = 0; j < K; ++j)
+          f((hs + i) * p.width + ws + j, true);
+    } else {
+      for (int i = 0; i < K; ++i)
+        for (int j = 0; j < K; ++j) {
+          const std::int64_t h = hs + i;
+          const std::int64_t w = ws + j;
+          const bool valid = h >= 0 && h < p.height && w >= 0 && w < p.width;
+          f(std::clamp<std::int64_t>(h, 0, p.height - 1) * p.width +
+                std::clamp<std::int64_t>(w, 0, p.width - 1),
+            valid);
+        }
+    }
+  } else {
+    const std::int64_t h0 = std::max<std::int64_t>(hs, 0);
+    const std::int64_t h1 = std::min(hs + p.kernel, p.height);
+    const std::int64_t w0 = std::max<std::int64_t>(ws, 0);
+    const std::int64_t w1 = std::min(ws + p.kernel, p.width);
+    for (std::int64_t h = h0; h < h1; ++h)
+      for (std::int64_t w = w0; w < w1; ++w)
+        f(h * p.width + w, true);
+  }
+}
+
+/// Calls f(o, hs, ws, inside, fixed) for every output o of a plane: (hs, ws) is the top-left corner of its
+/// window (negative in the padding), inside whether the window lies in the image, and fixed a
+/// std::integral_constant<int, K> to pass to visit_window (K = 2 or 3 for those kernel sizes, else 0).
+template <class F>
+inline void for_each_window(const Pool2dPlan& p, F&& f) {
+  auto run = [&](auto fixed) {
+    for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
+      const std::int64_t hs = oh * p.stride - p.padding;
+      const bool rows_inside = hs >= 0 && hs + p.kernel <= p.height;
+      for (std::int64_t ow = 0; ow < p.out_w; ++ow) {
+        const std::int64_t ws = ow * p.stride - p.padding;
+        f(oh * p.out_w + ow, hs, ws, rows_inside && ws >= 0 && ws + p.kernel <= p.width, fixed);
+      }
+    }
+  };
+  if (p.kernel == 2)
+    run(std::integral_constant<int, 2>{});
+  else if (p.kernel == 3)
+    run(std::integral_constant<int, 3>{});
+  else
+    run(std::integral_constant<int, 0>{});
+}
+
+/// Maximum of a window and the plane index of its first occurrence in row-major order; a NaN wins (the
+/// first NaN). Padding never wins: a window always holds an image element (padding <= kernel / 2). Any
+/// window; max_pool_row is the fast path for runs of windows inside the image.
+template <int K>
+inline void window_max_any(const Pool2dPlan& p, const float* xp, std::int64_t hs, std::int64_t ws,
+                           bool inside, float& best_out, std::int32_t& index_out) {
+  float best = -std::numeric_limits<float>::infinity();
+  bool nan = false;
+  visit_window<K>(p, hs, ws, inside, [&](std::int64_t k, bool valid) {
+    const float v = valid ? xp[k] : -std::numeric_limits<float>::infinity();
+    best = v > best ? v : best;
+    nan = nan | (v != v);
+  });
+  best = nan ? std::numeric_limits<float>::quiet_NaN() : best;
+  std::int64_t index = std::numeric_limits<std::int64_t>::max();
+  visit_window<K>(p, hs, ws, inside, [&](std::int64_t k, bool valid) {
+    const bool hit = valid && (nan ? xp[k] != xp[k] : !(xp[k] < best));
+    index = hit ? std::min(index, k) : index;
+  });
+  best_out = best;
+  index_out = static_cast<std::int32_t>(index);
+}
+
+/// Max pooling of `count` consecutive outputs of one row whose K x K windows lie inside the image, the first
+/// window's top-left corner at (hs, ws), the next ones `stride` columns apart. A tight loop with the
+/// kernel size known at compile time: the maximum, then the first element equal to it. The hit test !(v <
+/// best) equals v == best for the maximum but is a single flag test; the hits go into a bit mask rather than
+/// a chain of selects, which the compiler would turn into branches (they mispredict on random data). Returns
+/// whether a NaN was seen; the caller then redoes the row with window_max_any, which gives NaN its exact
+/// semantics.
+template <int K>
+inline bool max_pool_row(const float* xp, std::int64_t width, std::int64_t stride, std::int64_t hs,
+                         std::int64_t ws, std::int64_t count, float* y, std::int32_t* argmax) {
+  bool nan = false;
+  const float* row = xp + hs * width + ws;
+  for (std::int64_t n = 0; n < count; ++n) {
+    const float* base = row + n * stride;
+    float best = base[0];
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < K; ++j) {
+        const float v = base[i * width + j];
+        best = v > best ? v : best;
+        nan = nan | (v != v);
+      }
+    // Bit k of `hits` marks window element k (row-major) equal to the maximum; the lowest set bit is the
+    // first occurrence. Independent compares and one bit scan: no dependency chain, no branches.
+    unsigned hits = 0;
+    for (int i = 0; i < K; ++i)
+      for (int j = 0; j < K; ++j)
+        hits |= static_cast<unsigned>(!(base[i * width + j] < best)) << (i * K + j);
+    const int first = std::countr_zero(hits);
+    y[n] = best;
+    argmax[n] = static_cast<std::int32_t>((hs + first / K) * width + ws + n * stride + first % K);
+  }
+  return nan;
+}
+
+/// max_pool_row for the most common pooling, kernel 2 and stride 2, with the stride known at compile time;
+/// r0 and r1 are the two input rows (from the first window's column on), `first` the plane index of r0[0].
+/// Twice as fast as the general row.
+inline bool max_pool_2x2_row(const float* r0, const float* r1, std::int64_t count, std::int32_t first,
+                             std::int32_t width, float* y, std::int32_t* argmax) {
+  bool nan = false;
+  for (std::int64_t n = 0; n < count; ++n) {
+    const float v0 = r0[2 * n];
+    const float v1 = r0[2 * n + 1];
+    const float v2 = r1[2 * n];
+    const float v3 = r1[2 * n + 1];
+    const float m01 = v1 > v0 ? v1 : v0;
+    const float m23 = v3 > v2 ? v3 : v2;
+    const float m = m23 > m01 ? m23 : m01;
+    nan = nan | (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+    // Offset of the first of v0..v3 equal to the maximum (0, 1, width or width + 1), as arithmetic on the
+    // 0/1 hits.
+    const auto hit0 = static_cast<std::int32_t>(!(v0 < m));
+    const auto hit1 = static_cast<std::int32_t>(!(v1 < m));
+    const auto hit2 = static_cast<std::int32_t>(!(v2 < m));
+    const std::int32_t after1 = width + 1 - hit2;             // width if v2 hits, else width + 1
+    const std::int32_t after0 = after1 - hit1 * (after1 - 1); // 1 if v1 hits, else after1
+    y[n] = m;
+    argmax[n] = first + 2 * static_cast<std::int32_t>(n) + (1 - hit0) * after0;
+  }
+  return nan;
+}
+
+/// Max pooling of one plane: interior runs of each row through max_pool_row<K>, windows that reach into the
+/// padding (and every window when K == 0) through window_max_any<K>.
+template <int K>
+inline void max_pool_plane(const Pool2dPlan& p, const float* xp, float* yp, std::int32_t* ap) {
+  // Outputs [ow_lo, ow_hi) have windows inside the image columns.
+  const std::int64_t ow_lo = std::min(p.out_w, (p.padding + p.stride - 1) / p.stride);
+  const std::int64_t ow_hi =
+      std::max(ow_lo, std::min(p.out_w, (p.width + p.padding - p.kernel) / p.stride + 1));
+  for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
+    const std::int64_t hs = oh * p.stride - p.padding;
+    float* yrow = yp + oh * p.out_w;
+    std::int32_t* arow = ap + oh * p.out_w;
+    const bool rows_inside = hs >= 0 && hs + p.kernel <= p.height;
+    auto any = [&](std::int64_t begin, std::int64_t end, bool inside) {
+      for (std::int64_t ow = begin; ow < end; ++ow)
+        window_max_any<K>(p, xp, hs, ow * p.stride - p.padding, inside, yrow[ow], arow[ow]);
+    };
+    if (K == 0 || !rows_inside) {
+      any(0, p.out_w, false);
+      continue;
+    }
+    any(0, ow_lo, false);
+    const std::int64_t ws = ow_lo * p.stride - p.padding;
+    bool nan = false;
+    if (K == 2 && p.stride == 2) {
+      const float* r0 = xp + hs * p.width + ws;
+      nan = max_pool_2x2_row(r0, r0 + p.width, ow_hi - ow_lo, static_cast<std::int32_t>(hs * p.width + ws),
+                             static_cast<std::int32_t>(p.width), yrow + ow_lo, arow + ow_lo);
+    } else {
+      nan = max_pool_row<K>(xp, p.width, p.stride, hs, ws, ow_hi - ow_lo, yrow + ow_lo, arow + ow_lo);
+    }
+    if (nan)
+      any(ow_lo, ow_hi, true);
+    any(ow_hi, p.out_w, false);
+  }
+}
+
+/// Divisor of the average-pooling window with top-left corner (hs, ws).
+inline float avg_divisor(const Pool2dPlan& p, bool count_include_pad, std::int64_t hs, std::int64_t ws) {
+  if (count_include_pad)
+    return static_cast<float>(p.kernel * p.kernel);
+  const std::int64_t rows = std::min(hs + p.kernel, p.height) - std::max<std::int64_t>(hs, 0);
+  const std::int64_t cols = std::min(ws + p.kernel, p.width) - std::max<std::int64_t>(ws, 0);
+  return static_cast<float>(rows * cols);
+}
+
+} // namespace detail
+
+Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
+  const detail::Pool2dPlan p = detail::pool2d_plan("max_pool2d", x.shape(), kernel, stride, padding);
+  if (p.height * p.width > std::numeric_limits<std::int32_t>::max())
+    throw shape_error("max_pool2d: image " + x.shape().to_string() + " has more than 2^31 pixels per plane");
+  const Shape out_shape{x.shape()[0], x.shape()[1], p.out_h, p.out_w};
+  Tensor<float> out = Tensor<float>::uninitialized(out_shape);
+  // Argmax of each output element, as an index into its input plane.
+  Tensor<std::int32_t> argmax = Tensor<std::int32_t>::uninitialized(out_shape);
+  const float* xv = x.value().data();
+  float* yv = out.data();
+  std::int32_t* av = argmax.data();
+  const std::int64_t in_plane = p.height * p.width;
+  const std::int64_t out_plane = p.out_h * p.out_w;
+  // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+  [[maybe_unused]] const bool threaded = p.planes * p.height * p.width >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded)
+#endif
+  for (std::int64_t plane = 0; plane < p.planes; ++plane) {
+    const float* xp = xv + plane * in_plane;
+    float* yp = yv + plane * out_plane;
+    std::int32_t* ap = av + plane * out_plane;
+    if (p.kernel == 2)
+      detail::max_pool_plane<2>(p, xp, yp, ap);
+    else if (p.kernel == 3)
+      detail::max_pool_plane<3>(p, xp, yp, ap);
+    else
+      detail::max_pool_plane<0>(p, xp, yp, ap);
+  }
+  return detail::make_result(
+      std::move(out), {x}, "max_pool2d", [p, argmax = std::move(argmax)](detail::Node& self) {
+        Tensor<float> dx(detail::input(self, 0).value.shape()); // zero-filled
+        const float* dy = self.grad.data();
+        const std::int32_t* ai = argmax.data();
+        float* dxv = dx.data();
+        const std::int64_t out_plane_ = p.out_h * p.out_w;
+        // Threads only for enough work (~10 microseconds): a parallel region costs
+        // more than a tiny loop.
+        [[maybe_unused]] const bool threaded_backward = p.planes * p.height * p.width >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded_backward)
+#endif
+        for (std::int64_t plane = 0; plane < p.planes; ++plane) {
+          float* dxp = dxv + plane * p.height * p.width;
+          for (std::int64_t o = plane * out_plane_; o < (plane + 1) * out_plane_; ++o)
+            dxp[ai[o]] += dy[o];
+        }
+        detail::accumulate_grad(self, 0, std::move(dx));
+      });
+}
+
+Var max_pool2d(const Var& x, int kernel) {
+  return max_pool2d(x, kernel, kernel, 0);
+}
+
+Var avg_pool2d(const Var& x, int kernel, int stride, int padding, bool count_include_pad) {
+  const detail::Pool2dPlan p = detail::pool2d_plan("avg_pool2d", x.shape(), kernel, stride, padding);
+  Tensor<float> out = Tensor<float>::uninitialized(Shape{x.shape()[0], x.shape()[1], p.out_h, p.out_w});
+  const std::int64_t in_plane = p.height * p.width;
+  const std::int64_t out_plane = p.out_h * p.out_w;
+  const float* xv = x.value().data();
+  float* yv = out.data();
+  // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+  [[maybe_unused]] const bool threaded = p.planes * p.out_h * p.out_w * p.kernel * p.kernel >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded)
+#endif
+  for (std::int64_t plane = 0; plane < p.planes; ++plane) {
+    const float* xp = xv + plane * in_plane;
+    float* yp = yv + plane * out_plane;
+    detail::for_each_window(
+        p, [&](std::int64_t o, std::int64_t hs, std::int64_t ws, bool inside, auto fixed) {
+          float total = 0.0f;
+          detail::visit_window<decltype(fixed)::value>(
+              p, hs, ws, inside, [&](std::int64_t k, bool valid) { total += valid ? xp[k] : 0.0f; });
+          yp[o] = total / detail::avg_divisor(p, count_include_pad, hs, ws);
+        });
+  }
+  return detail::make_result(std::move(out), {x}, "avg_pool2d", [p, count_include_pad](detail::Node& self) {
+    Tensor<float> dx(detail::input(self, 0).value.shape()); // zero-filled
+    const std::int64_t in_plane_ = p.height * p.width;
+    const std::int64_t out_plane_ = p.out_h * p.out_w;
+    const float* dy = self.grad.data();
+    float* dxv = dx.data();
+    // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
+    [[maybe_unused]] const bool threaded_backward =
+        p.planes * p.out_h * p.out_w * p.kernel * p.kernel >= 32768;
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (threaded_backward)
+#endif
+    for (std::int64_t plane = 0; plane < p.planes; ++plane) {
+      float* dxp = dxv + plane * in_plane_;
+      const float* dyp = dy + plane * out_plane_;
+      detail::for_each_window(
+          p, [&](std::int64_t o, std::int64_t hs, std::int64_t ws, bool inside, auto fixed) {
+            const float g = dyp[o] / detail::avg_divisor(p, count_include_pad, hs, ws);
+            // Positions in the padding add 0 to a clamped (in-image) element.
+            detail::visit_window<decltype(fixed)::value>(
+                p, hs, ws, inside, [&](std::int64_t k, bool valid) { dxp[k] += valid ? g : 0.0f; });
+          });
+    }
+    detail::accumulate_grad(self, 0, std::move(dx));
+  });
+}
+
+Var avg_pool2d(const Var& x, int kernel) {
+  return avg_pool2d(x, kernel, kernel, 0);
+}
+
+Var global_avg_pool2d(const Var& x) {
+  const Shape& s = x.shape();
+  if (s.rank() != 4)
+    throw shape_error("global_avg_pool2d: input must be [N, C, H, W], got " + s.to_string());
+  if (s[2] * s[3] == 0)
+    throw shape_error("global_avg_pool2d: empty image in " + s.to_string());
+  const std::int64_t planes = s[0] * s[1];
+  const std::int64_t pixels = s[2] * s[3];
+  Tensor<float> out = Tensor<float>::uninitialized(Shape{s[0], s[1]});
+  as_vector(out) = as_matrix(x.value(), planes, pixels).rowwise().mean();
+  return detail::make_result(std::move(out), {x}, "global_avg_pool2d", [planes, pixels](detail::Node& self) {
+    Tensor<float> dx = Tensor<float>::uninitialized(detail::input(self, 0).value.shape());
+    as_matrix(dx, planes, pixels).colwise() = as_vector(self.grad) / static_cast<float>(pixels);
+    detail::accumulate_grad(self, 0, std::move(dx));
+  });
+}
+
+} // namespace a2q

@@ -1,0 +1,86 @@
+#pragma once
+/// @file
+/// Definitions for verify.hpp (see a2q/core/config.hpp).
+
+#include "a2q/engine/verify.hpp"
+
+#include "a2q/engine/adversarial.hpp"
+#include "a2q/engine/integer_model.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace a2q::engine {
+
+LayerProof prove_layer(const nn::IntegerLayer& layer, int P) {
+  LayerProof p;
+  p.name = layer.name;
+  p.kind = layer.kind;
+  p.method = layer.method;
+  p.out_channels = layer.out_channels;
+  p.K = layer.fan_in;
+  p.N = layer.input_bits;
+  p.input_signed = layer.input_signed;
+  p.M = layer.weight_bits;
+  p.target_bits = layer.accumulator_bits;
+  p.checked_bits = P > 0 ? P : layer.accumulator_bits;
+  p.datatype_bits = layer.datatype_bits();
+  p.l1_limit = layer.method == quant::QuantMethod::a2q_plus
+                   ? a2q_plus_l1_limit(p.checked_bits, p.N)
+                   : a2q_l1_limit(p.checked_bits, p.N, p.input_signed);
+  p.sparsity = layer.sparsity();
+  p.required_bits = 1;
+  const InputRange range = layer.input_range();
+  for (std::int64_t c = 0; c < layer.out_channels; ++c) {
+    ChannelProof ch;
+    ch.channel = c;
+    for (const std::int32_t q : layer.channel(c))
+      ch.l1 += q < 0 ? -static_cast<std::int64_t>(q) : q;
+    ch.start = layer.accumulator_start(c);
+    ch.worst = worst_case_accumulator(layer.channel(c), range, ch.start);
+    ch.required_bits = required_accumulator_bits(layer.channel(c), range, ch.start);
+    p.required_bits = std::max(p.required_bits, ch.required_bits);
+    p.max_l1 = std::max(p.max_l1, ch.l1);
+    p.failing_channels += ch.required_bits > p.checked_bits;
+    p.channels.push_back(ch);
+  }
+  return p;
+}
+
+std::vector<LayerProof> prove_model(const IntegerModel& model, int P) {
+  std::vector<LayerProof> out;
+  for (const nn::IntegerLayer* layer : model.layers())
+    out.push_back(prove_layer(*layer, P));
+  return out;
+}
+
+DatasetOverflowReport count_dataset_overflows(const IntegerModel& model, const Tensor<float>& images,
+                                              std::span<const std::int32_t> labels, std::optional<int> P,
+                                              OverflowPolicy policy, std::int64_t batch_size) {
+  if (images.rank() < 2 || images.dim(0) != static_cast<std::int64_t>(labels.size()))
+    throw shape_error("count_dataset_overflows: " + std::to_string(labels.size()) + " labels for images " +
+                      images.shape().to_string());
+  if (batch_size < 1)
+    throw config_error("count_dataset_overflows: batch_size must be >= 1, got " + std::to_string(batch_size));
+  DatasetOverflowReport report;
+  ExecutionOptions options{
+      .policy = policy, .accumulator_bits = P, .kernel = KernelChoice::reference, .stats = &report.layers};
+  const std::int64_t S = images.dim(0);
+  const std::int64_t sample = images.numel() / std::max<std::int64_t>(S, 1);
+  for (std::int64_t first = 0; first < S; first += batch_size) {
+    const std::int64_t count = std::min(batch_size, S - first);
+    std::vector<std::int64_t> dims(images.shape().begin(), images.shape().end());
+    dims[0] = count;
+    Tensor<float> batch = Tensor<float>::uninitialized(Shape(std::span<const std::int64_t>(dims)));
+    std::copy(images.data() + first * sample, images.data() + (first + count) * sample, batch.data());
+    const Tensor<float> logits = model.forward(batch, options);
+    for (std::int64_t n = 0; n < count; ++n)
+      report.correct += predicted_class(logits, n) == labels[static_cast<std::size_t>(first + n)];
+    report.samples += count;
+  }
+  return report;
+}
+
+} // namespace a2q::engine

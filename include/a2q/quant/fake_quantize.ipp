@@ -1,0 +1,312 @@
+#pragma once
+/// @file
+/// Definitions for fake_quantize.hpp (see a2q/core/config.hpp).
+
+#include "a2q/quant/fake_quantize.hpp"
+
+#include "a2q/autograd/variable.hpp"
+#include "a2q/core/error.hpp"
+#include "a2q/core/parallel.hpp"
+#include "a2q/core/rng.hpp"
+#include "a2q/core/tensor.hpp"
+#include "a2q/quant/bypass.hpp"
+#include "a2q/quant/int_format.hpp"
+#include "a2q/quant/rounding.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace a2q::quant {
+
+double lsq_grad_factor(std::int64_t numel_per_scale, const IntFormat& format) {
+  const double n = static_cast<double>(std::max<std::int64_t>(numel_per_scale, 1));
+  return 1.0 / std::sqrt(n * static_cast<double>(format.qmax()));
+}
+
+} // namespace a2q::quant
+
+namespace a2q::detail {
+
+/// Elements per block of work (and per partial sum of the scale gradient).
+inline constexpr std::int64_t fake_quant_block = 4096;
+
+/// Tensors with more elements than this are processed in parallel.
+inline constexpr std::int64_t fake_quant_parallel_threshold = 100000;
+
+/// x viewed as [outer, channels, inner] with one scale per channel, cut into blocks of at most
+/// fake_quant_block contiguous elements that share a scale.
+struct FakeQuantPlan {
+  std::int64_t outer = 1;
+  std::int64_t channels = 1;
+  std::int64_t inner = 0;
+  std::int64_t pieces = 0; ///< blocks per row of `inner` elements
+  std::int64_t blocks = 0;
+  std::int64_t numel = 0;
+  float qmin = 0.0f;
+  float qmax = 0.0f;
+  double grad_factor = 0.0;
+  quant::RoundingMode rounding = quant::RoundingMode::nearest_even;
+
+  std::int64_t channel(std::int64_t block) const { return (block / pieces) % channels; }
+  std::int64_t begin(std::int64_t block) const {
+    return (block / pieces) * inner + (block % pieces) * fake_quant_block;
+  }
+  std::int64_t length(std::int64_t block) const {
+    return std::min(fake_quant_block, inner - (block % pieces) * fake_quant_block);
+  }
+  bool parallel() const { return numel > fake_quant_parallel_threshold && blocks > 1; }
+};
+
+/// Checks the options, shapes and scale values and lays out the work.
+inline FakeQuantPlan plan_fake_quant(const Tensor<float>& x, const Tensor<float>& scale,
+                                     const quant::FakeQuantOptions& opt, const char* function) {
+  const std::string fn(function);
+  opt.format.validate();
+  if (opt.rounding == quant::RoundingMode::stochastic && opt.rng == nullptr)
+    throw config_error(fn + ": stochastic rounding needs FakeQuantOptions::rng (it is null)");
+  if (!(std::isfinite(opt.scale_grad_factor) && opt.scale_grad_factor >= 0.0))
+    throw config_error(fn + ": scale_grad_factor must be finite and >= 0 (0 = automatic), got " +
+                       std::to_string(opt.scale_grad_factor));
+
+  FakeQuantPlan plan;
+  const Shape& shape = x.shape();
+  plan.numel = x.numel();
+  if (opt.channel_axis == -1) {
+    if (scale.numel() != 1)
+      throw shape_error(fn + ": a per-tensor scale (channel_axis = -1) must have 1 element, got shape " +
+                        scale.shape().to_string());
+    plan.inner = plan.numel;
+  } else {
+    if (opt.channel_axis < -1 || opt.channel_axis >= shape.rank())
+      throw shape_error(fn + ": channel_axis " + std::to_string(opt.channel_axis) +
+                        " is out of range for input shape " + shape.to_string() +
+                        " (use -1 for one scale per tensor, or 0.." + std::to_string(shape.rank() - 1) + ")");
+    const int axis = opt.channel_axis;
+    plan.channels = shape[axis];
+    plan.inner = 1;
+    for (int d = 0; d < axis; ++d)
+      plan.outer *= shape[d];
+    for (int d = axis + 1; d < shape.rank(); ++d)
+      plan.inner *= shape[d];
+    if (scale.numel() != plan.channels)
+      throw shape_error(fn + ": per-channel scales along axis " + std::to_string(axis) + " of input " +
+                        shape.to_string() + " need " + std::to_string(plan.channels) +
+                        " elements, got scale of shape " + scale.shape().to_string());
+  }
+  for (std::int64_t c = 0; c < scale.numel(); ++c) {
+    const float s = scale[c];
+    const std::string which =
+        opt.channel_axis == -1 ? std::string("the scale") : "the scale of channel " + std::to_string(c);
+    if (!std::isfinite(s))
+      throw numeric_error(fn + ": " + which + " is " + std::to_string(s) +
+                          "; scales must be finite (did training diverge?)");
+    if (!(s > 0.0f))
+      throw config_error(fn + ": " + which + " is " + std::to_string(s) + "; scales must be positive");
+  }
+  plan.pieces = plan.inner == 0 ? 0 : (plan.inner + fake_quant_block - 1) / fake_quant_block;
+  plan.blocks = plan.outer * plan.channels * plan.pieces;
+  plan.qmin = static_cast<float>(opt.format.qmin());
+  plan.qmax = static_cast<float>(opt.format.qmax());
+  plan.rounding = opt.rounding;
+  const std::int64_t per_scale = plan.channels == 0 ? 0 : plan.numel / plan.channels;
+  plan.grad_factor =
+      opt.scale_grad_factor > 0.0 ? opt.scale_grad_factor : quant::lsq_grad_factor(per_scale, opt.format);
+  return plan;
+}
+
+/// Runs body(block) for every block, in parallel for large tensors. body must not throw.
+template <class Body>
+void fake_quant_for_each_block(const FakeQuantPlan& plan, const Body& body) {
+  if (plan.parallel()) {
+    A2Q_PARALLEL_FOR
+    for (std::int64_t b = 0; b < plan.blocks; ++b)
+      body(b);
+  } else {
+    for (std::int64_t b = 0; b < plan.blocks; ++b)
+      body(b);
+  }
+}
+
+/// clip(r, lo, hi); NaN stays NaN.
+inline float fake_quant_clip(float r, float lo, float hi) {
+  r = r < lo ? lo : r;
+  return r > hi ? hi : r;
+}
+
+/// One run of n elements sharing scale s: out = s · q (Dequantize) or q. `first` is the flat index of
+/// x[0], which keys the stochastic random numbers.
+template <quant::RoundingMode M, bool Dequantize>
+[[gnu::noinline]] void fake_quant_run(const float* __restrict x, float* __restrict out, std::int64_t n,
+                                      float s, float qmin, float qmax, std::uint64_t stream,
+                                      std::int64_t first) {
+  auto element = [=](std::int64_t i) {
+    const float u = x[i] / s;
+    float r;
+    if constexpr (M == quant::RoundingMode::stochastic)
+      r = round_stochastic(u, stochastic_uniform(stream, first + i));
+    else
+      r = round_as<M>(u);
+    const float q = fake_quant_clip(r, qmin, qmax);
+    if constexpr (Dequantize)
+      out[i] = s * q;
+    else
+      out[i] = q;
+  };
+  std::int64_t i = 0;
+  for (; i + quant_vector_step <= n; i += quant_vector_step)
+    for (int j = 0; j < quant_vector_step; ++j)
+      element(i + j);
+  for (; i < n; ++i)
+    element(i);
+}
+
+/// Under QuantizationBypass: the range is kept, the rounding skipped, out = clip(x, s·qmin, s·qmax).
+inline Var fake_quant_bypassed(const FakeQuantPlan& plan, const Tensor<float>& x,
+                               const Tensor<float>& scale) {
+  if (grad_enabled())
+    throw config_error("fake_quantize: quantization is bypassed while gradients are recorded; the bypass "
+                       "is for evaluation (add a NoGradGuard)");
+  Tensor<float> out = Tensor<float>::uninitialized(x.shape());
+  fake_quant_for_each_block(plan, [&](std::int64_t b) {
+    const std::int64_t first = plan.begin(b);
+    const float s = scale[plan.channel(b)];
+    for (std::int64_t i = first; i < first + plan.length(b); ++i)
+      out[i] = fake_quant_clip(x[i], s * plan.qmin, s * plan.qmax);
+  });
+  return Var(std::move(out));
+}
+
+/// The forward pass over all blocks: out = s · q (dequantize) or q.
+inline void fake_quant_forward(const FakeQuantPlan& plan, const float* x, const float* scale, float* out,
+                               std::uint64_t stream, bool dequantize) {
+  dispatch_rounding(plan.rounding, [&](auto mode) {
+    constexpr quant::RoundingMode M = decltype(mode)::value;
+    fake_quant_for_each_block(plan, [&](std::int64_t b) {
+      const std::int64_t first = plan.begin(b);
+      const float s = scale[plan.channel(b)];
+      if (dequantize)
+        fake_quant_run<M, true>(x + first, out + first, plan.length(b), s, plan.qmin, plan.qmax, stream,
+                                first);
+      else
+        fake_quant_run<M, false>(x + first, out + first, plan.length(b), s, plan.qmin, plan.qmax, stream,
+                                 first);
+    });
+  });
+}
+
+/// Backward over one run: dx = g inside the range, 0 outside (NeedDx); returns Σ g · dy/ds (NeedDs).
+/// The sum uses quant_vector_step float lanes (vectorisable without reassociation flags), added up in double.
+template <quant::RoundingMode M, bool NeedDx, bool NeedDs>
+[[gnu::noinline]] double fake_quant_backward_run(const float* __restrict x, const float* __restrict y,
+                                                 const float* __restrict g, float* __restrict dx,
+                                                 std::int64_t n, float s, float qmin, float qmax) {
+  auto element = [=](std::int64_t i) -> float {
+    const float u = x[i] / s;
+    const bool inside = (u >= qmin) & (u <= qmax);
+    if constexpr (NeedDx)
+      dx[i] = select_float(inside, g[i], 0.0f);
+    if constexpr (NeedDs) {
+      float q;
+      if constexpr (M == quant::RoundingMode::stochastic)
+        // The q the forward pass drew, recovered from y = fl(s · q): |q| <= 2^16, so the two roundings
+        // leave y / s within about 2^-7 of q.
+        q = round_half_even(y[i] / s);
+      else
+        q = fake_quant_clip(round_as<M>(u), qmin, qmax);
+      return g[i] * (q - select_float(inside, u, 0.0f));
+    } else {
+      return 0.0f;
+    }
+  };
+  float acc[quant_vector_step] = {};
+  std::int64_t i = 0;
+  for (; i + quant_vector_step <= n; i += quant_vector_step)
+    for (int j = 0; j < quant_vector_step; ++j)
+      acc[j] += element(i + j);
+  double total = 0.0;
+  for (; i < n; ++i)
+    total += static_cast<double>(element(i));
+  for (int j = 0; j < quant_vector_step; ++j)
+    total += static_cast<double>(acc[j]);
+  return total;
+}
+
+} // namespace a2q::detail
+
+namespace a2q::quant {
+
+Var fake_quantize(const Var& x, const Var& scale, const FakeQuantOptions& opt) {
+  const a2q::detail::FakeQuantPlan plan =
+      a2q::detail::plan_fake_quant(x.value(), scale.value(), opt, "fake_quantize");
+  if (quantization_bypassed())
+    return a2q::detail::fake_quant_bypassed(plan, x.value(), scale.value());
+  const std::uint64_t stream = opt.rounding == RoundingMode::stochastic ? (*opt.rng)() : 0;
+  Tensor<float> out = Tensor<float>::uninitialized(x.shape());
+  a2q::detail::fake_quant_forward(plan, x.value().data(), scale.value().data(), out.data(), stream, true);
+
+  return a2q::detail::make_result(
+      std::move(out), {x, scale}, "fake_quantize", [plan](a2q::detail::Node& self) {
+        const a2q::detail::Node& xn = a2q::detail::input(self, 0);
+        const a2q::detail::Node& sn = a2q::detail::input(self, 1);
+        const bool need_dx = xn.requires_grad;
+        const bool need_ds = sn.requires_grad;
+        const float* xv = xn.value.data();
+        const float* sv = sn.value.data();
+        const float* yv = self.value.data();
+        const float* gv = self.grad.data();
+        Tensor<float> dx = need_dx ? Tensor<float>::uninitialized(xn.value.shape()) : Tensor<float>();
+        float* dxv = dx.data();
+        std::vector<double> partial(need_ds ? static_cast<std::size_t>(plan.blocks) : 0);
+
+        a2q::detail::dispatch_rounding(plan.rounding, [&](auto mode) {
+          constexpr RoundingMode M = decltype(mode)::value;
+          a2q::detail::fake_quant_for_each_block(plan, [&](std::int64_t b) {
+            const std::int64_t first = plan.begin(b);
+            const std::int64_t n = plan.length(b);
+            const float s = sv[plan.channel(b)];
+            if (need_dx && need_ds)
+              partial[static_cast<std::size_t>(b)] = a2q::detail::fake_quant_backward_run<M, true, true>(
+                  xv + first, yv + first, gv + first, dxv + first, n, s, plan.qmin, plan.qmax);
+            else if (need_dx)
+              a2q::detail::fake_quant_backward_run<M, true, false>(xv + first, yv + first, gv + first,
+                                                                   dxv + first, n, s, plan.qmin, plan.qmax);
+            else if (need_ds)
+              partial[static_cast<std::size_t>(b)] = a2q::detail::fake_quant_backward_run<M, false, true>(
+                  xv + first, yv + first, gv + first, nullptr, n, s, plan.qmin, plan.qmax);
+          });
+        });
+
+        if (need_dx)
+          a2q::detail::accumulate_grad(self, 0, std::move(dx));
+        if (need_ds) {
+          std::vector<double> sums(static_cast<std::size_t>(plan.channels), 0.0);
+          for (std::int64_t b = 0; b < plan.blocks; ++b) // block order: deterministic
+            sums[static_cast<std::size_t>(plan.channel(b))] += partial[static_cast<std::size_t>(b)];
+          Tensor<float> ds = Tensor<float>::uninitialized(sn.value.shape());
+          for (std::int64_t c = 0; c < plan.channels; ++c)
+            ds[c] = static_cast<float>(sums[static_cast<std::size_t>(c)] * plan.grad_factor);
+          a2q::detail::accumulate_grad(self, 1, std::move(ds));
+        }
+      });
+}
+
+Tensor<std::int32_t> quantize_to_int(const Tensor<float>& x, const Tensor<float>& scale,
+                                     const FakeQuantOptions& opt) {
+  const a2q::detail::FakeQuantPlan plan = a2q::detail::plan_fake_quant(x, scale, opt, "quantize_to_int");
+  const std::uint64_t stream = opt.rounding == RoundingMode::stochastic ? (*opt.rng)() : 0;
+  Tensor<float> q = Tensor<float>::uninitialized(x.shape());
+  a2q::detail::fake_quant_forward(plan, x.data(), scale.data(), q.data(), stream, false);
+  Tensor<std::int32_t> out = Tensor<std::int32_t>::uninitialized(x.shape());
+  for (std::int64_t i = 0; i < q.numel(); ++i) {
+    if (std::isnan(q[i]))
+      throw numeric_error("quantize_to_int: element " + std::to_string(i) + " of the input is NaN");
+    out[i] = static_cast<std::int32_t>(q[i]); // q is an integer in [qmin, qmax] (|q| <= 2^16)
+  }
+  return out;
+}
+
+} // namespace a2q::quant

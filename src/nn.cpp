@@ -1,0 +1,18 @@
+// a2q::compiled: the layers and modules, compiled once (see a2q/core/config.hpp).
+
+#include "a2q/nn/act_quant.ipp"
+#include "a2q/nn/activation.ipp"
+#include "a2q/nn/batch_norm.ipp"
+#include "a2q/nn/conv2d.ipp"
+#include "a2q/nn/init.ipp"
+#include "a2q/nn/integer_layer.ipp"
+#include "a2q/nn/linear.ipp"
+#include "a2q/nn/module.ipp"
+#include "a2q/nn/quant_config.ipp"
+#include "a2q/nn/quant_conv2d.ipp"
+#include "a2q/nn/quant_layer.ipp"
+#include "a2q/nn/quant_linear.ipp"
+#include "a2q/nn/quant_model.ipp"
+#include "a2q/nn/quant_weight.ipp"
+#include "a2q/nn/residual.ipp"
+#include "a2q/nn/sequential.ipp"
