@@ -72,33 +72,58 @@ inline std::string to_string(int128 v) {
   throw config_error(what);
 }
 
+// The checks below are constexpr and inlined everywhere; their messages are built out of line, in cold
+// functions (GCC 12's -Warray-bounds also misfires on string concatenations inlined into callers).
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_operand_bits(const char* function, const char* name,
+                                                                      int bits) {
+  throw_config(std::string(function) + ": " + name + " = " + std::to_string(bits) + " is outside [1, " +
+               std::to_string(max_operand_bits) + "]");
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_accumulator_bits(const char* function, int P) {
+  throw_config(std::string(function) + ": accumulator width P = " + std::to_string(P) +
+               " is outside [2, 64]");
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_range(const char* function, std::int64_t lo,
+                                                               std::int64_t hi) {
+  throw_config(std::string(function) + ": range lower end " + std::to_string(lo) + " exceeds upper end " +
+               std::to_string(hi));
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_empty_weights(const char* function) {
+  throw_config(std::string(function) + ": the weight vector is empty (K = 0)");
+}
+
+[[noreturn, gnu::cold, gnu::noinline]] inline void throw_not_positive(const char* function, std::int64_t n) {
+  throw_config(std::string(function) + ": argument " + std::to_string(n) + " is not positive");
+}
+
 constexpr void check_operand_bits(const char* function, const char* name, int bits) {
   if (bits < 1 || bits > max_operand_bits)
-    throw_config(std::string(function) + ": " + name + " = " + std::to_string(bits) + " is outside [1, " +
-                 std::to_string(max_operand_bits) + "]");
+    throw_operand_bits(function, name, bits);
 }
 
 constexpr void check_accumulator_bits(const char* function, int P) {
   if (P < 2 || P > 64)
-    throw_config(std::string(function) + ": accumulator width P = " + std::to_string(P) +
-                 " is outside [2, 64]");
+    throw_accumulator_bits(function, P);
 }
 
 constexpr void check_range(const char* function, std::int64_t lo, std::int64_t hi) {
   if (lo > hi)
-    throw_config(std::string(function) + ": range lower end " + std::to_string(lo) + " exceeds upper end " +
-                 std::to_string(hi));
+    throw_range(function, lo, hi);
 }
 
 constexpr void check_weights(const char* function, std::span<const std::int32_t> q) {
   if (q.empty())
-    throw_config(std::string(function) + ": the weight vector is empty (K = 0)");
+    throw_empty_weights(function);
 }
 
 /// ceil(log2(n)) for n >= 1, exactly: 0 for n = 1, bit_length(n - 1) otherwise.
 constexpr std::int64_t ceil_log2(std::int64_t n) {
   if (n < 1)
-    throw_config("ceil_log2: argument " + std::to_string(n) + " is not positive");
+    throw_not_positive("ceil_log2", n);
   return bit_length(static_cast<uint128>(n - 1));
 }
 
