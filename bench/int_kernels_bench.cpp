@@ -243,7 +243,7 @@ void bench_model(const std::string& path, const BenchOptions& options, std::vect
 
   // Whole-model throughput on pixel-like inputs, batch 256.
   a2q::Rng rng(options.seed);
-  const a2q::Shape& in = loaded.recipe.input;
+  const a2q::Shape& in = loaded.input;
   Tensor<float> x(Shape{256, in[0], in[1], in[2]});
   for (float& v : x)
     v = static_cast<float>(rng.uniform_int(0, 255)) / 255.0f;

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Where a2q's build time goes. Measures, on this machine:
 #   scripts/compile_times.sh                  all of the below
-#   scripts/compile_times.sh --user           a user's program (examples/custom_cnn.cpp: a custom CNN that
+#   scripts/compile_times.sh --user           a user's program (examples/custom_model.cpp: a custom CNN that
 #                                             trains, converts, proves and writes a C header) compiled as
 #                                             one file with CMake Release flags, header-only and against
 #                                             a2q::compiled: seconds and peak compiler memory
@@ -78,11 +78,11 @@ time_one() {
 
 user_program() {
   local release=(-O3 -DNDEBUG) # CMake's Release flags
-  echo "== a user's program: examples/custom_cnn.cpp as one translation unit, $cxx ${release[*]} =="
+  echo "== a user's program: examples/custom_model.cpp as one translation unit, $cxx ${release[*]} =="
   printf '  %-44s' "header-only (a2q::a2q):"
-  time_one "$cxx" "${common[@]}" "${release[@]}" -c examples/custom_cnn.cpp -o "$out_dir/user-header-only.o"
+  time_one "$cxx" "${common[@]}" "${release[@]}" -c examples/custom_model.cpp -o "$out_dir/user-header-only.o"
   printf '  %-44s' "against the compiled library (a2q::compiled):"
-  time_one "$cxx" "${common[@]}" "${release[@]}" -DA2Q_SEPARATE_COMPILATION -c examples/custom_cnn.cpp \
+  time_one "$cxx" "${common[@]}" "${release[@]}" -DA2Q_SEPARATE_COMPILATION -c examples/custom_model.cpp \
     -o "$out_dir/user-compiled.o"
   echo "  (a2q::compiled itself is built once, with a2q: see --build release)"
 }

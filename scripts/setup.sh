@@ -5,7 +5,8 @@
 #   scripts/setup.sh --bench    also the peers the benchmarks compare against (PyTorch, oneDNN)
 set -euo pipefail
 
-packages=(g++ cmake make libeigen3-dev catch2 libcli11-dev libfmt-dev zlib1g-dev dataset-fashion-mnist)
+packages=(g++ cmake make libeigen3-dev nlohmann-json3-dev catch2 libcli11-dev libfmt-dev zlib1g-dev
+  dataset-fashion-mnist)
 for arg in "$@"; do
   case "$arg" in
     --format) packages+=(clang-format) ;;

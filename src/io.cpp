@@ -1,5 +1,7 @@
-// a2q::compiled: model files, archives, JSON and C header writers, compiled once (see a2q/core/config.hpp).
+// a2q::compiled: model files and architectures, archives, JSON and C header writers, compiled once (see
+// a2q/core/config.hpp).
 
+#include "a2q/io/architecture.ipp"
 #include "a2q/io/atomic_file.ipp"
 #include "a2q/io/c_header.ipp"
 #include "a2q/io/int_weights_json.ipp"

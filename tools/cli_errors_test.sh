@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Bad command lines must end in a clear error and a nonzero exit code, never a crash.
-#   tools/cli_errors_test.sh path/to/a2q work-dir trained-model.a2q
+#   tools/cli_errors_test.sh path/to/a2q work-dir trained-model.a2q [path/to/model_check custom-cnn.a2q]
 set -u
 a2q=$1
 work=$2
 model=$3
+model_check=${4:-}
+custom=${5:-}
 mkdir -p "$work"
 failures=0
 
@@ -47,6 +49,44 @@ expect_error "missing model file" "no-such.a2q" "$a2q" verify "$work/no-such.a2q
 expect_error "truncated model file" "truncated" "$a2q" report "$work/truncated.a2q"
 expect_error "P < 2 in verify" "acc-bits" "$a2q" verify "$model" --acc-bits 1
 expect_error "unknown export format" "format" "$a2q" export "$model" --format onnx -o "$work/x.onnx"
+
+# Networks described in JSON: every error names the layer, before any training starts.
+arch() { # arch NAME LAYERS-JSON: a description of a network for 28x28 images
+  printf '{"input": [1, 28, 28], "network": {"type": "Sequential", "layers": [%s]}}' "$2" >"$work/$1.json"
+}
+arch shapes '{"name": "flat", "type": "Flatten"}, {"name": "fc1", "type": "Linear", "in": 784, "out": 32},
+  {"name": "fc2", "type": "Linear", "in": 64, "out": 10}'
+arch sign '{"name": "q", "type": "ActQuant", "bits": 8, "signed": false, "fixed_scale": 0.004},
+  {"name": "flat", "type": "Flatten"},
+  {"name": "fc", "type": "QuantLinear", "in": 784, "out": 10, "input": "q", "input_signed": true}'
+arch narrow '{"name": "q", "type": "ActQuant", "bits": 8, "signed": false, "fixed_scale": 0.004},
+  {"name": "flat", "type": "Flatten"},
+  {"name": "fc", "type": "QuantLinear", "in": 784, "out": 10, "input": "q", "quant": {"method": "a2q", "acc_bits": 9}}'
+arch typo '{"name": "flat", "type": "Flatten"}, {"name": "fc", "type": "Linear", "in": 784, "out": 10, "bais": false}'
+arch classes '{"name": "flat", "type": "Flatten"}, {"name": "fc", "type": "Linear", "in": 784, "out": 3}'
+printf '{"input": [1, 28, 28], "network": {"type": "Sequential", "layers": [' >"$work/broken.json"
+expect_error "--arch: layers that do not fit" "layer 'fc2' (Linear) cannot take its input of shape \[2, 32\]" \
+  "$a2q" train --arch "$work/shapes.json" --quant a2q+ -o "$work/x.a2q"
+expect_error "--arch: a quantizer of the other signedness" "layer 'fc' (QuantLinear): declares a signed 8-bit input" \
+  "$a2q" train --arch "$work/sign.json" --quant a2q+ -o "$work/x.a2q"
+expect_error "--arch: P too narrow for the input" "layer 'fc' (QuantLinear): a 9-bit accumulator" \
+  "$a2q" train --arch "$work/narrow.json" -o "$work/x.a2q"
+expect_error "--arch: an unknown key" "layer 'fc' (Linear): unknown key 'bais'" \
+  "$a2q" train --arch "$work/typo.json" -o "$work/x.a2q"
+expect_error "--arch: fewer outputs than classes" "output has shape \[3\]" \
+  "$a2q" train --arch "$work/classes.json" -o "$work/x.a2q"
+expect_error "--arch: not JSON" "not valid JSON" "$a2q" train --arch "$work/broken.json" -o "$work/x.a2q"
+expect_error "--arch with --model" "do not apply" "$a2q" train --arch "$work/typo.json" --model cnn -o "$work/x.a2q"
+expect_error "--arch: missing file" "arch" "$a2q" train --arch "$work/none.json" -o "$work/x.a2q"
+if [ -n "$model_check" ]; then
+  "$model_check" break-arch "$custom" "$work/broken-arch.a2q" || failures=$((failures + 1))
+  for command in eval verify report inspect "export --format header -o $work/x.h"; do
+    # shellcheck disable=SC2086 # the export command's flags are meant to split
+    expect_error "$command on a file whose architecture is impossible" \
+      "broken-arch.a2q: architecture: layer '[a-z0-9_]*' (QuantConv2d): 'kernel' is 0" \
+      "$a2q" $command "$work/broken-arch.a2q"
+  done
+fi
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures bad command line(s) were not handled cleanly"

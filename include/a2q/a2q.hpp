@@ -1,8 +1,9 @@
 #pragma once
 /// @file
-/// Umbrella header: everything in a2q that needs only the standard library and Eigen.
-/// Opt-in headers with other dependencies: a2q/data/*.hpp and a2q/train/*.hpp (zlib, for gzip-compressed
-/// IDX files; link a2q::data).
+/// Umbrella header: all of a2q's public API, the data loaders and the trainer included.
+/// Link a2q::compiled (the library compiled once; fast builds) or a2q::data (header-only): the loaders
+/// read gzip-compressed IDX files with zlib. Including a2q/a2q.hpp with a2q::a2q alone compiles, and
+/// links as long as nothing reads gzip data.
 
 // clang-format off
 #include "a2q/version.hpp"
@@ -61,4 +62,10 @@
 #include "a2q/engine/weight_compression.hpp"
 #include "a2q/io/model_io.hpp"
 #include "a2q/io/c_header.hpp"
+#include "a2q/io/architecture.hpp"
+#include "a2q/data/dataset.hpp"
+#include "a2q/data/idx.hpp"
+#include "a2q/data/cifar10.hpp"
+#include "a2q/data/loader.hpp"
+#include "a2q/train/train.hpp"
 // clang-format on

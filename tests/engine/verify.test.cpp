@@ -93,3 +93,23 @@ TEST_CASE("Data set overflow counts: baseline overflows, A2Q+ does not", "[engin
   CHECK_THROWS_AS(a2q::engine::count_dataset_overflows(safe.model, safe.images, std::vector<std::int32_t>(3)),
                   a2q::shape_error);
 }
+
+TEST_CASE("'Each layer's own P' is an empty optional everywhere, and P = 0 is an error everywhere",
+          "[engine][verify]") {
+  const Fixture f = mlp(QuantMethod::a2q_plus, 14, 5);
+  const auto own = a2q::engine::prove_model(f.model);
+  REQUIRE(own.size() == 3);
+  CHECK(own[1].checked_bits == 14);
+  CHECK(own[0].checked_bits == 32);
+  CHECK(a2q::engine::prove_model(f.model, std::nullopt)[1].checked_bits == 14);
+  CHECK(a2q::engine::prove_model(f.model, 20)[1].checked_bits == 20);
+  const auto report = a2q::engine::count_dataset_overflows(f.model, f.images, f.labels, std::nullopt);
+  CHECK(report.samples == 40);
+  CHECK(report.events() == 0);
+  using Catch::Matchers::Contains;
+  CHECK_THROWS_WITH(a2q::engine::prove_model(f.model, 0), Contains("P = 0 is outside [2, 64]"));
+  CHECK_THROWS_WITH(a2q::engine::prove_layer(*f.model.layers()[0], 65),
+                    Contains("P = 65 is outside [2, 64]"));
+  CHECK_THROWS_WITH(a2q::engine::count_dataset_overflows(f.model, f.images, f.labels, 0),
+                    Contains("P = 0 is outside [2, 64]"));
+}

@@ -3,6 +3,8 @@
 #include "a2q/engine/model_conversion.hpp"
 #include "a2q/models/quant_zoo.hpp"
 
+#include "custom_nets.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cstdio>
@@ -42,6 +44,9 @@ Case make_case(const std::string& kind) {
     c.net = a2q::models::quant_mnist_mlp(policy, rng);
   } else if (kind == "cnn") {
     c.net = a2q::models::quant_mnist_cnn(policy, rng);
+  } else if (kind == "separable") { // depthwise, average pooling, a residual block: not in the zoo
+    c.net = test_nets::separable_cnn(rng, 14);
+    sample = Shape{1, 16, 16};
   } else {
     policy.bias_mode = a2q::nn::BiasMode::in_accumulator;
     c.net = a2q::models::quant_cifar_resnet(policy, rng, 4, 1);
@@ -103,7 +108,7 @@ TEST_CASE("The C header compiles and reproduces the engine's logits exactly", "[
     WARN("no C compiler (cc) on this machine: skipped");
     return;
   }
-  for (const std::string kind : {"mlp", "cnn", "resnet"}) {
+  for (const std::string kind : {"mlp", "cnn", "resnet", "separable"}) {
     INFO(kind);
     const Case c = make_case(kind);
     const auto dir = std::filesystem::temp_directory_path() / ("a2q_c_header_" + kind);

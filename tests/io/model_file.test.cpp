@@ -123,6 +123,7 @@ ModelFile sample_model() {
                                                            std::numeric_limits<float>::quiet_NaN()}));
   m.parameters.emplace_back("empty", Tensor<float>(Shape{0, 3}));
   m.integer_layers = {extreme_linear(), conv_no_bias(), tiny_layer()};
+  m.architecture = R"({"a2q_architecture": 1, "input": [4], "network": {"type": "Grüße"}})";
   return m;
 }
 
@@ -134,6 +135,7 @@ bool same_bytes(std::span<const T> a, std::span<const T> b) {
 // Bit-exact comparison of every field (NaN == NaN, -0 != +0).
 void require_equal(const ModelFile& a, const ModelFile& b) {
   REQUIRE(a.metadata == b.metadata);
+  REQUIRE(a.architecture == b.architecture);
   REQUIRE(a.parameters.size() == b.parameters.size());
   for (std::size_t i = 0; i < a.parameters.size(); ++i) {
     INFO("parameter " << a.parameters[i].first);
@@ -358,7 +360,7 @@ TEST_CASE("model files round-trip every field", "[io][model_file]") {
   const ModelFile empty;
   save_model_file(dir / "empty.a2q", empty);
   require_equal(load_model_file(dir / "empty.a2q"), empty);
-  CHECK(read_all(dir / "empty.a2q").size() == 16 + 3 * (16 + 4));
+  CHECK(read_all(dir / "empty.a2q").size() == 16 + 3 * (16 + 4) + (12 + 4)); // ARCH's payload is empty
 }
 
 TEST_CASE("require_metadata names the missing key", "[io][model_file]") {
@@ -391,10 +393,19 @@ TEST_CASE("the model file layout is the documented one", "[io][model_file]") {
   m.integer_layers = {raw_layer_default()};
   const Bytes meta = Enc().u32(1).str("k").str("vv").b;
   const Bytes parm = Enc().u32(1).str("t").u32(1).u64(2).f32(1.0f).f32(-2.0f).b;
-  const Bytes expected =
-      model_bytes({section("META", meta), section("PARM", parm), section("INTL", intl({{}}))});
+  m.architecture = "{}";
+  const Bytes arch = {'{', '}'};
+  const Bytes expected = model_bytes(
+      {section("META", meta), section("ARCH", arch), section("PARM", parm), section("INTL", intl({{}}))}, 2);
   CHECK(to_bytes(m) == expected);
   require_equal(parse_model_file(expected, "x"), m);
+
+  // Version 1 had no ARCH section, and still reads.
+  m.architecture.clear();
+  require_equal(
+      parse_model_file(
+          model_bytes({section("META", meta), section("PARM", parm), section("INTL", intl({{}}))}), "x"),
+      m);
 
   // Without a bias, flag bit 2 is clear and the bias array is absent; the other flags are bits 0 and 1.
   RawLayer raw;
@@ -402,8 +413,9 @@ TEST_CASE("the model file layout is the documented one", "[io][model_file]") {
   m.integer_layers[0].bias.reset();
   m.integer_layers[0].input_signed = true;
   m.integer_layers[0].bias_in_accumulator = true;
-  CHECK(to_bytes(m) ==
-        model_bytes({section("META", meta), section("PARM", parm), section("INTL", intl({raw}))}));
+  CHECK(to_bytes(m) == model_bytes({section("META", meta), section("ARCH", {}), section("PARM", parm),
+                                    section("INTL", intl({raw}))},
+                                   2));
 }
 
 TEST_CASE("truncation at every byte offset is an io_error", "[io][model_file]") {
@@ -430,11 +442,12 @@ TEST_CASE("truncation at every byte offset is an io_error", "[io][model_file]") 
 TEST_CASE("a flipped bit in any section is caught by its checksum", "[io][model_file]") {
   const Bytes good = to_bytes(sample_model());
   const std::vector<SectionSpan> sections = sections_of(good);
-  REQUIRE(sections.size() == 3);
+  REQUIRE(sections.size() == 4);
   CHECK(sections[0].tag == "META");
-  CHECK(sections[1].tag == "PARM");
-  CHECK(sections[2].tag == "INTL");
-  REQUIRE(sections[2].end() == good.size());
+  CHECK(sections[1].tag == "ARCH");
+  CHECK(sections[2].tag == "PARM");
+  CHECK(sections[3].tag == "INTL");
+  REQUIRE(sections[3].end() == good.size());
   for (const SectionSpan& s : sections) {
     for (std::size_t i = s.at; i < s.end(); ++i) {
       for (int bit = 0; bit < 8; ++bit) {
@@ -467,7 +480,7 @@ TEST_CASE("a flipped bit in any section is caught by its checksum", "[io][model_
 TEST_CASE("a checksum mismatch names the section, offset and both values", "[io][model_file]") {
   Bytes file = to_bytes(sample_model());
   const std::vector<SectionSpan> sections = sections_of(file);
-  const SectionSpan& parm = sections[1];
+  const SectionSpan& parm = sections[2];
   file[parm.at + 12 + parm.length - 1] ^= 0x01; // the last float of PARM
   const std::uint32_t stored = a2q::io::detail::load_u32_le(file.data() + parm.at + 12 + parm.length);
   const std::uint32_t actual = a2q::io::crc32(file.data() + parm.at, 12 + parm.length);
@@ -489,9 +502,9 @@ TEST_CASE("header errors: bad magic, newer and invalid versions", "[io][model_fi
   CHECK_THAT(parse_error(Bytes{}), Contains("truncated at byte 0 while reading the magic"));
 
   bad = good;
-  bad[8] = 2;
+  bad[8] = 3;
   CHECK(parse_error(bad) ==
-        "model.a2q: header at byte 8: written by a newer a2q (format version 2, this build reads up to 1)");
+        "model.a2q: header at byte 8: written by a newer a2q (format version 3, this build reads up to 2)");
   bad[8] = 0;
   bad[11] = 0x80;
   CHECK_THAT(parse_error(bad), Contains("newer a2q (format version 2147483648"));
@@ -519,9 +532,18 @@ TEST_CASE("unknown, repeated, misplaced and missing sections", "[io][model_file]
   const SectionSpan last = sections_of(renamed)[2];
   std::memcpy(renamed.data() + last.at, "XTRA", 4);
   fix_crc(renamed, last);
-  CHECK(parse_error(renamed) ==
-        "model.a2q: section XTRA at byte " + std::to_string(last.at) +
-            ": unknown section tag, expected META, PARM or INTL (format version 1 has no optional sections)");
+  CHECK(parse_error(renamed) == "model.a2q: section XTRA at byte " + std::to_string(last.at) +
+                                    ": unknown section tag, expected one of META, PARM, INTL (format version "
+                                    "1 has no optional sections)");
+  // Version 2 adds ARCH after META; a version-2 file without it is missing a section.
+  CHECK_THAT(parse_error(model_bytes({meta, parm, layers}, 2)),
+             Contains("out of order, expected section ARCH here (the order is META, ARCH, PARM, INTL)"));
+  CHECK(parse_error(model_bytes({meta, section("ARCH", {}), parm, layers}, 2)) == "<parsed>");
+  CHECK_THAT(parse_error(model_bytes({meta, section("ARCH", {'{', 0, '}'}), parm, layers}, 2)),
+             Contains("section ARCH at byte 36: a NUL byte at byte 49 of the architecture description"));
+  // ARCH is no section of version 1.
+  CHECK_THAT(parse_error(model_bytes({meta, section("ARCH", {}), parm, layers})),
+             Contains("section ARCH at byte 36: unknown section tag"));
 
   // An extra, well-formed section after the required ones; non-printable tag bytes are escaped.
   CHECK_THAT(parse_error(model_bytes({meta, parm, layers, section("NOTE", {1, 2})})),
@@ -571,7 +593,7 @@ TEST_CASE("malformed layers with a correct checksum are rejected field by field"
   REQUIRE(parse_error(file_with_layer(RawLayer{})) == "<parsed>");
   {
     const ModelFile m = parse_model_file(file_with_layer(RawLayer{}), "x");
-    require_equal(m, ModelFile{{}, {}, {raw_layer_default()}});
+    require_equal(m, ModelFile{{}, {}, {}, {raw_layer_default()}});
   }
   // Offsets: header 16 bytes, META and PARM 20 each (12 + 4-byte payload + 4), so INTL's payload starts
   // at 68, the first layer at 72, its kind at 78 and its method at 88.

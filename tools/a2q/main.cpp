@@ -5,6 +5,8 @@
 //   a2q report model.a2q [--json]
 //   a2q eval model.a2q
 //   a2q export model.a2q --format header -o model.h
+//   a2q inspect model.a2q [--arch]
+//   a2q train --arch net.json --quant a2q+ --acc-bits 14 -o model.a2q
 
 #include "model_commands.hpp"
 #include "train_command.hpp"
@@ -23,11 +25,13 @@ int main(int argc, char** argv) {
   a2q_cli::VerifyCommand verify;
   a2q_cli::ReportCommand report;
   a2q_cli::ExportCommand export_;
+  a2q_cli::InspectCommand inspect;
   train.add_to(app);
   eval.add_to(app);
   verify.add_to(app);
   report.add_to(app);
   export_.add_to(app);
+  inspect.add_to(app);
   CLI11_PARSE(app, argc, argv);
 
   std::string command_line = "a2q";
@@ -42,6 +46,8 @@ int main(int argc, char** argv) {
       return verify.run();
     if (report.selected)
       return report.run();
+    if (inspect.selected)
+      return inspect.run();
     return export_.run();
   });
 }

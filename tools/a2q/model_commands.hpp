@@ -54,9 +54,9 @@ inline a2q::engine::OverflowPolicy parse_policy(const std::string& name) {
 
 /// Test images as float batches the model takes (normalised like in training).
 inline a2q::data::Batch test_batch(const a2q::io::LoadedModel& m, const ModelInput& in) {
-  const auto test = load_split(in.data_dir(m), m.recipe, a2q::data::Split::test, in.limit);
+  const auto test = load_split(in.data_dir(m), m.input, a2q::data::Split::test, in.limit);
   a2q::data::DataLoaderOptions o{.batch_size = test.size(), .shuffle = false};
-  o.normalization = normalization_for(m.recipe);
+  o.normalization = normalization_for(m.input);
   return a2q::data::DataLoader(test, o).batch(0);
 }
 
@@ -94,7 +94,7 @@ struct EvalCommand {
       model_logits = m.model->forward(a2q::Var(batch.images)).value();
       model_correct = a2q::count_correct(model_logits, batch.labels);
     }
-    const bool quantized = m.recipe.policy.method != a2q::quant::QuantMethod::none;
+    const bool quantized = m.quantized();
     fmt::print("{}: {} test images\n", input.model, batch.size());
     if (quantized) { // what the rounding costs: the same model with every quantizer bypassed
       const a2q::NoGradGuard no_grad;
@@ -167,7 +167,7 @@ struct VerifyCommand {
     const a2q::engine::IntegerModel ints = a2q::io::to_integer_model(m);
     const std::optional<int> P = acc_bits > 0 ? std::optional<int>(acc_bits) : std::nullopt;
     const auto start = clock::now();
-    const auto proofs = a2q::engine::prove_model(ints, acc_bits);
+    const auto proofs = a2q::engine::prove_model(ints, P);
     std::vector<a2q::engine::AdversarialResult> adversarial;
     for (const auto* layer : ints.layers())
       adversarial.push_back(
@@ -234,7 +234,8 @@ struct ReportCommand {
   int run() const {
     const auto m = a2q::io::load_model(input.model);
     const a2q::engine::IntegerModel ints = a2q::io::to_integer_model(m);
-    const auto proofs = a2q::engine::prove_model(ints, acc_bits);
+    const auto proofs =
+        a2q::engine::prove_model(ints, acc_bits > 0 ? std::optional<int>(acc_bits) : std::nullopt);
     const auto layers = ints.layers();
     if (json) {
       a2q::io::JsonWriter w(std::cout, 2);
@@ -275,9 +276,10 @@ struct ReportCommand {
       std::cout << "\n";
       return 0;
     }
-    fmt::print("{} ({}, {}; test accuracy {})\n", input.model, m.file.find_metadata("model").value_or("?"),
-               m.file.find_metadata("quant").value_or("?"),
-               m.file.find_metadata("test_accuracy").value_or("?"));
+    fmt::print("{} ({}, {}, input {}; test accuracy {})\n", input.model,
+               m.file.find_metadata("model").value_or("custom network"),
+               m.file.find_metadata("quant").value_or(m.quantized() ? "quantized" : "float"),
+               m.input.to_string(), m.file.find_metadata("test_accuracy").value_or("not recorded"));
     fmt::print("{:<12}{:>7}{:>12}{:>6}{:>4}{:>4}{:>4}{:>8}{:>8}{:>8}{:>10}{:>10}{:>9}{:>10}{:>11}\n", "layer",
                "kind", "shape", "K", "N", "M", "P", "dtype P", "needs P", "margin", "max L1", "L1 limit",
                "sparsity", "dense KiB", "coded KiB");
@@ -290,6 +292,44 @@ struct ReportCommand {
           p.datatype_bits, p.required_bits, p.margin_bits(), p.max_l1, p.l1_limit, 100.0 * p.sparsity,
           static_cast<double>(size.dense_bits) / 8192.0, size.total_bits() / 8192.0);
     }
+    return 0;
+  }
+};
+
+// ------------------------------------------------------------------------------------------- inspect
+
+struct InspectCommand {
+  ModelInput input;
+  bool arch = false;
+  bool selected = false;
+
+  void add_to(CLI::App& app) {
+    auto* cmd = app.add_subcommand("inspect", "What a model file holds: metadata, input and the network");
+    input.add_to(*cmd, false);
+    cmd->add_flag("--arch", arch, "Print only the architecture as JSON (the form a2q train --arch reads)");
+    cmd->callback([this] { selected = true; });
+  }
+
+  int run() const {
+    const auto m = a2q::io::load_model(input.model);
+    if (arch) {
+      std::cout << m.architecture << "\n";
+      return 0;
+    }
+    fmt::print("{}: input {}, {} parameters, {} quantized layers\n", input.model, m.input.to_string(),
+               m.model->parameter_count(), m.file.integer_layers.size());
+    for (const auto& [key, value] : m.file.metadata)
+      fmt::print("  {:<16}{}\n", key, value);
+    fmt::print("network:\n");
+    m.model->visit("", [](const std::string& prefix, const a2q::nn::Module& module) {
+      if (prefix.empty() || module.type_name() == "QuantWeight")
+        return;
+      const std::string path = prefix.substr(0, prefix.size() - 1); // visit's prefixes end with '.'
+
+      const auto depth = static_cast<std::size_t>(std::count(path.begin(), path.end(), '.'));
+      fmt::print("  {}{:<{}}{}\n", std::string(2 * depth, ' '), path.substr(path.rfind('.') + 1),
+                 24 - 2 * static_cast<int>(std::min<std::size_t>(depth, 8)), module.type_name());
+    });
     return 0;
   }
 };

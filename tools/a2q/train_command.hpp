@@ -7,18 +7,22 @@
 #include "common/quant_flags.hpp"
 #include "common/training_run.hpp"
 
+#include <a2q/io/architecture.hpp>
 #include <a2q/io/model_io.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <fstream>
 #include <memory>
+#include <sstream>
 #include <string>
 
 namespace a2q_cli {
 
 struct TrainCommand {
   std::string model = "mlp";
+  std::string arch; ///< a network described in JSON instead of a recipe
   std::string data = a2q::data::default_fashion_mnist_dir;
   std::string out;
   std::int64_t width = 0; // 0: the architecture's default
@@ -33,6 +37,10 @@ struct TrainCommand {
     cmd->add_option("--model", model, "Architecture")
         ->check(CLI::IsMember({"mlp", "cnn", "resnet"}))
         ->capture_default_str();
+    cmd->add_option("--arch", arch,
+                    "Train the network described in this JSON file (see docs/architecture.md) instead of "
+                    "--model; the quantization flags fill in the settings it leaves out")
+        ->check(CLI::ExistingFile);
     cmd->add_option("--data", data, "Data directory: MNIST-format IDX files, or CIFAR-10 binary for resnet")
         ->capture_default_str();
     cmd->add_option("-o,--out", out, "Model file to write")->required();
@@ -53,6 +61,8 @@ struct TrainCommand {
 
   int run(const std::string& command_line) const {
     examples::create_parent_directory(out);
+    if (!arch.empty())
+      return run_architecture(command_line);
     a2q::models::ModelRecipe recipe;
     recipe.architecture = model;
     recipe.policy = examples::make_policy(quant);
@@ -69,8 +79,8 @@ struct TrainCommand {
       recipe.input = a2q::Shape{probe.channels(), probe.height(), probe.width()};
     }
     recipe.validate();
-    const auto train = load_split(data, recipe, a2q::data::Split::train, training.train_limit);
-    const auto test = load_split(data, recipe, a2q::data::Split::test, training.test_limit);
+    const auto train = load_split(data, recipe.input, a2q::data::Split::train, training.train_limit);
+    const auto test = load_split(data, recipe.input, a2q::data::Split::test, training.test_limit);
     recipe.classes = std::max(train.num_classes, 2);
 
     a2q::Rng rng(training.seed);
@@ -89,10 +99,10 @@ struct TrainCommand {
     a2q::train::TrainerOptions trainer_options;
     trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
     a2q::data::DataLoaderOptions train_loader;
-    train_loader.normalization = normalization_for(recipe);
+    train_loader.normalization = normalization_for(recipe.input);
     train_loader.augmentation = {.random_crop_padding = crop_padding, .horizontal_flip = flip};
     a2q::data::DataLoaderOptions test_loader;
-    test_loader.normalization = normalization_for(recipe);
+    test_loader.normalization = normalization_for(recipe.input);
     const auto summary =
         examples::run_training(*net, train, test, training, train_loader, test_loader, trainer_options);
     fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
@@ -106,6 +116,66 @@ struct TrainCommand {
     net->eval();
     a2q::io::save_model(out, recipe, *net,
                         {{"seed", std::to_string(training.seed)},
+                         {"command_line", command_line},
+                         {"data", data},
+                         {"epochs", std::to_string(summary.fit.history.size())},
+                         {"test_accuracy", fmt::format("{:.6f}", summary.test.accuracy)}});
+    fmt::print("wrote {}\n", out);
+    return examples::accuracy_exit_code(training, summary);
+  }
+
+  /// a2q train --arch: the network from a JSON description, every error naming its layer before any
+  /// training starts.
+  int run_architecture(const std::string& command_line) const {
+    if (width > 0 || blocks != 1 || model != "mlp")
+      throw a2q::config_error(
+          "--arch describes the whole network: --model, --width and --blocks do not apply");
+    if (!quant.init_from.empty())
+      throw a2q::config_error(
+          "--init-from needs a --model recipe (the float twin of an --arch network is not "
+          "defined yet)");
+    std::ifstream file(arch, std::ios::binary);
+    std::stringstream text;
+    text << file.rdbuf();
+    if (!file)
+      throw a2q::io_error(arch + ": cannot be read");
+    const a2q::models::QuantPolicy policy = examples::make_policy(quant);
+    a2q::Rng rng(training.seed);
+    a2q::io::Architecture built;
+    try {
+      built = a2q::io::build_architecture(text.str(), rng, &policy, /*check_shapes=*/true);
+    } catch (const a2q::config_error& e) {
+      throw a2q::config_error(arch + ": " + e.what());
+    }
+    a2q::nn::Module& net = *built.network;
+    const auto train = load_split(data, built.input, a2q::data::Split::train, training.train_limit);
+    const auto test = load_split(data, built.input, a2q::data::Split::test, training.test_limit);
+    const std::int64_t classes = std::max(train.num_classes, 2);
+    if (built.output.rank() != 1 || built.output[0] < classes)
+      throw a2q::config_error(arch + ": the network's output has shape " + built.output.to_string() +
+                              ", but " + data + " has " + std::to_string(classes) + " classes (expected [" +
+                              std::to_string(classes) + "])");
+    if (!training.quiet)
+      fmt::print("{} ({}): {} parameters; {} training and {} test images from {}\n", arch, quant.method,
+                 net.parameter_count(), train.size(), test.size(), data);
+    a2q::train::TrainerOptions trainer_options;
+    trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
+    a2q::data::DataLoaderOptions loader;
+    loader.normalization = normalization_for(built.input);
+    const auto summary = examples::run_training(net, train, test, training, loader, loader, trainer_options);
+    fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
+               100.0 * summary.test.accuracy, summary.fit.history.size(),
+               summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
+    examples::write_metrics(training.metrics, arch, data, training, summary, net.parameter_count(),
+                            [&](a2q::io::JsonWriter& w) {
+                              w.key("quant").value(quant.method);
+                              examples::write_layer_metrics(w, net);
+                            });
+    net.eval();
+    a2q::io::save_model(out, net, built.input,
+                        {{"model", std::filesystem::path(arch).filename().string()},
+                         {"quant", quant.method},
+                         {"seed", std::to_string(training.seed)},
                          {"command_line", command_line},
                          {"data", data},
                          {"epochs", std::to_string(summary.fit.history.size())},

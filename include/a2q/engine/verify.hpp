@@ -59,11 +59,13 @@ struct LayerProof {
   double l1_margin() const { return l1_limit - static_cast<double>(max_l1); }
 };
 
-/// The static proof of `layer` at P (0: the layer's own).
-A2Q_DECL LayerProof prove_layer(const nn::IntegerLayer& layer, int P = 0);
+/// The static proof of `layer` at P (each layer's own when not given, as everywhere in the API).
+/// @throws config_error for a P outside [2, 64]
+A2Q_DECL LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int> P = {});
 
-/// The static proof of every quantized layer of `model` at P (0: each layer's own).
-A2Q_DECL std::vector<LayerProof> prove_model(const IntegerModel& model, int P = 0);
+/// The static proof of every quantized layer of `model` at P (each layer's own when not given).
+/// @throws config_error for a P outside [2, 64]
+A2Q_DECL std::vector<LayerProof> prove_model(const IntegerModel& model, std::optional<int> P = {});
 
 /// What a data set run through the integer engine showed.
 struct DatasetOverflowReport {

@@ -14,7 +14,10 @@
 
 namespace a2q::engine {
 
-LayerProof prove_layer(const nn::IntegerLayer& layer, int P) {
+LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int> P) {
+  if (P && (*P < 2 || *P > 64))
+    throw config_error("prove_layer: width P = " + std::to_string(*P) +
+                       " is outside [2, 64] (pass no P for each layer's own)");
   LayerProof p;
   p.name = layer.name;
   p.kind = layer.kind;
@@ -25,7 +28,7 @@ LayerProof prove_layer(const nn::IntegerLayer& layer, int P) {
   p.input_signed = layer.input_signed;
   p.M = layer.weight_bits;
   p.target_bits = layer.accumulator_bits;
-  p.checked_bits = P > 0 ? P : layer.accumulator_bits;
+  p.checked_bits = P.value_or(layer.accumulator_bits);
   p.datatype_bits = layer.datatype_bits();
   p.l1_limit = layer.method == quant::QuantMethod::a2q_plus
                    ? a2q_plus_l1_limit(p.checked_bits, p.N)
@@ -49,7 +52,7 @@ LayerProof prove_layer(const nn::IntegerLayer& layer, int P) {
   return p;
 }
 
-std::vector<LayerProof> prove_model(const IntegerModel& model, int P) {
+std::vector<LayerProof> prove_model(const IntegerModel& model, std::optional<int> P) {
   std::vector<LayerProof> out;
   for (const nn::IntegerLayer* layer : model.layers())
     out.push_back(prove_layer(*layer, P));
@@ -59,6 +62,9 @@ std::vector<LayerProof> prove_model(const IntegerModel& model, int P) {
 DatasetOverflowReport count_dataset_overflows(const IntegerModel& model, const Tensor<float>& images,
                                               std::span<const std::int32_t> labels, std::optional<int> P,
                                               OverflowPolicy policy, std::int64_t batch_size) {
+  if (P && (*P < 2 || *P > 64))
+    throw config_error("count_dataset_overflows: width P = " + std::to_string(*P) +
+                       " is outside [2, 64] (pass no P for each layer's own)");
   if (images.rank() < 2 || images.dim(0) != static_cast<std::int64_t>(labels.size()))
     throw shape_error("count_dataset_overflows: " + std::to_string(labels.size()) + " labels for images " +
                       images.shape().to_string());

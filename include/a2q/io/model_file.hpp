@@ -11,18 +11,20 @@
 ///     offset  size  field
 ///     0       8     magic "A2QMODEL"
 ///     8       4     u32 format version (model_file_version)
-///     12      4     u32 section count S (3 in version 1)
+///     12      4     u32 section count S (3 in version 1, 4 in version 2)
 ///     16            S sections, each:
 ///                     4  tag
 ///                     8  u64 payload length L
 ///                     L  payload
 ///                     4  u32 CRC-32 (IEEE, as zlib) of the section's tag, length and payload
 ///
-/// The sections are required, once each, in this order; version 1 knows no optional sections, so any
-/// other tag is an error:
+/// The sections are required, once each, in this order (version 1 has no ARCH); neither version knows
+/// optional sections, so any other tag is an error:
 ///
 ///     "META"  u32 count, then per entry: key string (1..4096 bytes, unique), value string (at most
 ///             16 MiB)
+///     "ARCH"  version 2: the network's architecture as JSON text (io/architecture.hpp), the whole payload;
+///             at most 64 MiB, no NUL bytes; empty for a file that holds no network description
 ///     "PARM"  u32 count, then per tensor: name string (1..4096 bytes, unique), shape (rank 0..5),
 ///             numel x f32 in row-major order (the layout of a tensor archive's tensors)
 ///     "INTL"  u32 count, then per layer:
@@ -79,13 +81,16 @@ namespace a2q::io {
 inline constexpr std::array<char, 8> model_file_magic = {'A', '2', 'Q', 'M', 'O', 'D', 'E', 'L'};
 
 /// The format version this code writes; it reads this version and older ones.
-inline constexpr std::uint32_t model_file_version = 1;
+inline constexpr std::uint32_t model_file_version = 2;
 
 /// A trained model as stored on disk.
 struct ModelFile {
   /// Architecture, quantization policy, seed, command line, ... as key/value strings, in file order
   /// (e.g. "model"="mlp", "quant"="a2q+", "acc_bits"="16", "seed"="1").
   std::vector<std::pair<std::string, std::string>> metadata;
+  /// The network's architecture as JSON text (io/architecture.hpp); empty in version-1 files, whose
+  /// metadata names a recipe instead.
+  std::string architecture;
   /// The float state dict.
   NamedTensors parameters;
   /// The integer view of each quantized layer, in forward order.
@@ -120,9 +125,16 @@ namespace a2q::io::detail {
 
 using SectionTag = std::array<char, 4>;
 
-/// The sections of a version-1 model file, in their required order.
-inline constexpr std::array<SectionTag, 3> model_sections = {
+/// The sections of a version-2 model file, in their required order.
+inline constexpr std::array<SectionTag, 4> model_sections = {
+    {{'M', 'E', 'T', 'A'}, {'A', 'R', 'C', 'H'}, {'P', 'A', 'R', 'M'}, {'I', 'N', 'T', 'L'}}};
+
+/// Version 1 had no ARCH section.
+inline constexpr std::array<SectionTag, 3> model_sections_v1 = {
     {{'M', 'E', 'T', 'A'}, {'P', 'A', 'R', 'M'}, {'I', 'N', 'T', 'L'}}};
+
+/// Largest architecture description.
+inline constexpr std::uint64_t max_architecture_bytes = std::uint64_t{64} << 20;
 
 /// Tag and length before a section's payload.
 inline constexpr std::uint64_t section_head_bytes = 12;

@@ -107,13 +107,19 @@ inline std::uint64_t integer_layer_size(const nn::IntegerLayer& layer, std::set<
 }
 
 /// Validates the whole model as the reader will and returns each section's payload length.
-inline std::array<std::uint64_t, 3> model_section_sizes(const ModelFile& model, const std::string& who) {
+inline std::array<std::uint64_t, 4> model_section_sizes(const ModelFile& model, const std::string& who) {
   check_entry_count(model.integer_layers.size(), "integer layers", who);
   std::uint64_t layers = 4;
   std::set<std::string_view> names;
   for (const nn::IntegerLayer& layer : model.integer_layers)
     layers += integer_layer_size(layer, names, who);
-  return {metadata_section_size(model.metadata, who), tensor_section_size(model.parameters, who), layers};
+  if (model.architecture.size() > max_architecture_bytes)
+    throw config_error(who + "the architecture description has " + std::to_string(model.architecture.size()) +
+                       " bytes, more than the format's " + std::to_string(max_architecture_bytes));
+  if (model.architecture.find('\0') != std::string::npos)
+    throw config_error(who + "the architecture description contains a NUL byte");
+  return {metadata_section_size(model.metadata, who), model.architecture.size(),
+          tensor_section_size(model.parameters, who), layers};
 }
 
 inline void write_integer_layer(ByteEncoder& enc, const nn::IntegerLayer& layer) {
@@ -250,7 +256,7 @@ namespace a2q::io {
 
 void write_model_file(std::ostream& out, const ModelFile& model,
                       const std::filesystem::path& name_for_errors) {
-  const std::array<std::uint64_t, 3> sizes =
+  const std::array<std::uint64_t, 4> sizes =
       detail::model_section_sizes(model, "write_model_file " + name_for_errors.string() + ": ");
   out.write(model_file_magic.data(), static_cast<std::streamsize>(model_file_magic.size()));
   detail::ByteEncoder header(out);
@@ -260,9 +266,12 @@ void write_model_file(std::ostream& out, const ModelFile& model,
     detail::write_metadata_section(enc, model.metadata);
   });
   detail::write_section(out, detail::model_sections[1], sizes[1], [&](detail::ByteEncoder& enc) {
-    detail::write_tensor_section(enc, model.parameters);
+    enc.bytes(model.architecture.data(), model.architecture.size());
   });
   detail::write_section(out, detail::model_sections[2], sizes[2], [&](detail::ByteEncoder& enc) {
+    detail::write_tensor_section(enc, model.parameters);
+  });
+  detail::write_section(out, detail::model_sections[3], sizes[3], [&](detail::ByteEncoder& enc) {
     enc.u32(static_cast<std::uint32_t>(model.integer_layers.size()));
     for (const nn::IntegerLayer& layer : model.integer_layers)
       detail::write_integer_layer(enc, layer);
@@ -306,6 +315,13 @@ ModelFile parse_model_file(std::span<const unsigned char> bytes,
   const std::uint32_t count = detail::load_u32_le(bytes.data() + pos);
   pos += 4;
 
+  // Version 1 had no ARCH section; the rest of the format is the same.
+  const std::span<const detail::SectionTag> expected =
+      version == 1 ? std::span<const detail::SectionTag>(detail::model_sections_v1)
+                   : std::span<const detail::SectionTag>(detail::model_sections);
+  std::string order;
+  for (const detail::SectionTag& t : expected)
+    order += (order.empty() ? "" : ", ") + detail::tag_text(t);
   ModelFile model;
   std::array<std::optional<std::uint64_t>, detail::model_sections.size()> seen_at{};
   std::size_t next = 0; // index of the section expected next
@@ -343,36 +359,46 @@ ModelFile parse_model_file(std::span<const unsigned char> bytes,
 
     const std::string where = file + ": section " + name + " at byte " + std::to_string(at) + ": ";
     std::size_t index = 0;
-    while (index < detail::model_sections.size() && detail::model_sections[index] != tag)
+    while (index < expected.size() && expected[index] != tag)
       ++index;
-    if (index == detail::model_sections.size())
-      throw io_error(where + "unknown section tag, expected META, PARM or INTL (format version " +
-                     std::to_string(model_file_version) + " has no optional sections)");
+    if (index == expected.size())
+      throw io_error(where + "unknown section tag, expected one of " + order + " (format version " +
+                     std::to_string(version) + " has no optional sections)");
     if (seen_at[index])
       throw io_error(where + "duplicate section, the first is at byte " + std::to_string(*seen_at[index]));
     if (index != next)
-      throw io_error(where + "out of order, expected section " +
-                     detail::tag_text(detail::model_sections[next]) +
-                     " here (the order is META, PARM, INTL)");
+      throw io_error(where + "out of order, expected section " + detail::tag_text(expected[next]) +
+                     " here (the order is " + order + ")");
     seen_at[index] = at;
     ++next;
 
     detail::ByteDecoder in(payload, file + ": section " + name + " at byte ",
                            at + detail::section_head_bytes);
-    if (index == 0)
+    const detail::SectionTag& kind = expected[index];
+    if (kind == detail::model_sections[0]) {
       model.metadata = detail::read_metadata_section(in);
-    else if (index == 1)
+    } else if (kind == detail::model_sections[1]) {
+      if (length > detail::max_architecture_bytes)
+        in.fail("the architecture description has " + std::to_string(length) + " bytes, expected at most " +
+                std::to_string(detail::max_architecture_bytes));
+      model.architecture.assign(reinterpret_cast<const char*>(payload.data()), payload.size());
+      if (const auto nul = model.architecture.find('\0'); nul != std::string::npos)
+        throw io_error(where + "a NUL byte at byte " + std::to_string(at + detail::section_head_bytes + nul) +
+                       " of the architecture description, expected JSON text");
+      continue; // the whole payload is the text
+    } else if (kind == detail::model_sections[2]) {
       model.parameters = detail::read_tensor_section(in);
-    else
+    } else {
       model.integer_layers = detail::read_integer_layers(in);
+    }
     if (in.remaining() != 0)
       in.fail(std::to_string(in.remaining()) +
               " unexpected bytes after the last entry, expected the end of the section");
   }
-  if (next < detail::model_sections.size())
+  if (next < expected.size())
     throw io_error(file + ": the section count at byte 12 is " + std::to_string(count) + ", so section " +
-                   detail::tag_text(detail::model_sections[next]) +
-                   " is missing (a model file holds META, PARM and INTL)");
+                   detail::tag_text(expected[next]) + " is missing (a version " + std::to_string(version) +
+                   " model file holds " + order + ")");
   if (pos != size)
     throw io_error(file + ": " + std::to_string(size - pos) + " unexpected bytes at byte " +
                    std::to_string(pos) + " after the last section, expected the end of the file");

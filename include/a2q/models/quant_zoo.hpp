@@ -60,14 +60,35 @@ A2Q_DECL std::unique_ptr<nn::Sequential> quant_mnist_cnn(const QuantPolicy& poli
                                                          std::int64_t height = 28, std::int64_t width = 28,
                                                          std::int64_t classes = 10);
 
+/// The settings of a QuantResidualBlock's layers and quantizers.
+struct QuantResidualConfig {
+  nn::LayerQuantConfig conv1, conv2;
+  nn::LayerQuantConfig shortcut; ///< used only by a projection shortcut
+  nn::ActQuantOptions act1;      ///< between the two convolutions
+  nn::ActQuantOptions output;    ///< the block's output
+
+  /// The policy's settings for the block named `name` (its layers are "name.conv1", ... for overrides).
+  A2Q_DECL static QuantResidualConfig from_policy(const QuantPolicy& policy, const std::string& name);
+};
+
 /// Quantized ResNet basic block: both convolutions (and a projection shortcut) are quantized layers fed by
 /// activation quantizers; batch norm follows each convolution (folded into it by the integer engine).
 class QuantResidualBlock : public nn::Module {
 public:
   /// @param input the quantizer of the block's input (the previous block's output quantizer)
   A2Q_DECL QuantResidualBlock(std::int64_t in_channels, std::int64_t out_channels, int stride,
-                              const nn::ActQuant& input, const QuantPolicy& policy, const std::string& name,
-                              Rng& rng);
+                              const nn::ActQuant& input, const QuantResidualConfig& config, Rng& rng);
+
+  /// The block with the policy's settings for the block named `name`.
+  QuantResidualBlock(std::int64_t in_channels, std::int64_t out_channels, int stride,
+                     const nn::ActQuant& input, const QuantPolicy& policy, const std::string& name, Rng& rng)
+      : QuantResidualBlock(in_channels, out_channels, stride, input,
+                           QuantResidualConfig::from_policy(policy, name), rng) {}
+
+  std::int64_t in_channels() const { return conv1.weight_quant.shape()[1]; }
+  std::int64_t out_channels() const { return conv1.weight_quant.shape()[0]; }
+  int stride() const { return conv1.options().stride; }
+  const nn::ActQuant& input_quantizer() const { return conv1.input_quantizer(); }
 
   A2Q_DECL Var forward(const Var& x) override;
   std::string type_name() const override { return "QuantResidualBlock"; }

@@ -102,24 +102,30 @@ std::unique_ptr<nn::Sequential> quant_mnist_cnn(const QuantPolicy& policy, Rng& 
   return model;
 }
 
+QuantResidualConfig QuantResidualConfig::from_policy(const QuantPolicy& policy, const std::string& name) {
+  return {.conv1 = policy.layer(name + ".conv1", false, false),
+          .conv2 = policy.layer(name + ".conv2", false, false),
+          .shortcut = policy.layer(name + ".shortcut", false, false),
+          .act1 = policy.activation_options(),
+          .output = policy.activation_options()};
+}
+
 QuantResidualBlock::QuantResidualBlock(std::int64_t in_channels, std::int64_t out_channels, int stride,
-                                       const nn::ActQuant& input, const QuantPolicy& policy,
-                                       const std::string& name, Rng& rng)
-    : conv1(in_channels, out_channels, 3, rng, policy.layer(name + ".conv1", false, false), input,
+                                       const nn::ActQuant& input, const QuantResidualConfig& config, Rng& rng)
+    : conv1(in_channels, out_channels, 3, rng, config.conv1, input,
             Conv2dOptions{.stride = stride, .padding = 1}, false),
-      bn1(out_channels), act1(policy.activation_options()),
-      conv2(out_channels, out_channels, 3, rng, policy.layer(name + ".conv2", false, false), act1,
-            Conv2dOptions{.stride = 1, .padding = 1}, false),
-      bn2(out_channels), output(policy.activation_options()) {
+      bn1(out_channels), act1(config.act1), conv2(out_channels, out_channels, 3, rng, config.conv2, act1,
+                                                  Conv2dOptions{.stride = 1, .padding = 1}, false),
+      bn2(out_channels), output(config.output) {
   register_module("conv1", conv1);
   register_module("bn1", bn1);
   register_module("act1", act1);
   register_module("conv2", conv2);
   register_module("bn2", bn2);
   if (stride != 1 || in_channels != out_channels) {
-    shortcut_conv = std::make_unique<nn::QuantConv2d>(in_channels, out_channels, 1, rng,
-                                                      policy.layer(name + ".shortcut", false, false), input,
-                                                      Conv2dOptions{.stride = stride, .padding = 0}, false);
+    shortcut_conv =
+        std::make_unique<nn::QuantConv2d>(in_channels, out_channels, 1, rng, config.shortcut, input,
+                                          Conv2dOptions{.stride = stride, .padding = 0}, false);
     shortcut_bn = std::make_unique<nn::BatchNorm2d>(out_channels);
     register_module("shortcut_conv", *shortcut_conv);
     register_module("shortcut_bn", *shortcut_bn);

@@ -29,9 +29,13 @@ public:
   A2Q_DECL Dropout(float p, std::uint64_t seed);
   Var forward(const Var& x) override { return dropout(x, p_, training(), rng_); }
   std::string type_name() const override { return "Dropout"; }
+  float p() const { return p_; }
+  /// The seed the module was constructed with (what a saved architecture records).
+  std::uint64_t seed() const { return seed_; }
 
 private:
   float p_;
+  std::uint64_t seed_;
   Rng rng_;
 };
 

@@ -11,7 +11,7 @@
 
 namespace a2q::nn {
 
-Dropout::Dropout(float p, std::uint64_t seed) : p_(p), rng_(seed) {
+Dropout::Dropout(float p, std::uint64_t seed) : p_(p), seed_(seed), rng_(seed) {
   if (!(p >= 0.0f && p < 1.0f))
     throw config_error("Dropout: p must be in [0, 1), got " + std::to_string(p));
 }

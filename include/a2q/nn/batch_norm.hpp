@@ -18,6 +18,8 @@ public:
   }
   std::string type_name() const override { return "BatchNorm2d"; }
   float eps() const { return eps_; }
+  float momentum() const { return momentum_; }
+  std::int64_t channels() const { return gamma.shape().numel(); }
 
   Var gamma;
   Var beta;
