@@ -64,9 +64,9 @@ int main(int argc, char** argv) {
     if (!options.quiet)
       examples::print_layer_summary(*model);
     examples::write_metrics(options.metrics, "resnet", data_dir, options, summary, model->parameter_count(),
-                            [&](a2q::io::JsonWriter& w) {
-                              w.key("quant").value(quant.method);
-                              examples::write_layer_metrics(w, *model);
+                            [&](nlohmann::ordered_json& doc) {
+                              doc["quant"] = quant.method;
+                              examples::write_layer_metrics(doc, *model);
                             });
     if (!quant.export_int.empty()) {
       examples::create_parent_directory(quant.export_int);

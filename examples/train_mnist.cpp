@@ -73,11 +73,11 @@ int main(int argc, char** argv) {
     if (!quant.eval_accumulator.empty())
       accumulator_eval = examples::evaluate_with_accumulators(*model, test, quant);
     examples::write_metrics(options.metrics, model_name, data_dir, options, summary, model->parameter_count(),
-                            [&](a2q::io::JsonWriter& w) {
-                              w.key("quant").value(quant.method);
-                              examples::write_layer_metrics(w, *model);
+                            [&](nlohmann::ordered_json& doc) {
+                              doc["quant"] = quant.method;
+                              examples::write_layer_metrics(doc, *model);
                               if (accumulator_eval)
-                                examples::write_accumulator_eval(w, quant, *accumulator_eval);
+                                examples::write_accumulator_eval(doc, quant, *accumulator_eval);
                             });
     if (!quant.export_int.empty()) {
       examples::create_parent_directory(quant.export_int);

@@ -5,7 +5,7 @@
 #include "a2q/io/atomic_file.ipp"
 #include "a2q/io/c_header.ipp"
 #include "a2q/io/int_weights_json.ipp"
-#include "a2q/io/json_writer.ipp"
+#include "a2q/io/json_file.ipp"
 #include "a2q/io/model_file.ipp"
 #include "a2q/io/model_io.ipp"
 #include "a2q/io/tensor_archive.ipp"

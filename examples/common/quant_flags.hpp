@@ -12,6 +12,7 @@
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <string>
@@ -97,23 +98,20 @@ inline void initialise_from_float_checkpoint(const std::string& path, a2q::nn::M
 }
 
 /// Per-layer facts for the metrics file: K, N, M, P, max L1, required bits, data-type bound, sparsity.
-inline void write_layer_metrics(a2q::io::JsonWriter& w, const a2q::nn::Module& model) {
-  w.key("layers").begin_array();
-  for (const a2q::nn::IntegerLayer& layer : a2q::nn::integer_layers(model)) {
-    w.begin_object();
-    w.key("name").value(layer.name);
-    w.key("method").value(std::string(a2q::quant::to_string(layer.method)));
-    w.key("fan_in").value(layer.fan_in);
-    w.key("weight_bits").value(layer.weight_bits);
-    w.key("input_bits").value(layer.input_bits);
-    w.key("accumulator_bits").value(layer.accumulator_bits);
-    w.key("max_l1").value(layer.max_l1());
-    w.key("required_accumulator_bits").value(layer.required_bits());
-    w.key("datatype_bound_bits").value(layer.datatype_bits());
-    w.key("sparsity").value(layer.sparsity());
-    w.end_object();
-  }
-  w.end_array();
+inline void write_layer_metrics(nlohmann::ordered_json& doc, const a2q::nn::Module& model) {
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (const a2q::nn::IntegerLayer& layer : a2q::nn::integer_layers(model))
+    layers.push_back({{"name", layer.name},
+                      {"method", std::string(a2q::quant::to_string(layer.method))},
+                      {"fan_in", layer.fan_in},
+                      {"weight_bits", layer.weight_bits},
+                      {"input_bits", layer.input_bits},
+                      {"accumulator_bits", layer.accumulator_bits},
+                      {"max_l1", layer.max_l1()},
+                      {"required_accumulator_bits", layer.required_bits()},
+                      {"datatype_bound_bits", layer.datatype_bits()},
+                      {"sparsity", layer.sparsity()}});
+  doc["layers"] = std::move(layers);
 }
 
 /// Prints one line per quantized layer (what the accumulator guarantee looks like after training).
@@ -186,22 +184,18 @@ inline AccumulatorEval evaluate_with_accumulators(a2q::nn::Sequential& model,
   return result;
 }
 
-inline void write_accumulator_eval(a2q::io::JsonWriter& w, const QuantFlags& q, const AccumulatorEval& e) {
-  w.key("accumulator_eval").begin_object();
-  w.key("policy").value(q.eval_accumulator);
-  w.key("accumulator_bits").value(q.eval_acc_bits);
-  w.key("test_accuracy").value(e.accuracy);
-  w.key("layers").begin_array();
-  for (const auto& [name, st] : e.stats) {
-    w.begin_object();
-    w.key("name").value(name);
-    w.key("outputs").value(st.outputs);
-    w.key("overflowed_outputs").value(st.affected);
-    w.key("overflow_events").value(st.events);
-    w.end_object();
-  }
-  w.end_array();
-  w.end_object();
+inline void write_accumulator_eval(nlohmann::ordered_json& doc, const QuantFlags& q,
+                                   const AccumulatorEval& e) {
+  nlohmann::ordered_json layers = nlohmann::ordered_json::array();
+  for (const auto& [name, st] : e.stats)
+    layers.push_back({{"name", name},
+                      {"outputs", st.outputs},
+                      {"overflowed_outputs", st.affected},
+                      {"overflow_events", st.events}});
+  doc["accumulator_eval"] = {{"policy", q.eval_accumulator},
+                             {"accumulator_bits", q.eval_acc_bits},
+                             {"test_accuracy", e.accuracy},
+                             {"layers", std::move(layers)}};
 }
 
 } // namespace examples

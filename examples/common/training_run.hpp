@@ -5,12 +5,13 @@
 #include <a2q/autograd/ops.hpp>
 #include <a2q/core/parallel.hpp>
 #include <a2q/data/loader.hpp>
-#include <a2q/io/json_writer.hpp>
+#include <a2q/io/json_file.hpp>
 #include <a2q/optim/optim.hpp>
 #include <a2q/train/train.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
 #include <iostream>
@@ -168,42 +169,37 @@ inline RunSummary run_training(a2q::nn::Module& model, const a2q::data::ImageDat
 /// Writes the common metrics: test accuracy, per-epoch seconds, and what the example adds.
 inline void write_metrics(const std::string& path, const std::string& model_name, const std::string& dataset,
                           const TrainingOptions& o, const RunSummary& s, std::int64_t parameters,
-                          const std::function<void(a2q::io::JsonWriter&)>& extra = {}) {
+                          const std::function<void(nlohmann::ordered_json&)>& extra = {}) {
   if (path.empty())
     return;
-  a2q::io::write_json_atomically(path, [&](a2q::io::JsonWriter& w) {
-    std::vector<double> seconds;
-    for (const auto& e : s.fit.history)
-      seconds.push_back(e.seconds);
-    const double mean_seconds = seconds.empty() ? 0.0
-                                                : std::accumulate(seconds.begin(), seconds.end(), 0.0) /
-                                                      static_cast<double>(seconds.size());
-    w.begin_object();
-    w.key("model").value(model_name);
-    w.key("dataset").value(dataset);
-    w.key("parameters").value(parameters);
-    w.key("epochs").value(static_cast<std::int64_t>(s.fit.history.size()));
-    w.key("batch").value(o.batch);
-    w.key("optimizer").value(o.optimizer);
-    w.key("lr").value(o.lr);
-    w.key("seed").value(static_cast<std::int64_t>(o.seed));
-    w.key("threads").value(s.threads);
-    w.key("test_accuracy").value(s.test.accuracy);
-    w.key("test_loss").value(s.test.loss);
-    w.key("train_accuracy").value(s.fit.history.empty() ? 0.0 : s.fit.history.back().accuracy);
-    w.key("epoch_seconds").value(mean_seconds);
-    w.key("epoch_seconds_each").begin_array();
-    for (double v : seconds)
-      w.value(v);
-    w.end_array();
-    w.key("test_accuracy_each").begin_array();
-    for (const auto& v : s.fit.validation_history)
-      w.value(v ? v->accuracy : 0.0);
-    w.end_array();
-    if (extra)
-      extra(w);
-    w.end_object();
-  });
+  std::vector<double> seconds;
+  for (const auto& e : s.fit.history)
+    seconds.push_back(e.seconds);
+  const double mean_seconds = seconds.empty() ? 0.0
+                                              : std::accumulate(seconds.begin(), seconds.end(), 0.0) /
+                                                    static_cast<double>(seconds.size());
+  std::vector<double> test_accuracy_each;
+  for (const auto& v : s.fit.validation_history)
+    test_accuracy_each.push_back(v ? v->accuracy : 0.0);
+  nlohmann::ordered_json doc = {
+      {"model", model_name},
+      {"dataset", dataset},
+      {"parameters", parameters},
+      {"epochs", s.fit.history.size()},
+      {"batch", o.batch},
+      {"optimizer", o.optimizer},
+      {"lr", o.lr},
+      {"seed", o.seed},
+      {"threads", s.threads},
+      {"test_accuracy", s.test.accuracy},
+      {"test_loss", s.test.loss},
+      {"train_accuracy", s.fit.history.empty() ? 0.0 : s.fit.history.back().accuracy},
+      {"epoch_seconds", mean_seconds},
+      {"epoch_seconds_each", seconds},
+      {"test_accuracy_each", test_accuracy_each}};
+  if (extra)
+    extra(doc);
+  a2q::io::save_json(path, doc);
 }
 
 /// Exit code for a run: 0, or 3 when the accuracy is under --min-accuracy.

@@ -46,7 +46,7 @@
 #include "a2q/io/crc32.hpp"
 #include "a2q/io/atomic_file.hpp"
 #include "a2q/io/binary_codec.hpp"
-#include "a2q/io/json_writer.hpp"
+#include "a2q/io/json_file.hpp"
 #include "a2q/io/tensor_archive.hpp"
 #include "a2q/io/model_file.hpp"
 #include "a2q/io/int_weights_json.hpp"

@@ -25,7 +25,7 @@ using a2q::io::build_architecture;
 using a2q::io::describe_architecture;
 using a2q_test::ScratchDir;
 using Catch::Matchers::Contains;
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 namespace {
 
@@ -72,12 +72,14 @@ struct Unregistered : a2q::nn::Module {
 };
 
 // A user's own module type, registered in a test below: y = factor · x.
+// [module]
 struct ScaleBy : a2q::nn::Module {
   explicit ScaleBy(float f) : factor(f) {}
   Var forward(const Var& x) override { return a2q::scale(x, factor); }
   std::string type_name() const override { return "ScaleBy"; }
   float factor;
 };
+// [module end]
 
 // A user type whose serializer forgets the accumulator width of the layer inside it.
 struct Forgetful : a2q::nn::Module {
@@ -188,6 +190,7 @@ TEST_CASE("save_model refuses a module type it cannot describe, naming it, and w
 
 TEST_CASE("a module type registered by the user round-trips through a model file",
           "[io][architecture][model_io]") {
+  // [register]
   a2q::io::register_module_type<ScaleBy>(
       "ScaleBy",
       [](const ScaleBy& m, json& node, a2q::io::ArchitectureWriter&, const std::string&) {
@@ -197,6 +200,7 @@ TEST_CASE("a module type registered by the user round-trips through a model file
         r.only_keys(node, {"factor"});
         return std::make_unique<ScaleBy>(static_cast<float>(r.number(node, "factor")));
       });
+  // [register end]
   const ScratchDir dir;
   Rng rng(4);
   a2q::nn::Sequential net;

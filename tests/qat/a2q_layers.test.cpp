@@ -2,11 +2,13 @@
 #include "a2q/autograd/loss.hpp"
 #include "a2q/engine/simulate.hpp"
 #include "a2q/io/int_weights_json.hpp"
+
 #include "a2q/models/quant_zoo.hpp"
 #include "a2q/optim/adam.hpp"
 #include "a2q/optim/sgd.hpp"
 #include "a2q/quant/a2q_init.hpp"
 #include "a2q/quant/a2q_penalty.hpp"
+#include <nlohmann/json.hpp>
 
 #include <sstream>
 
@@ -427,11 +429,12 @@ TEST_CASE("a quantized MLP trains, stays within its accumulator and exports its 
   CHECK(layers[0].name == "fc1");
   CHECK(layers[0].method == QuantMethod::baseline); // first layer: 8-bit weights, 32-bit accumulator
   CHECK(layers[0].accumulator_bits == 32);
-  std::ostringstream json;
-  a2q::io::JsonWriter writer(json);
-  a2q::io::write_integer_weights(writer, layers);
-  CHECK_THAT(json.str(), Catch::Matchers::Contains("\"format\":\"a2q-int-weights\"") &&
-                             Catch::Matchers::Contains("\"method\":\"baseline\""));
+  const nlohmann::ordered_json doc = a2q::io::integer_weights_json(layers);
+  CHECK(doc["format"] == "a2q-int-weights");
+  CHECK(doc["layers"][0]["method"] == "baseline");
+  REQUIRE(doc["layers"][1]["weights"].size() == static_cast<std::size_t>(layers[1].out_channels));
+  CHECK(doc["layers"][1]["weights"][0].get<std::vector<std::int32_t>>() ==
+        std::vector<std::int32_t>(layers[1].channel(0).begin(), layers[1].channel(0).end()));
 }
 
 TEST_CASE("integer P-bit evaluation agrees with the fake-quantized model unless the baseline overflows",

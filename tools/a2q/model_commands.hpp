@@ -8,12 +8,12 @@
 #include <a2q/engine/weight_compression.hpp>
 #include <a2q/io/c_header.hpp>
 #include <a2q/io/int_weights_json.hpp>
-#include <a2q/io/json_writer.hpp>
 #include <a2q/io/model_io.hpp>
 #include <a2q/quant/bypass.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <nlohmann/json.hpp>
 
 #include <chrono>
 #include <iostream>
@@ -238,42 +238,37 @@ struct ReportCommand {
         a2q::engine::prove_model(ints, acc_bits > 0 ? std::optional<int>(acc_bits) : std::nullopt);
     const auto layers = ints.layers();
     if (json) {
-      a2q::io::JsonWriter w(std::cout, 2);
-      w.begin_object();
-      w.key("model").value(input.model);
+      nlohmann::ordered_json doc = {{"model", input.model}};
       for (const auto& [k, v] : m.file.metadata)
         if (k == "model" || k == "quant" || k == "test_accuracy" || k == "seed")
-          w.key(k).value(v);
-      w.key("layers").begin_array();
+          doc[k] = v;
+      nlohmann::ordered_json out_layers = nlohmann::ordered_json::array();
       for (std::size_t i = 0; i < proofs.size(); ++i) {
         const auto& p = proofs[i];
         const auto size = a2q::engine::estimate_compressed_size(*layers[i]);
-        w.begin_object();
-        w.key("name").value(p.name);
-        w.key("kind").value(p.kind);
-        w.key("method").value(std::string(a2q::quant::to_string(p.method)));
-        w.key("out_channels").value(p.out_channels);
-        w.key("K").value(p.K);
-        w.key("N").value(p.N);
-        w.key("M").value(p.M);
-        w.key("target_P").value(p.target_bits);
-        w.key("checked_P").value(p.checked_bits);
-        w.key("datatype_bound_P").value(p.datatype_bits);
-        w.key("required_P").value(p.required_bits);
-        w.key("margin_bits").value(p.margin_bits());
-        w.key("max_l1").value(p.max_l1);
-        w.key("l1_limit").value(p.l1_limit);
-        w.key("l1_margin").value(p.l1_margin());
-        w.key("proven").value(p.proven());
-        w.key("sparsity").value(p.sparsity);
-        w.key("dense_bits").value(size.dense_bits);
-        w.key("compressed_bits").value(size.total_bits());
-        w.key("compression_ratio").value(size.ratio());
-        w.end_object();
+        out_layers.push_back({{"name", p.name},
+                              {"kind", p.kind},
+                              {"method", std::string(a2q::quant::to_string(p.method))},
+                              {"out_channels", p.out_channels},
+                              {"K", p.K},
+                              {"N", p.N},
+                              {"M", p.M},
+                              {"target_P", p.target_bits},
+                              {"checked_P", p.checked_bits},
+                              {"datatype_bound_P", p.datatype_bits},
+                              {"required_P", p.required_bits},
+                              {"margin_bits", p.margin_bits()},
+                              {"max_l1", p.max_l1},
+                              {"l1_limit", p.l1_limit},
+                              {"l1_margin", p.l1_margin()},
+                              {"proven", p.proven()},
+                              {"sparsity", p.sparsity},
+                              {"dense_bits", size.dense_bits},
+                              {"compressed_bits", size.total_bits()},
+                              {"compression_ratio", size.ratio()}});
       }
-      w.end_array();
-      w.end_object();
-      std::cout << "\n";
+      doc["layers"] = std::move(out_layers);
+      std::cout << doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
       return 0;
     }
     fmt::print("{} ({}, {}, input {}; test accuracy {})\n", input.model,

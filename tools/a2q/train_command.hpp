@@ -109,9 +109,9 @@ struct TrainCommand {
                100.0 * summary.test.accuracy, summary.fit.history.size(),
                summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
     examples::write_metrics(training.metrics, model, data, training, summary, net->parameter_count(),
-                            [&](a2q::io::JsonWriter& w) {
-                              w.key("quant").value(quant.method);
-                              examples::write_layer_metrics(w, *net);
+                            [&](nlohmann::ordered_json& doc) {
+                              doc["quant"] = quant.method;
+                              examples::write_layer_metrics(doc, *net);
                             });
     net->eval();
     a2q::io::save_model(out, recipe, *net,
@@ -167,9 +167,9 @@ struct TrainCommand {
                100.0 * summary.test.accuracy, summary.fit.history.size(),
                summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
     examples::write_metrics(training.metrics, arch, data, training, summary, net.parameter_count(),
-                            [&](a2q::io::JsonWriter& w) {
-                              w.key("quant").value(quant.method);
-                              examples::write_layer_metrics(w, net);
+                            [&](nlohmann::ordered_json& doc) {
+                              doc["quant"] = quant.method;
+                              examples::write_layer_metrics(doc, net);
                             });
     net.eval();
     a2q::io::save_model(out, net, built.input,

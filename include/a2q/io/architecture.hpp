@@ -21,8 +21,8 @@
 /// ActQuant without "bits" the policy's activation settings, and keys that are present override them.
 ///
 /// Extension point: register_module_type<M>(name, describe, build) teaches the format a module type of
-/// your own. The description and the JSON reader/writer are nlohmann::json (Debian nlohmann-json3-dev):
-/// include <nlohmann/json.hpp> where you write a serializer.
+/// your own. The description is an nlohmann::ordered_json (Debian nlohmann-json3-dev; keys keep their
+/// order): include <nlohmann/json.hpp> where you write a serializer.
 
 #include "a2q/core/config.hpp"
 #include "a2q/core/error.hpp"
@@ -60,7 +60,7 @@ public:
 
   /// The description of `module`, found at `path` in the model: {"type": ..., the type's own keys}.
   /// @throws config_error naming the type and the path when no serializer knows the module's type
-  A2Q_DECL nlohmann::json describe(const nn::Module& module, const std::string& path);
+  A2Q_DECL nlohmann::ordered_json describe(const nn::Module& module, const std::string& path);
 
   /// The dotted path of `quantizer` in the model (what a quantized layer stores as its "input").
   /// @param user the path of the module that refers to it, for the error message
@@ -81,7 +81,7 @@ public:
 
   /// Builds the module `node` describes, at `path` in the network. Every error becomes a config_error
   /// that names the path and the type.
-  A2Q_DECL std::unique_ptr<nn::Module> build(const nlohmann::json& node, const std::string& path);
+  A2Q_DECL std::unique_ptr<nn::Module> build(const nlohmann::ordered_json& node, const std::string& path);
 
   Rng& rng() { return rng_; }
 
@@ -89,29 +89,31 @@ public:
   bool has_policy() const { return policy_ != nullptr; }
 
   /// The activation quantizer that `node[key]` names by path (built earlier in this network).
-  A2Q_DECL const nn::ActQuant& quantizer(const nlohmann::json& node, const std::string& key,
+  A2Q_DECL const nn::ActQuant& quantizer(const nlohmann::ordered_json& node, const std::string& key,
                                          const std::string& path) const;
 
   /// The settings of the quantized layer at `path`: node[key] (an object, all keys optional) over the
   /// policy's settings for this layer, or over LayerQuantConfig's defaults without a policy.
-  A2Q_DECL nn::LayerQuantConfig layer_config(const nlohmann::json& node, const std::string& key,
+  A2Q_DECL nn::LayerQuantConfig layer_config(const nlohmann::ordered_json& node, const std::string& key,
                                              const std::string& path) const;
 
   /// Activation-quantizer settings from the keys of `object` (over the policy's, if any).
-  A2Q_DECL nn::ActQuantOptions act_options(const nlohmann::json& object, const std::string& path) const;
+  A2Q_DECL nn::ActQuantOptions act_options(const nlohmann::ordered_json& object,
+                                           const std::string& path) const;
 
   /// Checks that node[key], if the node must have it, is present and an integer in [lo, hi].
-  A2Q_DECL std::int64_t integer(const nlohmann::json& node, const std::string& key, std::int64_t lo,
+  A2Q_DECL std::int64_t integer(const nlohmann::ordered_json& node, const std::string& key, std::int64_t lo,
                                 std::int64_t hi, std::optional<std::int64_t> fallback = {}) const;
-  A2Q_DECL double number(const nlohmann::json& node, const std::string& key,
+  A2Q_DECL double number(const nlohmann::ordered_json& node, const std::string& key,
                          std::optional<double> fallback = {}) const;
-  A2Q_DECL bool boolean(const nlohmann::json& node, const std::string& key,
+  A2Q_DECL bool boolean(const nlohmann::ordered_json& node, const std::string& key,
                         std::optional<bool> fallback = {}) const;
-  A2Q_DECL std::string text(const nlohmann::json& node, const std::string& key,
+  A2Q_DECL std::string text(const nlohmann::ordered_json& node, const std::string& key,
                             std::optional<std::string> fallback = {}) const;
 
   /// Rejects keys of `node` outside `known` (and "type", "name"), so that a typo is not ignored.
-  A2Q_DECL void only_keys(const nlohmann::json& node, std::initializer_list<std::string_view> known) const;
+  A2Q_DECL void only_keys(const nlohmann::ordered_json& node,
+                          std::initializer_list<std::string_view> known) const;
 
   /// Records that the quantized layer at `path` is first / last of the network (for the policy).
   /// Called by build_architecture before building; user code does not need it.
@@ -129,11 +131,11 @@ struct ModuleSerializer {
   std::string type; ///< the "type" key, e.g. "QuantConv2d"
   /// Writes the module's own keys into `node` (the writer has set "type"). Children are described with
   /// writer.describe(child, path + "." + child_name).
-  std::function<void(const nn::Module& module, nlohmann::json& node, ArchitectureWriter& writer,
+  std::function<void(const nn::Module& module, nlohmann::ordered_json& node, ArchitectureWriter& writer,
                      const std::string& path)>
       describe;
   /// Builds the module from `node`; children with reader.build(child_node, path + "." + child_name).
-  std::function<std::unique_ptr<nn::Module>(const nlohmann::json& node, ArchitectureReader& reader,
+  std::function<std::unique_ptr<nn::Module>(const nlohmann::ordered_json& node, ArchitectureReader& reader,
                                             const std::string& path)>
       build;
 };
@@ -152,19 +154,20 @@ A2Q_DECL const ModuleSerializer* find_module_serializer(std::string_view type);
 ///
 ///     a2q::io::register_module_type<MyBlock>(
 ///         "MyBlock",
-///         [](const MyBlock& m, nlohmann::json& node, a2q::io::ArchitectureWriter&, const std::string&) {
+///         [](const MyBlock& m, nlohmann::ordered_json& node, a2q::io::ArchitectureWriter&, const
+///         std::string&) {
 ///           node["width"] = m.width();
 ///         },
-///         [](const nlohmann::json& node, a2q::io::ArchitectureReader& r, const std::string&) {
+///         [](const nlohmann::ordered_json& node, a2q::io::ArchitectureReader& r, const std::string&) {
 ///           return std::make_unique<MyBlock>(r.integer(node, "width", 1, 4096), r.rng());
 ///         });
 template <class M, class Describe, class Build>
 void register_module_type(std::string type, Describe describe, Build build) {
   ModuleSerializer s;
   s.type = std::move(type);
-  s.describe = [describe](const nn::Module& m, nlohmann::json& node, ArchitectureWriter& w,
+  s.describe = [describe](const nn::Module& m, nlohmann::ordered_json& node, ArchitectureWriter& w,
                           const std::string& path) { describe(static_cast<const M&>(m), node, w, path); };
-  s.build = [build](const nlohmann::json& node, ArchitectureReader& r,
+  s.build = [build](const nlohmann::ordered_json& node, ArchitectureReader& r,
                     const std::string& path) -> std::unique_ptr<nn::Module> { return build(node, r, path); };
   register_module_serializer(std::type_index(typeid(M)), std::move(s));
 }

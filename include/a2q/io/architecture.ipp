@@ -34,7 +34,7 @@
 
 namespace a2q::io::detail {
 
-using nlohmann::json;
+using json = nlohmann::ordered_json;
 
 /// "layer 'conv1' (QuantConv2d): " — the start of every error about one node.
 inline std::string node_label(const json& node, const std::string& path) {
@@ -178,8 +178,8 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
       [](const nn::Sequential& m, json& node, ArchitectureWriter& w, const std::string& path) {
         json layers = json::array();
         for (const auto& [name, child] : m.named_children()) {
-          json c = w.describe(*child, child_path(path, name));
-          c["name"] = name;
+          json c = {{"name", name}}; // first, then "type" and the rest
+          c.update(w.describe(*child, child_path(path, name)));
           layers.push_back(std::move(c));
         }
         node["layers"] = std::move(layers);
@@ -475,14 +475,14 @@ ArchitectureWriter::ArchitectureWriter(const nn::Module& root) {
   });
 }
 
-nlohmann::json ArchitectureWriter::describe(const nn::Module& module, const std::string& path) {
+nlohmann::ordered_json ArchitectureWriter::describe(const nn::Module& module, const std::string& path) {
   const ModuleSerializer* s = find_module_serializer(module);
   if (s == nullptr)
     throw config_error("the architecture cannot describe " +
                        (path.empty() ? std::string("the network") : "layer '" + path + "'") + " of type " +
                        module.type_name() + " (" + typeid(module).name() +
                        "): register a serializer for it with a2q::io::register_module_type");
-  nlohmann::json node = nlohmann::json::object();
+  nlohmann::ordered_json node = nlohmann::ordered_json::object();
   node["type"] = s->type;
   s->describe(module, node, *this, path);
   return node;
@@ -502,7 +502,8 @@ std::string ArchitectureWriter::path_of(const nn::ActQuant& quantizer, const std
 ArchitectureReader::ArchitectureReader(Rng& rng, const models::QuantPolicy* policy)
     : rng_(rng), policy_(policy) {}
 
-std::unique_ptr<nn::Module> ArchitectureReader::build(const nlohmann::json& node, const std::string& path) {
+std::unique_ptr<nn::Module> ArchitectureReader::build(const nlohmann::ordered_json& node,
+                                                      const std::string& path) {
   const std::string label = detail::node_label(node, path);
   if (!node.is_object())
     throw config_error(label + "expected an object {\"type\": ..., ...}, found " + node.dump());
@@ -527,7 +528,7 @@ std::unique_ptr<nn::Module> ArchitectureReader::build(const nlohmann::json& node
     throw config_error(label + what);
   } catch (const error& e) {
     throw config_error(label + e.what());
-  } catch (const nlohmann::json::exception& e) {
+  } catch (const nlohmann::ordered_json::exception& e) {
     throw config_error(label + e.what());
   }
   module->visit(path.empty() ? path : path + ".", [&](const std::string& prefix, const nn::Module& m) {
@@ -537,7 +538,7 @@ std::unique_ptr<nn::Module> ArchitectureReader::build(const nlohmann::json& node
   return module;
 }
 
-const nn::ActQuant& ArchitectureReader::quantizer(const nlohmann::json& node, const std::string& key,
+const nn::ActQuant& ArchitectureReader::quantizer(const nlohmann::ordered_json& node, const std::string& key,
                                                   const std::string& path) const {
   const std::string name = text(node, key);
   const auto it = quantizers_.find(name);
@@ -552,8 +553,8 @@ const nn::ActQuant& ArchitectureReader::quantizer(const nlohmann::json& node, co
   return *it->second;
 }
 
-nn::LayerQuantConfig ArchitectureReader::layer_config(const nlohmann::json& node, const std::string& key,
-                                                      const std::string& path) const {
+nn::LayerQuantConfig ArchitectureReader::layer_config(const nlohmann::ordered_json& node,
+                                                      const std::string& key, const std::string& path) const {
   nn::LayerQuantConfig c;
   if (policy_ != nullptr) {
     const auto at = std::find(quant_layer_order_.begin(), quant_layer_order_.end(), path);
@@ -570,7 +571,7 @@ nn::LayerQuantConfig ArchitectureReader::layer_config(const nlohmann::json& node
   }
   if (!it->is_object())
     throw config_error("'" + key + "' must be an object of quantization settings");
-  const nlohmann::json& q = *it;
+  const nlohmann::ordered_json& q = *it;
   only_keys(q, {"method", "weight_bits", "acc_bits", "per_channel", "bias_mode", "rounding", "bias_fraction",
                 "init", "penalty"});
   if (q.contains("method"))
@@ -598,7 +599,8 @@ nn::LayerQuantConfig ArchitectureReader::layer_config(const nlohmann::json& node
   return c;
 }
 
-nn::ActQuantOptions ArchitectureReader::act_options(const nlohmann::json& object, const std::string&) const {
+nn::ActQuantOptions ArchitectureReader::act_options(const nlohmann::ordered_json& object,
+                                                    const std::string&) const {
   nn::ActQuantOptions o;
   if (policy_ != nullptr)
     o = policy_->activation_options();
@@ -625,8 +627,9 @@ nn::ActQuantOptions ArchitectureReader::act_options(const nlohmann::json& object
   return o;
 }
 
-std::int64_t ArchitectureReader::integer(const nlohmann::json& node, const std::string& key, std::int64_t lo,
-                                         std::int64_t hi, std::optional<std::int64_t> fallback) const {
+std::int64_t ArchitectureReader::integer(const nlohmann::ordered_json& node, const std::string& key,
+                                         std::int64_t lo, std::int64_t hi,
+                                         std::optional<std::int64_t> fallback) const {
   const auto it = node.find(key);
   if (it == node.end()) {
     if (fallback)
@@ -646,7 +649,7 @@ std::int64_t ArchitectureReader::integer(const nlohmann::json& node, const std::
   return v;
 }
 
-double ArchitectureReader::number(const nlohmann::json& node, const std::string& key,
+double ArchitectureReader::number(const nlohmann::ordered_json& node, const std::string& key,
                                   std::optional<double> fallback) const {
   const auto it = node.find(key);
   if (it == node.end()) {
@@ -662,7 +665,7 @@ double ArchitectureReader::number(const nlohmann::json& node, const std::string&
   return v;
 }
 
-bool ArchitectureReader::boolean(const nlohmann::json& node, const std::string& key,
+bool ArchitectureReader::boolean(const nlohmann::ordered_json& node, const std::string& key,
                                  std::optional<bool> fallback) const {
   const auto it = node.find(key);
   if (it == node.end()) {
@@ -675,7 +678,7 @@ bool ArchitectureReader::boolean(const nlohmann::json& node, const std::string& 
   return it->get<bool>();
 }
 
-std::string ArchitectureReader::text(const nlohmann::json& node, const std::string& key,
+std::string ArchitectureReader::text(const nlohmann::ordered_json& node, const std::string& key,
                                      std::optional<std::string> fallback) const {
   const auto it = node.find(key);
   if (it == node.end()) {
@@ -688,7 +691,7 @@ std::string ArchitectureReader::text(const nlohmann::json& node, const std::stri
   return it->get<std::string>();
 }
 
-void ArchitectureReader::only_keys(const nlohmann::json& node,
+void ArchitectureReader::only_keys(const nlohmann::ordered_json& node,
                                    std::initializer_list<std::string_view> known) const {
   for (const auto& [key, _] : node.items()) {
     if (key == "type" || key == "name" || std::find(known.begin(), known.end(), key) != known.end())
@@ -738,9 +741,9 @@ std::string describe_architecture(const nn::Module& model, const Shape& input) {
   if (input.rank() < 1)
     throw config_error("describe_architecture: the input shape must have at least one dimension");
   ArchitectureWriter writer(model);
-  nlohmann::json doc = nlohmann::json::object();
+  nlohmann::ordered_json doc = nlohmann::ordered_json::object();
   doc["a2q_architecture"] = architecture_version;
-  nlohmann::json shape = nlohmann::json::array();
+  nlohmann::ordered_json shape = nlohmann::ordered_json::array();
   for (std::int64_t d : input.dims())
     shape.push_back(d);
   doc["input"] = std::move(shape);
@@ -750,10 +753,10 @@ std::string describe_architecture(const nn::Module& model, const Shape& input) {
 
 Architecture build_architecture(std::string_view description, Rng& rng, const models::QuantPolicy* policy,
                                 bool check_shapes) {
-  nlohmann::json doc;
+  nlohmann::ordered_json doc;
   try {
-    doc = nlohmann::json::parse(description.begin(), description.end());
-  } catch (const nlohmann::json::parse_error& e) {
+    doc = nlohmann::ordered_json::parse(description.begin(), description.end());
+  } catch (const nlohmann::ordered_json::parse_error& e) {
     throw config_error("the architecture is not valid JSON: " + std::string(e.what()));
   }
   if (!doc.is_object())

@@ -8,16 +8,17 @@
 /// Conv weights are flattened in (C_in/groups, kh, kw) order. Bias units are s_w·s_x per channel.
 
 #include "a2q/core/config.hpp"
-#include "a2q/io/json_writer.hpp"
 #include "a2q/nn/integer_layer.hpp"
+
+#include <nlohmann/json_fwd.hpp>
 
 #include <filesystem>
 #include <vector>
 
 namespace a2q::io {
 
-/// Writes the layers' integer view as one JSON value.
-A2Q_DECL void write_integer_weights(JsonWriter& w, const std::vector<nn::IntegerLayer>& layers);
+/// The layers' integer view as one JSON document (include <nlohmann/json.hpp> to use it).
+A2Q_DECL nlohmann::ordered_json integer_weights_json(const std::vector<nn::IntegerLayer>& layers);
 
 /// Writes the JSON file atomically.
 A2Q_DECL void save_integer_weights(const std::filesystem::path& path,

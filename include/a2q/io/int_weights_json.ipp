@@ -4,62 +4,52 @@
 
 #include "a2q/io/int_weights_json.hpp"
 
-#include "a2q/io/json_writer.hpp"
+#include "a2q/io/json_file.hpp"
 #include "a2q/nn/integer_layer.hpp"
+#include "a2q/quant/method.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <filesystem>
+#include <string>
 #include <vector>
 
 namespace a2q::io {
 
-void write_integer_weights(JsonWriter& w, const std::vector<nn::IntegerLayer>& layers) {
-  w.begin_object();
-  w.key("format").value("a2q-int-weights");
-  w.key("version").value(1);
-  w.key("layers").begin_array();
+nlohmann::ordered_json integer_weights_json(const std::vector<nn::IntegerLayer>& layers) {
+  nlohmann::ordered_json doc = {
+      {"format", "a2q-int-weights"}, {"version", 1}, {"layers", nlohmann::ordered_json::array()}};
   for (const nn::IntegerLayer& layer : layers) {
-    w.begin_object();
-    w.key("name").value(layer.name);
-    w.key("kind").value(layer.kind);
-    w.key("method").value(std::string(quant::to_string(layer.method)));
-    w.key("out_channels").value(layer.out_channels);
-    w.key("fan_in").value(layer.fan_in);
-    w.key("weight_bits").value(layer.weight_bits);
-    w.key("input_bits").value(layer.input_bits);
-    w.key("input_signed").value(layer.input_signed);
-    w.key("accumulator_bits").value(layer.accumulator_bits);
-    w.key("bias_in_accumulator").value(layer.bias_in_accumulator);
-    w.key("weights").begin_array();
+    nlohmann::ordered_json l;
+    l["name"] = layer.name;
+    l["kind"] = layer.kind;
+    l["method"] = std::string(quant::to_string(layer.method));
+    l["out_channels"] = layer.out_channels;
+    l["fan_in"] = layer.fan_in;
+    l["weight_bits"] = layer.weight_bits;
+    l["input_bits"] = layer.input_bits;
+    l["input_signed"] = layer.input_signed;
+    l["accumulator_bits"] = layer.accumulator_bits;
+    l["bias_in_accumulator"] = layer.bias_in_accumulator;
+    nlohmann::ordered_json weights = nlohmann::ordered_json::array();
     for (std::int64_t c = 0; c < layer.out_channels; ++c) {
-      w.begin_array();
-      for (std::int32_t q : layer.channel(c))
-        w.value(q);
-      w.end_array();
+      const auto channel = layer.channel(c);
+      weights.push_back(nlohmann::ordered_json(std::vector<std::int32_t>(channel.begin(), channel.end())));
     }
-    w.end_array();
-    w.key("weight_scale").begin_array();
-    for (float s : layer.weight_scale)
-      w.value(static_cast<double>(s));
-    w.end_array();
-    w.key("input_scale").value(static_cast<double>(layer.input_scale));
-    w.key("bias");
-    if (layer.bias) {
-      w.begin_array();
-      for (std::int64_t b : *layer.bias)
-        w.value(b);
-      w.end_array();
-    } else {
-      w.null();
-    }
-    w.end_object();
+    l["weights"] = std::move(weights);
+    nlohmann::ordered_json scales = nlohmann::ordered_json::array();
+    for (const float s : layer.weight_scale)
+      scales.push_back(static_cast<double>(s));
+    l["weight_scale"] = std::move(scales);
+    l["input_scale"] = static_cast<double>(layer.input_scale);
+    l["bias"] = layer.bias ? nlohmann::ordered_json(*layer.bias) : nlohmann::ordered_json(nullptr);
+    doc["layers"].push_back(std::move(l));
   }
-  w.end_array();
-  w.end_object();
+  return doc;
 }
 
 void save_integer_weights(const std::filesystem::path& path, const std::vector<nn::IntegerLayer>& layers) {
-  write_json_atomically(
-      path, [&](JsonWriter& w) { write_integer_weights(w, layers); }, 0);
+  save_json(path, integer_weights_json(layers), -1);
 }
 
 } // namespace a2q::io

@@ -42,7 +42,7 @@ inline std::string integer_layer_difference(const nn::IntegerLayer& a, const nn:
 }
 
 /// The dotted path of the first layer where two architecture descriptions differ.
-inline std::string first_difference(const nlohmann::json& a, const nlohmann::json& b,
+inline std::string first_difference(const nlohmann::ordered_json& a, const nlohmann::ordered_json& b,
                                     const std::string& path) {
   if (a.is_object() && b.is_object() && a.contains("layers") && b.contains("layers") &&
       a["layers"].is_array() && b["layers"].is_array()) {
@@ -167,8 +167,8 @@ void save_model(const std::filesystem::path& path, const models::ModelRecipe& re
   recipe.validate();
   Rng rng(0);
   const auto expected = recipe.build(rng);
-  const auto want = nlohmann::json::parse(describe_architecture(*expected, recipe.input));
-  const auto have = nlohmann::json::parse(describe_architecture(model, recipe.input));
+  const auto want = nlohmann::ordered_json::parse(describe_architecture(*expected, recipe.input));
+  const auto have = nlohmann::ordered_json::parse(describe_architecture(model, recipe.input));
   if (want != have)
     throw config_error("save_model: the model is not the network of the '" + recipe.architecture +
                        "' recipe: it differs at " +
