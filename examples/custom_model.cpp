@@ -38,7 +38,7 @@ std::unique_ptr<nn::Sequential> build(const a2q::models::QuantPolicy& policy, a2
   m->emplace_named<nn::MaxPool2d>("pool", 2);                  // 7 x 7
   conv("dw2", 32, 32, 3, {.padding = 1, .groups = 32}, false);
   conv("pw2", 32, 32, 1, {}, false);
-  m->emplace_named<nn::Flatten>("flatten");                    // 32 x 7 x 7 = 1568 features
+  m->emplace_named<nn::Flatten>("flatten"); // 32 x 7 x 7 = 1568 features
   m->emplace_named<nn::QuantLinear>("fc", 32 * 7 * 7, 10, rng, policy.layer("fc", false, true), *in);
   return m;
 }

@@ -14,6 +14,7 @@
 #include <fmt/core.h>
 
 #include <fstream>
+#include <functional>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -92,36 +93,8 @@ struct TrainCommand {
       auto float_model = float_recipe.build(unused);
       examples::initialise_from_float_checkpoint(quant.init_from, *float_model, *net, recipe.policy.method);
     }
-    if (!training.quiet)
-      fmt::print("{} ({}): {} parameters; {} training and {} test images from {}\n", model, quant.method,
-                 net->parameter_count(), train.size(), test.size(), data);
-
-    a2q::train::TrainerOptions trainer_options;
-    trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
-    a2q::data::DataLoaderOptions train_loader;
-    train_loader.normalization = normalization_for(recipe.input);
-    train_loader.augmentation = {.random_crop_padding = crop_padding, .horizontal_flip = flip};
-    a2q::data::DataLoaderOptions test_loader;
-    test_loader.normalization = normalization_for(recipe.input);
-    const auto summary =
-        examples::run_training(*net, train, test, training, train_loader, test_loader, trainer_options);
-    fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
-               100.0 * summary.test.accuracy, summary.fit.history.size(),
-               summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
-    examples::write_metrics(training.metrics, model, data, training, summary, net->parameter_count(),
-                            [&](nlohmann::ordered_json& doc) {
-                              doc["quant"] = quant.method;
-                              examples::write_layer_metrics(doc, *net);
-                            });
-    net->eval();
-    a2q::io::save_model(out, recipe, *net,
-                        {{"seed", std::to_string(training.seed)},
-                         {"command_line", command_line},
-                         {"data", data},
-                         {"epochs", std::to_string(summary.fit.history.size())},
-                         {"test_accuracy", fmt::format("{:.6f}", summary.test.accuracy)}});
-    fmt::print("wrote {}\n", out);
-    return examples::accuracy_exit_code(training, summary);
+    return train_and_save(*net, model, recipe.input, train, test, command_line,
+                          [&](const a2q::io::Metadata& m) { a2q::io::save_model(out, recipe, *net, m); });
   }
 
   /// a2q train --arch: the network from a JSON description, every error naming its layer before any
@@ -155,31 +128,45 @@ struct TrainCommand {
       throw a2q::config_error(arch + ": the network's output has shape " + built.output.to_string() +
                               ", but " + data + " has " + std::to_string(classes) + " classes (expected [" +
                               std::to_string(classes) + "])");
+    return train_and_save(net, arch, built.input, train, test, command_line, [&](a2q::io::Metadata m) {
+      m.insert(m.begin(),
+               {{"model", std::filesystem::path(arch).filename().string()}, {"quant", quant.method}});
+      a2q::io::save_model(out, net, built.input, m);
+    });
+  }
+
+  /// What both routes share: trains `net` (with the A2Q penalty and the augmentation flags), prints and
+  /// writes the metrics, and has `save` write the model file with what the run was.
+  int train_and_save(a2q::nn::Module& net, const std::string& name, const a2q::Shape& input,
+                     const a2q::data::ImageDataset& train, const a2q::data::ImageDataset& test,
+                     const std::string& command_line,
+                     const std::function<void(a2q::io::Metadata)>& save) const {
     if (!training.quiet)
-      fmt::print("{} ({}): {} parameters; {} training and {} test images from {}\n", arch, quant.method,
+      fmt::print("{} ({}): {} parameters; {} training and {} test images from {}\n", name, quant.method,
                  net.parameter_count(), train.size(), test.size(), data);
     a2q::train::TrainerOptions trainer_options;
     trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
-    a2q::data::DataLoaderOptions loader;
-    loader.normalization = normalization_for(built.input);
-    const auto summary = examples::run_training(net, train, test, training, loader, loader, trainer_options);
+    a2q::data::DataLoaderOptions train_loader;
+    train_loader.normalization = normalization_for(input);
+    train_loader.augmentation = {.random_crop_padding = crop_padding, .horizontal_flip = flip};
+    a2q::data::DataLoaderOptions test_loader;
+    test_loader.normalization = normalization_for(input);
+    const auto summary =
+        examples::run_training(net, train, test, training, train_loader, test_loader, trainer_options);
     fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
                100.0 * summary.test.accuracy, summary.fit.history.size(),
                summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
-    examples::write_metrics(training.metrics, arch, data, training, summary, net.parameter_count(),
+    examples::write_metrics(training.metrics, name, data, training, summary, net.parameter_count(),
                             [&](nlohmann::ordered_json& doc) {
                               doc["quant"] = quant.method;
                               examples::write_layer_metrics(doc, net);
                             });
     net.eval();
-    a2q::io::save_model(out, net, built.input,
-                        {{"model", std::filesystem::path(arch).filename().string()},
-                         {"quant", quant.method},
-                         {"seed", std::to_string(training.seed)},
-                         {"command_line", command_line},
-                         {"data", data},
-                         {"epochs", std::to_string(summary.fit.history.size())},
-                         {"test_accuracy", fmt::format("{:.6f}", summary.test.accuracy)}});
+    save({{"seed", std::to_string(training.seed)},
+          {"command_line", command_line},
+          {"data", data},
+          {"epochs", std::to_string(summary.fit.history.size())},
+          {"test_accuracy", fmt::format("{:.6f}", summary.test.accuracy)}});
     fmt::print("wrote {}\n", out);
     return examples::accuracy_exit_code(training, summary);
   }
