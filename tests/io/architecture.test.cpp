@@ -377,3 +377,35 @@ TEST_CASE("a description without quantization settings takes them from the polic
   CHECK(layers.back().second->config().accumulator_bits == 32);
   CHECK(layers[1].second->config().accumulator_bits == 14);
 }
+
+TEST_CASE("a description cannot exhaust the stack or memory before it is refused", "[io][architecture]") {
+  Rng rng(0);
+  // Sequentials nested 10,000 deep.
+  std::string deep = R"({"input": [4], "network": )";
+  for (int i = 0; i < 10000; ++i)
+    deep += R"({"type": "Sequential", "layers": [)";
+  deep += R"({"type": "ReLU"})";
+  for (int i = 0; i < 10000; ++i)
+    deep += "]}";
+  deep += "}";
+  CHECK_THROWS_WITH(build_architecture(deep, rng), Contains("nests modules more than 64 deep"));
+  // Layers whose weights would not fit in memory are refused before anything is allocated.
+  CHECK_THROWS_WITH(build_architecture(R"({"input": [4], "network": {"type": "Linear", "in": 1048576,
+                                         "out": 1048576}})",
+                                       rng),
+                    Contains("the network (Linear): would hold 1048576 x 1048576 weights, more than the"));
+  CHECK_THROWS_WITH(build_architecture(R"({"input": [4], "network": {"type": "Conv2d", "in": 65536,
+                                         "out": 65536, "kernel": 3}})",
+                                       rng),
+                    Contains("weights, more than the"));
+  CHECK_THROWS_WITH(build_architecture(R"({"input": [65536, 65536, 3], "network": {"type": "ReLU"}})", rng),
+                    Contains("values per sample"));
+  // Values in error messages are short, whatever the file holds.
+  const std::string long_name(100000, 'x');
+  CHECK_THROWS_MATCHES(build_architecture(R"({"input": [4], "network": {"type": "Linear", "in": ")" +
+                                              long_name + R"(", "out": 2}})",
+                                          rng),
+                       config_error, Catch::Matchers::Predicate<config_error>([](const config_error& e) {
+                         return std::string(e.what()).size() < 300;
+                       }));
+}

@@ -124,6 +124,7 @@ private:
   const models::QuantPolicy* policy_;
   std::vector<std::string> quant_layer_order_;
   std::map<std::string, const nn::ActQuant*, std::less<>> quantizers_;
+  int depth_ = 0; ///< modules being built inside one another
 };
 
 /// How one module type is written and rebuilt.

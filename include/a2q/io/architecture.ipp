@@ -49,6 +49,29 @@ inline std::string child_path(const std::string& parent, const std::string& name
   return parent.empty() ? name : parent + "." + name;
 }
 
+/// A value for an error message: a number or a string (cut after 60 bytes), or the kind of a container
+/// (printing a container could be long, and recursion on a deeply nested one).
+inline std::string short_text(const json& v) {
+  if (v.is_structured())
+    return std::string("an ") + v.type_name();
+  std::string s = v.dump(-1, ' ', false, json::error_handler_t::replace);
+  return s.size() > 60 ? s.substr(0, 60) + "..." : s;
+}
+
+/// Limits that keep a description, which may come from an untrusted file, from exhausting the stack or
+/// memory before anything says why.
+inline constexpr int max_nesting = 64;                                   ///< modules inside modules
+inline constexpr std::int64_t max_layer_weights = std::int64_t{1} << 28; ///< 1 GiB of floats
+inline constexpr std::int64_t max_sample_elements = std::int64_t{1} << 24;
+
+/// Refuses a layer whose weight tensor would be larger than max_layer_weights.
+inline void check_weight_count(std::int64_t out, std::int64_t per_output) {
+  if (per_output > max_layer_weights / out)
+    throw config_error("would hold " + std::to_string(out) + " x " + std::to_string(per_output) +
+                       " weights, more than the " + std::to_string(max_layer_weights) +
+                       " a description may ask for in one layer");
+}
+
 /// Module::visit's prefixes end with a dot ("block.act1."); paths here do not.
 inline std::string visit_path(const std::string& prefix) {
   return !prefix.empty() && prefix.back() == '.' ? prefix.substr(0, prefix.size() - 1) : prefix;
@@ -215,6 +238,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
       },
       [](const json& node, ArchitectureReader& r, const std::string&) {
         r.only_keys(node, {"in", "out", "bias"});
+        check_weight_count(r.integer(node, "out", 1, max_width), r.integer(node, "in", 1, max_width));
         return make_unique<nn::Linear>(r.integer(node, "in", 1, max_width),
                                        r.integer(node, "out", 1, max_width), r.rng(),
                                        r.boolean(node, "bias", true));
@@ -240,6 +264,9 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         } else {
           kh = kw = r.integer(node, "kernel", 1, 64);
         }
+        const Conv2dOptions options = read_conv_options(node, r);
+        const std::int64_t in = r.integer(node, "in", 1, max_width);
+        check_weight_count(r.integer(node, "out", 1, max_width), in / options.groups * kh * kw);
         return make_unique<nn::Conv2d>(r.integer(node, "in", 1, max_width),
                                        r.integer(node, "out", 1, max_width), kh, kw, r.rng(),
                                        read_conv_options(node, r), r.boolean(node, "bias", true));
@@ -318,6 +345,8 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
       },
       [](const json& node, ArchitectureReader& r, const std::string&) {
         r.only_keys(node, {"in", "out", "stride"});
+        const std::int64_t out = r.integer(node, "out", 1, max_width);
+        check_weight_count(out, std::max(r.integer(node, "in", 1, max_width), out) * 9);
         return make_unique<nn::ResidualBlock>(r.integer(node, "in", 1, max_width),
                                               r.integer(node, "out", 1, max_width),
                                               static_cast<int>(r.integer(node, "stride", 1, 64, 1)), r.rng());
@@ -343,6 +372,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         r.only_keys(node, {"in", "out", "bias", "input", "input_bits", "input_signed", "quant"});
         const std::int64_t in = r.integer(node, "in", 1, max_width);
         const std::int64_t out = r.integer(node, "out", 1, max_width);
+        check_weight_count(out, in);
         const nn::ActQuant& input = quant_layer_input(node, r, path);
         return make_unique<nn::QuantLinear>(in, out, r.rng(), r.layer_config(node, "quant", path), input,
                                             r.boolean(node, "bias", true));
@@ -361,6 +391,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         const std::int64_t out = r.integer(node, "out", 1, max_width);
         const std::int64_t kernel = r.integer(node, "kernel", 1, 64);
         const Conv2dOptions options = read_conv_options(node, r);
+        check_weight_count(out, in / options.groups * kernel * kernel);
         const nn::ActQuant& input = quant_layer_input(node, r, path);
         return make_unique<nn::QuantConv2d>(in, out, kernel, r.rng(), r.layer_config(node, "quant", path),
                                             input, options, r.boolean(node, "bias", true));
@@ -384,6 +415,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         const std::int64_t in = r.integer(node, "in", 1, max_width);
         const std::int64_t out = r.integer(node, "out", 1, max_width);
         const int stride = static_cast<int>(r.integer(node, "stride", 1, 64, 1));
+        check_weight_count(out, std::max(in, out) * 9);
         const nn::ActQuant& input = r.quantizer(node, "input", path);
         const auto object = [&](const char* key) {
           const auto it = node.find(key);
@@ -418,9 +450,13 @@ inline SerializerRegistry& serializer_registry() {
 
 /// The dotted paths of the quantized layers a description lists, in order (for the policy's first and
 /// last layer).
-inline void collect_quant_layers(const json& node, const std::string& path, std::vector<std::string>& out) {
+inline void collect_quant_layers(const json& node, const std::string& path, std::vector<std::string>& out,
+                                 int depth = 0) {
   if (!node.is_object())
     return;
+  if (depth > max_nesting)
+    throw config_error("layer '" + path + "': the network nests modules more than " +
+                       std::to_string(max_nesting) + " deep");
   const auto type = node.find("type");
   if (type == node.end() || !type->is_string())
     return;
@@ -439,7 +475,7 @@ inline void collect_quant_layers(const json& node, const std::string& path, std:
       std::string name = std::to_string(i++);
       if (child.is_object() && child.contains("name") && child["name"].is_string())
         name = child["name"].get<std::string>();
-      collect_quant_layers(child, child_path(path, name), out);
+      collect_quant_layers(child, child_path(path, name), out, depth + 1);
     }
   }
 }
@@ -505,8 +541,18 @@ ArchitectureReader::ArchitectureReader(Rng& rng, const models::QuantPolicy* poli
 std::unique_ptr<nn::Module> ArchitectureReader::build(const nlohmann::ordered_json& node,
                                                       const std::string& path) {
   const std::string label = detail::node_label(node, path);
+  if (depth_ >= detail::max_nesting)
+    throw config_error(label + "the network nests modules more than " + std::to_string(detail::max_nesting) +
+                       " deep");
+  struct Nested {
+    int& depth;
+    explicit Nested(int& d) : depth(++d) {}
+    ~Nested() { --depth; }
+    Nested(const Nested&) = delete;
+    Nested& operator=(const Nested&) = delete;
+  } nested(depth_);
   if (!node.is_object())
-    throw config_error(label + "expected an object {\"type\": ..., ...}, found " + node.dump());
+    throw config_error(label + "expected an object {\"type\": ..., ...}, found " + detail::short_text(node));
   const auto type = node.find("type");
   if (type == node.end() || !type->is_string())
     throw config_error(label + "has no \"type\" string");
@@ -639,9 +685,10 @@ std::int64_t ArchitectureReader::integer(const nlohmann::ordered_json& node, con
   }
   if (!it->is_number_integer())
     throw config_error("'" + key + "' must be an integer in [" + std::to_string(lo) + ", " +
-                       std::to_string(hi) + "], found " + it->dump());
+                       std::to_string(hi) + "], found " + detail::short_text(*it));
   if (it->is_number_unsigned() && it->get<std::uint64_t>() > static_cast<std::uint64_t>(hi))
-    throw config_error("'" + key + "' is " + it->dump() + ", expected at most " + std::to_string(hi));
+    throw config_error("'" + key + "' is " + detail::short_text(*it) + ", expected at most " +
+                       std::to_string(hi));
   const auto v = it->get<std::int64_t>();
   if (v < lo || v > hi)
     throw config_error("'" + key + "' is " + std::to_string(v) + ", expected an integer in [" +
@@ -658,7 +705,7 @@ double ArchitectureReader::number(const nlohmann::ordered_json& node, const std:
     throw config_error("needs '" + key + "', a number");
   }
   if (!it->is_number())
-    throw config_error("'" + key + "' must be a number, found " + it->dump());
+    throw config_error("'" + key + "' must be a number, found " + detail::short_text(*it));
   const double v = it->get<double>();
   if (!std::isfinite(v))
     throw config_error("'" + key + "' must be finite");
@@ -674,7 +721,7 @@ bool ArchitectureReader::boolean(const nlohmann::ordered_json& node, const std::
     throw config_error("needs '" + key + "', true or false");
   }
   if (!it->is_boolean())
-    throw config_error("'" + key + "' must be true or false, found " + it->dump());
+    throw config_error("'" + key + "' must be true or false, found " + detail::short_text(*it));
   return it->get<bool>();
 }
 
@@ -687,7 +734,7 @@ std::string ArchitectureReader::text(const nlohmann::ordered_json& node, const s
     throw config_error("needs '" + key + "', a string");
   }
   if (!it->is_string())
-    throw config_error("'" + key + "' must be a string, found " + it->dump());
+    throw config_error("'" + key + "' must be a string, found " + detail::short_text(*it));
   return it->get<std::string>();
 }
 
@@ -769,8 +816,8 @@ Architecture build_architecture(std::string_view description, Rng& rng, const mo
     if (!v->is_number_integer() || v->get<std::int64_t>() < 1)
       throw config_error("'a2q_architecture' must be a version number >= 1");
     if (v->get<std::int64_t>() > architecture_version)
-      throw config_error("the architecture has version " + v->dump() + "; this build reads up to " +
-                         std::to_string(architecture_version));
+      throw config_error("the architecture has version " + detail::short_text(*v) +
+                         "; this build reads up to " + std::to_string(architecture_version));
   }
   const auto in = doc.find("input");
   if (in == doc.end() || !in->is_array() || in->empty() || in->size() > 3)
@@ -778,7 +825,7 @@ Architecture build_architecture(std::string_view description, Rng& rng, const mo
   std::vector<std::int64_t> dims;
   for (const auto& d : *in) {
     if (!d.is_number_integer() || d.get<std::int64_t>() < 1 || d.get<std::int64_t>() > (1 << 16))
-      throw config_error("the architecture's \"input\" " + in->dump() +
+      throw config_error("the architecture's \"input\" " + detail::short_text(*in) +
                          " is not a list of sizes in [1, 65536]");
     dims.push_back(d.get<std::int64_t>());
   }
@@ -787,6 +834,9 @@ Architecture build_architecture(std::string_view description, Rng& rng, const mo
     throw config_error("the architecture needs \"network\": the root module");
   Architecture out;
   out.input = Shape(dims);
+  if (out.input.numel() > detail::max_sample_elements)
+    throw config_error("the architecture's \"input\" " + out.input.to_string() + " has more than " +
+                       std::to_string(detail::max_sample_elements) + " values per sample");
   std::vector<std::string> order;
   detail::collect_quant_layers(*net, "", order);
   ArchitectureReader reader(rng, policy);
