@@ -141,6 +141,30 @@ struct ModuleSerializer {
       build;
 };
 
+} // namespace a2q::io
+
+namespace a2q::io::detail {
+
+/// A ModuleSerializer from functions that take the module as its own type M.
+template <class M, class Describe, class Build>
+ModuleSerializer typed_serializer(std::string type, Describe describe, Build build) {
+  ModuleSerializer s;
+  s.type = std::move(type);
+  s.describe = [describe = std::move(describe)](const nn::Module& m, nlohmann::ordered_json& node,
+                                                ArchitectureWriter& w, const std::string& path) {
+    describe(static_cast<const M&>(m), node, w, path);
+  };
+  s.build = [build = std::move(build)](const nlohmann::ordered_json& node, ArchitectureReader& r,
+                                       const std::string& path) -> std::unique_ptr<nn::Module> {
+    return build(node, r, path);
+  };
+  return s;
+}
+
+} // namespace a2q::io::detail
+
+namespace a2q::io {
+
 /// Registers the serializer of the module type `type` (its exact dynamic type; a subclass needs its
 /// own). A later registration of the same type or name replaces the earlier one.
 A2Q_DECL void register_module_serializer(std::type_index type, ModuleSerializer serializer);
@@ -164,13 +188,9 @@ A2Q_DECL const ModuleSerializer* find_module_serializer(std::string_view type);
 ///         });
 template <class M, class Describe, class Build>
 void register_module_type(std::string type, Describe describe, Build build) {
-  ModuleSerializer s;
-  s.type = std::move(type);
-  s.describe = [describe](const nn::Module& m, nlohmann::ordered_json& node, ArchitectureWriter& w,
-                          const std::string& path) { describe(static_cast<const M&>(m), node, w, path); };
-  s.build = [build](const nlohmann::ordered_json& node, ArchitectureReader& r,
-                    const std::string& path) -> std::unique_ptr<nn::Module> { return build(node, r, path); };
-  register_module_serializer(std::type_index(typeid(M)), std::move(s));
+  register_module_serializer(
+      std::type_index(typeid(M)),
+      detail::typed_serializer<M>(std::move(type), std::move(describe), std::move(build)));
 }
 
 /// A network rebuilt from its description.

@@ -151,14 +151,9 @@ inline void add_serializer(SerializerRegistry& registry, std::type_index type, M
 // Typed helper for the built-in types.
 template <class M, class Describe, class Build>
 void add_builtin(SerializerRegistry& registry, std::string type, Describe describe, Build build) {
-  ModuleSerializer s;
-  s.type = std::move(type);
-  s.describe = [describe](const nn::Module& m, json& node, ArchitectureWriter& w, const std::string& path) {
-    describe(static_cast<const M&>(m), node, w, path);
-  };
-  s.build = [build](const json& node, ArchitectureReader& r,
-                    const std::string& path) -> std::unique_ptr<nn::Module> { return build(node, r, path); };
-  add_serializer(registry, std::type_index(typeid(M)), std::move(s));
+  // Not register_module_type: that locks the registry this function is filling.
+  add_serializer(registry, std::type_index(typeid(M)),
+                 typed_serializer<M>(std::move(type), std::move(describe), std::move(build)));
 }
 
 /// A subclass that only fixes a setting of its base (A2QLinear, ...) is written as its base type.
