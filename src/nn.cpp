@@ -15,4 +15,5 @@
 #include "a2q/nn/quant_model.ipp"
 #include "a2q/nn/quant_weight.ipp"
 #include "a2q/nn/residual.ipp"
+#include "a2q/nn/residual_add.ipp"
 #include "a2q/nn/sequential.ipp"

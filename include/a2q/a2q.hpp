@@ -31,6 +31,7 @@
 #include "a2q/nn/pooling.hpp"
 #include "a2q/nn/sequential.hpp"
 #include "a2q/nn/residual.hpp"
+#include "a2q/nn/residual_add.hpp"
 #include "a2q/nn/act_quant.hpp"
 #include "a2q/nn/quant_config.hpp"
 #include "a2q/nn/quant_weight.hpp"

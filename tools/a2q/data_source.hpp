@@ -6,9 +6,17 @@
 #include <a2q/core/shape.hpp>
 #include <a2q/data/dataset.hpp>
 #include <a2q/data/loader.hpp>
+#include <a2q/io/model_file.hpp>
+#include <a2q/io/model_io.hpp>
 
+#include <fmt/core.h>
+
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace a2q_cli {
 
@@ -22,6 +30,54 @@ inline a2q::data::Normalization normalization_for(const a2q::Shape& input) {
   if (data_format(input) == "cifar10")
     return {{0.4914f, 0.4822f, 0.4465f}, {0.2470f, 0.2435f, 0.2616f}};
   return {};
+}
+
+/// The normalisation a model file records (imported and recently trained models), else the default for its
+/// input shape.
+inline a2q::data::Normalization normalization_for(const a2q::Shape& input, const a2q::io::ModelFile& file) {
+  const auto mean = file.find_metadata(a2q::io::input_mean_key);
+  const auto stddev = file.find_metadata(a2q::io::input_std_key);
+  if (!mean || !stddev)
+    return normalization_for(input);
+  const auto parse = [](const std::string& text, const char* key) {
+    std::vector<float> out;
+    std::stringstream in(text);
+    std::string item;
+    while (std::getline(in, item, ',')) {
+      std::size_t used = 0;
+      float v = 0.0f;
+      try {
+        v = std::stof(item, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != item.size() || !std::isfinite(v))
+        throw a2q::io_error(std::string("the model file's ") + key + " holds '" + item + "', not a number");
+      out.push_back(v);
+    }
+    return out;
+  };
+  a2q::data::Normalization n{parse(*mean, a2q::io::input_mean_key), parse(*stddev, a2q::io::input_std_key)};
+  const std::int64_t channels = input.rank() == 3 ? input[0] : 1;
+  if (static_cast<std::int64_t>(n.mean.size()) != channels || n.stddev.size() != n.mean.size() ||
+      std::any_of(n.stddev.begin(), n.stddev.end(), [](float s) { return !(s > 0.0f); }))
+    throw a2q::io_error("the model file's input normalisation does not give one mean and one positive standard "
+                        "deviation per input channel");
+  const bool identity = std::all_of(n.mean.begin(), n.mean.end(), [](float m) { return m == 0.0f; }) &&
+                        std::all_of(n.stddev.begin(), n.stddev.end(), [](float s) { return s == 1.0f; });
+  return identity ? a2q::data::Normalization{} : n;
+}
+
+/// The metadata entries that record `n` for a model taking `input` (mean 0, std 1 for no normalisation).
+inline a2q::io::Metadata normalization_metadata(const a2q::Shape& input, const a2q::data::Normalization& n) {
+  const std::size_t channels = input.rank() == 3 ? static_cast<std::size_t>(input[0]) : 1;
+  const auto join = [&](const std::vector<float>& v, float fallback) {
+    std::string out;
+    for (std::size_t c = 0; c < channels; ++c)
+      out += (c ? "," : "") + fmt::format("{}", v.empty() ? fallback : v[c]);
+    return out;
+  };
+  return {{a2q::io::input_mean_key, join(n.mean, 0.0f)}, {a2q::io::input_std_key, join(n.stddev, 1.0f)}};
 }
 
 /// Loads one split; throws config_error when the directory is missing and when the images do not have

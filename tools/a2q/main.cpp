@@ -7,9 +7,14 @@
 //   a2q export model.a2q --format header -o model.h
 //   a2q inspect model.a2q [--arch]
 //   a2q train --arch net.json --quant a2q+ --acc-bits 14 -o model.a2q
+//   a2q import model.onnx -o model.a2q            (built with a2q::onnx)
+//   a2q export model.a2q --format qonnx -o model.onnx
 
 #include "model_commands.hpp"
 #include "train_command.hpp"
+#ifdef A2Q_HAS_ONNX
+#include "import_command.hpp"
+#endif
 
 #include <CLI/CLI.hpp>
 
@@ -32,6 +37,10 @@ int main(int argc, char** argv) {
   report.add_to(app);
   export_.add_to(app);
   inspect.add_to(app);
+#ifdef A2Q_HAS_ONNX
+  a2q_cli::ImportCommand import;
+  import.add_to(app);
+#endif
   CLI11_PARSE(app, argc, argv);
 
   std::string command_line = "a2q";
@@ -48,6 +57,10 @@ int main(int argc, char** argv) {
       return report.run();
     if (inspect.selected)
       return inspect.run();
+#ifdef A2Q_HAS_ONNX
+    if (import.selected)
+      return import.run(command_line);
+#endif
     return export_.run();
   });
 }

@@ -6,10 +6,14 @@
 #include <a2q/autograd/loss.hpp>
 #include <a2q/engine/verify.hpp>
 #include <a2q/engine/weight_compression.hpp>
+#include <a2q/io/atomic_file.hpp>
 #include <a2q/io/c_header.hpp>
 #include <a2q/io/int_weights_json.hpp>
 #include <a2q/io/model_io.hpp>
 #include <a2q/quant/bypass.hpp>
+#ifdef A2Q_HAS_ONNX
+#include <a2q/onnx/qonnx_export.hpp>
+#endif
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
@@ -56,7 +60,7 @@ inline a2q::engine::OverflowPolicy parse_policy(const std::string& name) {
 inline a2q::data::Batch test_batch(const a2q::io::LoadedModel& m, const ModelInput& in) {
   const auto test = load_split(in.data_dir(m), m.input, a2q::data::Split::test, in.limit);
   a2q::data::DataLoaderOptions o{.batch_size = test.size(), .shuffle = false};
-  o.normalization = normalization_for(m.input);
+  o.normalization = normalization_for(m.input, m.file);
   return a2q::data::DataLoader(test, o).batch(0);
 }
 
@@ -67,6 +71,7 @@ struct EvalCommand {
   std::string policy = "count";
   int acc_bits = 0;
   bool require_agreement = false;
+  std::string logits_csv;
   bool selected = false;
 
   void add_to(CLI::App& app) {
@@ -80,7 +85,18 @@ struct EvalCommand {
         ->check(CLI::Range(2, 64));
     cmd->add_flag("--require-agreement", require_agreement,
                   "Fail (exit 5) unless the integer engine's accuracy equals the model's");
+    cmd->add_option("--logits", logits_csv,
+                    "Write the model's outputs (float, or fake-quantized) as CSV, one row per test image");
     cmd->callback([this] { selected = true; });
+  }
+
+  static void write_logits(const std::string& path, const a2q::Tensor<float>& y) {
+    const std::int64_t rows = y.dim(0), cols = y.numel() / std::max<std::int64_t>(rows, 1);
+    a2q::io::write_file_atomically(path, [&](std::ostream& out) {
+      for (std::int64_t r = 0; r < rows; ++r)
+        for (std::int64_t c = 0; c < cols; ++c)
+          out << fmt::format("{:.9g}", y[r * cols + c]) << (c + 1 < cols ? ',' : '\n');
+    });
   }
 
   int run() const {
@@ -94,6 +110,8 @@ struct EvalCommand {
       model_logits = m.model->forward(a2q::Var(batch.images)).value();
       model_correct = a2q::count_correct(model_logits, batch.labels);
     }
+    if (!logits_csv.empty())
+      write_logits(logits_csv, model_logits);
     const bool quantized = m.quantized();
     fmt::print("{}: {} test images\n", input.model, batch.size());
     if (quantized) { // what the rounding costs: the same model with every quantizer bypassed
@@ -343,8 +361,9 @@ struct ExportCommand {
         app.add_subcommand("export", "Write the integer weights as JSON, or a self-contained C header");
     input.add_to(*cmd, false);
     cmd->add_option("--format", format,
-                    "json: integer weights; header: C99 header with an inference function")
-        ->check(CLI::IsMember({"json", "header"}))
+                    "json: integer weights; header: C99 header with an inference function; qonnx: ONNX with QONNX "
+                    "Quant nodes, as FINN reads it (built with a2q::onnx)")
+        ->check(CLI::IsMember({"json", "header", "qonnx"}))
         ->capture_default_str();
     cmd->add_option("-o,--out", out, "File to write")->required();
     cmd->add_option("--name", name, "header: prefix of every C identifier")->capture_default_str();
@@ -355,6 +374,12 @@ struct ExportCommand {
     const auto m = a2q::io::load_model(input.model);
     if (format == "json")
       a2q::io::save_integer_weights(out, m.file.integer_layers);
+    else if (format == "qonnx")
+#ifdef A2Q_HAS_ONNX
+      a2q::io::export_qonnx(out, m);
+#else
+      throw a2q::config_error("this a2q was built without ONNX support (a2q::onnx: libonnx-dev, libprotobuf-dev)");
+#endif
     else
       a2q::io::save_c_header(out, a2q::io::to_integer_model(m), name);
     fmt::print("wrote {}\n", out);

@@ -14,6 +14,7 @@
 #include "a2q/nn/quant_conv2d.hpp"
 #include "a2q/nn/quant_linear.hpp"
 #include "a2q/nn/residual.hpp"
+#include "a2q/nn/residual_add.hpp"
 #include "a2q/nn/sequential.hpp"
 #include "a2q/quant/method.hpp"
 #include "a2q/quant/rounding.hpp"
@@ -345,6 +346,30 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         return make_unique<nn::ResidualBlock>(r.integer(node, "in", 1, max_width),
                                               r.integer(node, "out", 1, max_width),
                                               static_cast<int>(r.integer(node, "stride", 1, 64, 1)), r.rng());
+      });
+  add_builtin<nn::ResidualAdd>(
+      registry, "ResidualAdd",
+      [](const nn::ResidualAdd& m, json& node, ArchitectureWriter& w, const std::string& path) {
+        node["body"] = w.describe(m.body(), child_path(path, "body"));
+        if (!m.identity_shortcut())
+          node["shortcut"] = w.describe(m.shortcut(), child_path(path, "shortcut"));
+      },
+      [](const json& node, ArchitectureReader& r, const std::string& path) {
+        r.only_keys(node, {"body", "shortcut"});
+        // Both branches are Sequentials, so that their parameters keep the names body.<layer>.weight.
+        const auto branch = [&](const char* key) -> std::unique_ptr<nn::Sequential> {
+          const auto it = node.find(key);
+          if (it == node.end())
+            return nullptr;
+          if (!it->is_object() || it->value("type", std::string()) != "Sequential")
+            throw config_error(std::string("'") + key + "' must be a Sequential");
+          auto built = r.build(*it, child_path(path, key));
+          return std::unique_ptr<nn::Sequential>(static_cast<nn::Sequential*>(built.release()));
+        };
+        auto body = branch("body");
+        if (!body)
+          throw config_error("needs 'body', a Sequential");
+        return make_unique<nn::ResidualAdd>(std::move(body), branch("shortcut"));
       });
   add_builtin<nn::ActQuant>(
       registry, "ActQuant",

@@ -28,6 +28,13 @@ inline constexpr const char* model_recipe_key = "a2q_recipe";
 
 inline constexpr const char* model_recipe_version = "1";
 
+/// The metadata keys that record the input normalisation a model expects, per channel, as
+/// comma-separated numbers: x = (pixel / 255 - mean) / std. Files without them use the default for their
+/// input shape.
+inline constexpr const char* input_mean_key = "input_mean";
+
+inline constexpr const char* input_std_key = "input_std";
+
 /// Extra metadata entries (written after nothing else, in this order).
 using Metadata = std::vector<std::pair<std::string, std::string>>;
 
