@@ -2,15 +2,18 @@
 # Installs the Debian packages a2q needs. Safe to run again: it installs only what is missing.
 #   scripts/setup.sh            build, test and run the main job
 #   scripts/setup.sh --format   also clang-format (CI's style check)
-#   scripts/setup.sh --bench    also the peers the benchmarks compare against (PyTorch, oneDNN)
+#   scripts/setup.sh --bench    also the peer library the benchmarks compare against (oneDNN; PyTorch is
+#                               installed anyway, as a test client)
 set -euo pipefail
 
+# libonnx-dev and libprotobuf-dev build a2q::onnx (ONNX import, QONNX export); python3-torch and python3-onnx
+# are the test clients that check it against PyTorch's exports and ONNX's checker.
 packages=(g++ cmake make libeigen3-dev nlohmann-json3-dev catch2 libcli11-dev libfmt-dev zlib1g-dev
-  dataset-fashion-mnist)
+  dataset-fashion-mnist libonnx-dev libprotobuf-dev python3-onnx python3-torch python3-numpy)
 for arg in "$@"; do
   case "$arg" in
     --format) packages+=(clang-format) ;;
-    --bench) packages+=(python3-torch libdnnl-dev) ;;
+    --bench) packages+=(libdnnl-dev) ;;
     *) echo "setup.sh: unknown option '$arg' (expected --format or --bench)" >&2; exit 2 ;;
   esac
 done

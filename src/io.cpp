@@ -8,4 +8,5 @@
 #include "a2q/io/json_file.ipp"
 #include "a2q/io/model_file.ipp"
 #include "a2q/io/model_io.ipp"
+#include "a2q/io/quantized_architecture.ipp"
 #include "a2q/io/tensor_archive.ipp"

@@ -54,7 +54,9 @@ inline void add_policy_flags(CLI::App& app, QuantFlags& q) {
   app.add_option("--a2q-init", q.init, "A2Q/A2Q+ initialisation")
       ->check(CLI::IsMember({"projection", "reference"}))
       ->capture_default_str();
-  app.add_option("--init-from", q.init_from, "Initialise from a float checkpoint of the same architecture");
+  app.add_option("--init-from", q.init_from,
+                 "Initialise from a float checkpoint of the same architecture, or (a2q train) from a float "
+                 "model file, e.g. one a2q import wrote");
 }
 
 /// The policy flags and the examples' export and integer-evaluation flags.

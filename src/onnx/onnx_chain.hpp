@@ -23,15 +23,15 @@ using StepPtr = std::shared_ptr<const Step>;
 
 /// One module of the imported network.
 struct Step {
-  StepPtr parent;    ///< the step before; null at the graph input
-  int depth = 0;     ///< steps since the graph input
-  std::string name;  ///< preferred module name (made unique within its Sequential when written)
-  std::string onnx;  ///< the node it comes from, for messages
+  StepPtr parent;              ///< the step before; null at the graph input
+  int depth = 0;               ///< steps since the graph input
+  std::string name;            ///< preferred module name (made unique within its Sequential when written)
+  std::string onnx;            ///< the node it comes from, for messages
   nlohmann::ordered_json node; ///< {"type": ..., its keys} without "name"; "input" is filled when written
   std::vector<std::pair<std::string, Tensor<float>>> params; ///< parameters by name within the module
-  Shape shape;       ///< one sample's shape after this step
-  const Step* input_quant = nullptr; ///< quantized layers: the ActQuant step that feeds them
-  int pad = 0;       ///< a zero Pad not yet merged into the Conv / AveragePool after it
+  Shape shape;                                               ///< one sample's shape after this step
+  const Step* input_quant = nullptr;   ///< quantized layers: the ActQuant step that feeds them
+  int pad = 0;                         ///< a zero Pad not yet merged into the Conv / AveragePool after it
   std::vector<StepPtr> body, shortcut; ///< ResidualAdd: the two branches, in order
   std::vector<std::int32_t> integers;  ///< quantized layers: the integer weights the file holds
 

@@ -3,8 +3,8 @@
 #include "onnx_graph.hpp"
 
 #include <algorithm>
-#include <cmath>
 #include <climits>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <set>
@@ -36,8 +36,8 @@ void decode_raw(const std::string& raw, std::size_t n, std::vector<double>& out,
 template <class Field>
 void decode_field(const Field& field, std::size_t n, std::vector<double>& out, const std::string& what) {
   if (static_cast<std::size_t>(field.size()) != n)
-    throw io_error(what + " holds " + std::to_string(field.size()) + " values, expected " + std::to_string(n) +
-                   " for its dimensions");
+    throw io_error(what + " holds " + std::to_string(field.size()) + " values, expected " +
+                   std::to_string(n) + " for its dimensions");
   out.assign(field.begin(), field.end());
 }
 
@@ -68,10 +68,12 @@ OnnxConstant decode_tensor(const onnx::TensorProto& t, const std::string& who) {
   using T = onnx::TensorProto;
   switch (t.data_type()) {
   case T::FLOAT:
-    raw ? decode_raw<float>(t.raw_data(), n, c.values, what) : decode_field(t.float_data(), n, c.values, what);
+    raw ? decode_raw<float>(t.raw_data(), n, c.values, what)
+        : decode_field(t.float_data(), n, c.values, what);
     break;
   case T::DOUBLE:
-    raw ? decode_raw<double>(t.raw_data(), n, c.values, what) : decode_field(t.double_data(), n, c.values, what);
+    raw ? decode_raw<double>(t.raw_data(), n, c.values, what)
+        : decode_field(t.double_data(), n, c.values, what);
     break;
   case T::INT64:
     c.integer = true;
@@ -196,8 +198,9 @@ void OnnxGraph::sort_nodes() {
       if (o.empty())
         continue;
       if (available.count(o) && !(n.op_type() == "Constant" && constants_.count(o)))
-        throw io_error(who_ + ": " + describe(n) + " writes '" + o + "', which is also a graph input or "
-                                                                       "initializer");
+        throw io_error(who_ + ": " + describe(n) + " writes '" + o +
+                       "', which is also a graph input or "
+                       "initializer");
       if (!producer.emplace(o, &n).second)
         throw io_error(who_ + ": tensor '" + o + "' is written by two nodes");
     }
@@ -262,8 +265,8 @@ const onnx::AttributeProto* typed_attribute(const onnx::NodeProto& n, std::strin
 
 } // namespace
 
-std::int64_t int_attribute(const onnx::NodeProto& n, std::string_view name, std::optional<std::int64_t> fallback,
-                           const std::string& who) {
+std::int64_t int_attribute(const onnx::NodeProto& n, std::string_view name,
+                           std::optional<std::int64_t> fallback, const std::string& who) {
   const auto* a = typed_attribute(n, name, onnx::AttributeProto::INT, "an integer", who);
   if (a == nullptr) {
     if (!fallback)
@@ -282,7 +285,8 @@ double float_attribute(const onnx::NodeProto& n, std::string_view name, std::opt
     return *fallback;
   }
   if (!std::isfinite(a->f()))
-    throw io_error(who + ": " + OnnxGraph::describe(n) + ": attribute '" + std::string(name) + "' is not finite");
+    throw io_error(who + ": " + OnnxGraph::describe(n) + ": attribute '" + std::string(name) +
+                   "' is not finite");
   return a->f();
 }
 

@@ -81,8 +81,8 @@ private:
 
 /// Attribute accessors: `fallback` when absent; the wrong type is an io_error naming the node.
 const onnx::AttributeProto* find_attribute(const onnx::NodeProto& n, std::string_view name);
-std::int64_t int_attribute(const onnx::NodeProto& n, std::string_view name, std::optional<std::int64_t> fallback,
-                           const std::string& who);
+std::int64_t int_attribute(const onnx::NodeProto& n, std::string_view name,
+                           std::optional<std::int64_t> fallback, const std::string& who);
 double float_attribute(const onnx::NodeProto& n, std::string_view name, std::optional<double> fallback,
                        const std::string& who);
 std::string string_attribute(const onnx::NodeProto& n, std::string_view name,

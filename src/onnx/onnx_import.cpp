@@ -36,7 +36,9 @@ bool is_quant_domain(const std::string& d) {
   return d == "qonnx.custom_op.general" || d == "finn.custom_op.general" || d == "onnx.brevitas";
 }
 
-bool is_default_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+bool is_default_domain(const std::string& d) {
+  return d.empty() || d == "ai.onnx";
+}
 
 /// The integer grid of a Quant node.
 struct QuantGrid {
@@ -45,9 +47,7 @@ struct QuantGrid {
   bool narrow = false;
   std::string rounding = "ROUND";
 
-  double lo() const {
-    return is_signed ? -std::ldexp(1.0, bits - 1) + (narrow ? 1 : 0) : 0.0;
-  }
+  double lo() const { return is_signed ? -std::ldexp(1.0, bits - 1) + (narrow ? 1 : 0) : 0.0; }
   double hi() const {
     return is_signed ? std::ldexp(1.0, bits - 1) - 1 : std::ldexp(1.0, bits) - 1 - (narrow ? 1 : 0);
   }
@@ -62,8 +62,8 @@ struct QuantizedConstant {
 };
 
 /// Index into a tensor of `from` dims broadcast (numpy rules) to `to` dims, for each flat index of `to`.
-std::vector<std::size_t> broadcast_index(const std::vector<std::int64_t>& from, const std::vector<std::int64_t>& to,
-                                         const std::string& what) {
+std::vector<std::size_t> broadcast_index(const std::vector<std::int64_t>& from,
+                                         const std::vector<std::int64_t>& to, const std::string& what) {
   if (from.size() > to.size())
     throw io_error(what + ": cannot broadcast rank " + std::to_string(from.size()) + " to rank " +
                    std::to_string(to.size()));
@@ -79,7 +79,8 @@ std::vector<std::size_t> broadcast_index(const std::vector<std::int64_t>& from, 
   for (std::int64_t flat = 0; flat < n; ++flat) {
     std::size_t src = 0;
     for (std::size_t i = 0; i < from.size(); ++i)
-      src = src * static_cast<std::size_t>(from[i]) + static_cast<std::size_t>(from[i] == 1 ? 0 : idx[offset + i]);
+      src = src * static_cast<std::size_t>(from[i]) +
+            static_cast<std::size_t>(from[i] == 1 ? 0 : idx[offset + i]);
     out[static_cast<std::size_t>(flat)] = src;
     for (std::size_t i = to.size(); i-- > 0;) {
       if (++idx[i] < to[i])
@@ -141,7 +142,8 @@ private:
     throw io_error(who_ + ": " + OnnxGraph::describe(n) + ": " + why);
   }
 
-  std::int64_t int_attr(const onnx::NodeProto& n, const char* name, std::optional<std::int64_t> fallback) const {
+  std::int64_t int_attr(const onnx::NodeProto& n, const char* name,
+                        std::optional<std::int64_t> fallback) const {
     return int_attribute(n, name, fallback, who_);
   }
 
@@ -189,8 +191,9 @@ private:
   void only_first_output(const onnx::NodeProto& n) const {
     for (int i = 1; i < n.output_size(); ++i)
       if (!n.output(i).empty() && g_.readers(n.output(i)) > 0)
-        refuse(n, "output " + std::to_string(i) + " ('" + n.output(i) + "') is read, which inference does not "
-                                                                          "compute");
+        refuse(n, "output " + std::to_string(i) + " ('" + n.output(i) +
+                      "') is read, which inference does not "
+                      "compute");
   }
 
   // --------------------------------------------------------------------------------- graph input
@@ -229,7 +232,8 @@ private:
     if (is_quant_domain(n.domain()) && (op == "Quant" || op == "IntQuant"))
       return quant(n);
     if (!is_default_domain(n.domain()))
-      refuse(n, "operators of domain '" + n.domain() + "' are not supported (supported: " + supported_ops + ")");
+      refuse(n,
+             "operators of domain '" + n.domain() + "' are not supported (supported: " + supported_ops + ")");
     const bool all_constant =
         std::all_of(n.input().begin(), n.input().end(), [&](const std::string& i) { return is_constant(i); });
     if (all_constant && n.input_size() > 0)
@@ -263,7 +267,8 @@ private:
     refuse(n, "not supported (supported: " + std::string(supported_ops) + ")");
   }
 
-  void append(const onnx::NodeProto& n, const Value& in, json node, const Shape& out, const std::string& fallback_name) {
+  void append(const onnx::NodeProto& n, const Value& in, json node, const Shape& out,
+              const std::string& fallback_name) {
     Step s;
     s.name = preferred_name(n, fallback_name);
     s.onnx = OnnxGraph::describe(n);
@@ -272,16 +277,20 @@ private:
     set_value(n, {extend(in, std::move(s)), out});
   }
 
-  /// The node's name as a module name: torch's "/conv1/Conv" becomes "conv1".
+  /// The node's name as a module name: torch's "/features/features.0/Conv" becomes "features_0" (its
+  /// last scope; Sequential names made unique where scopes repeat).
   std::string preferred_name(const onnx::NodeProto& n, const std::string& fallback) const {
     std::string onnx_name = n.name();
     const std::string suffix = "/" + n.op_type();
-    if (onnx_name.size() > suffix.size() && onnx_name.ends_with(suffix))
+    if (onnx_name.size() >= suffix.size() && onnx_name.ends_with(suffix))
       onnx_name.resize(onnx_name.size() - suffix.size());
+    if (const auto slash = onnx_name.rfind('/'); slash != std::string::npos)
+      onnx_name = onnx_name.substr(slash + 1);
     std::string name = module_name(onnx_name);
     if (name.empty() || name.size() > 48)
-      name = fallback;
-    return name;
+      return fallback;
+    // a Sequential's index alone ("/0/Gemm") names the kind of layer too: "fc_0"
+    return std::isdigit(static_cast<unsigned char>(name.front())) ? fallback + "_" + name : name;
   }
 
   // -------------------------------------------------------------------------------- constant folding
@@ -512,11 +521,12 @@ private:
     q.rounding = string_attribute(n, "rounding_mode", std::string("ROUND"), who_);
     std::transform(q.rounding.begin(), q.rounding.end(), q.rounding.begin(),
                    [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    static const std::set<std::string> modes{"ROUND", "HALF_EVEN", "ROUND_TO_ZERO", "DOWN", "UP",
-                                             "FLOOR", "CEIL",  "HALF_UP",       "HALF_DOWN"};
+    static const std::set<std::string> modes{"ROUND", "HALF_EVEN", "ROUND_TO_ZERO", "DOWN",     "UP",
+                                             "FLOOR", "CEIL",      "HALF_UP",       "HALF_DOWN"};
     if (!modes.count(q.rounding))
-      refuse(n, "rounding_mode '" + q.rounding +
-                    "' (supported: ROUND, HALF_EVEN, ROUND_TO_ZERO, DOWN, UP, FLOOR, CEIL, HALF_UP, HALF_DOWN)");
+      refuse(n,
+             "rounding_mode '" + q.rounding +
+                 "' (supported: ROUND, HALF_EVEN, ROUND_TO_ZERO, DOWN, UP, FLOOR, CEIL, HALF_UP, HALF_DOWN)");
     return q;
   }
 
@@ -551,7 +561,8 @@ private:
     if (grid.bits > 16)
       refuse(n, "activations of more than 16 bits are not supported");
     if (grid.rounding != "ROUND" && grid.rounding != "HALF_EVEN")
-      refuse(n, "activation rounding '" + grid.rounding + "' is not supported (ROUND, i.e. half to even, only)");
+      refuse(n,
+             "activation rounding '" + grid.rounding + "' is not supported (ROUND, i.e. half to even, only)");
     if (!grid.is_signed && grid.narrow)
       refuse(n, "unsigned narrow-range activations are not supported");
     const Value& in = data(n, 0);
@@ -576,7 +587,8 @@ private:
       const float s = static_cast<float>(scale.values[si[i]]);
       // QONNX clamps to the grid's range, then rounds
       const double r = round_with(
-          std::clamp(static_cast<double>(static_cast<float>(x.values[i]) / s), grid.lo(), grid.hi()), grid.rounding);
+          std::clamp(static_cast<double>(static_cast<float>(x.values[i]) / s), grid.lo(), grid.hi()),
+          grid.rounding);
       q.ints.push_back(static_cast<std::int64_t>(r));
       q.scale.push_back(s);
       value.values.push_back(r * static_cast<double>(s));
@@ -638,10 +650,10 @@ private:
     const InputRange range = InputRange::of_bits(in_bits, in_signed);
     int needed = 2;
     for (std::int64_t c = 0; c < out; ++c)
-      needed = std::max(needed, required_accumulator_bits(
-                                    std::span<const std::int32_t>(ints.data() + c * fan_in,
-                                                                  static_cast<std::size_t>(fan_in)),
-                                    range));
+      needed = std::max(
+          needed, required_accumulator_bits(std::span<const std::int32_t>(ints.data() + c * fan_in,
+                                                                          static_cast<std::size_t>(fan_in)),
+                                            range));
     int P = needed;
     if (const auto it = meta_.find("a2q.layer." + n.name() + ".accumulator_bits"); it != meta_.end()) {
       try {
@@ -676,10 +688,12 @@ private:
   }
 
   /// The bias of a layer with `out` channels (a vector, or broadcast from one value).
-  Tensor<float> bias_tensor(const onnx::NodeProto& n, const OnnxConstant& b, std::int64_t out, double factor) const {
+  Tensor<float> bias_tensor(const onnx::NodeProto& n, const OnnxConstant& b, std::int64_t out,
+                            double factor) const {
     Tensor<float> t(Shape{out});
     if (b.numel() != out && b.numel() != 1)
-      refuse(n, "its bias has " + std::to_string(b.numel()) + " values for " + std::to_string(out) + " outputs");
+      refuse(n,
+             "its bias has " + std::to_string(b.numel()) + " values for " + std::to_string(out) + " outputs");
     for (std::int64_t c = 0; c < out; ++c)
       t[c] = static_cast<float>(b.values[static_cast<std::size_t>(b.numel() == 1 ? 0 : c)] * factor);
     return t;
@@ -708,7 +722,8 @@ private:
       w.kh = w.kw = ks[0];
     }
     const auto strides = ints_attribute(n, "strides", who_);
-    if (!strides.empty() && (strides.size() != 2 || strides[0] != strides[1] || strides[0] < 1 || strides[0] > 64))
+    if (!strides.empty() &&
+        (strides.size() != 2 || strides[0] != strides[1] || strides[0] < 1 || strides[0] > 64))
       refuse(n, "strides must be equal in both dimensions (and in [1, 64])");
     w.stride = strides.empty() ? 1 : static_cast<int>(strides[0]);
     const auto pads = ints_attribute(n, "pads", who_);
@@ -724,7 +739,8 @@ private:
     return w;
   }
 
-  /// The input of a Conv or AveragePool with a zero Pad right before it merged in (returns the extra padding).
+  /// The input of a Conv or AveragePool with a zero Pad right before it merged in (returns the extra
+  /// padding).
   std::pair<Value, int> merge_pad(const onnx::NodeProto& n, const Value& v) const {
     if (!v.end || v.end->pad == 0)
       return {v, 0};
@@ -760,8 +776,8 @@ private:
                           out_size(in.shape[2], kw, win.stride, win.padding)};
     if (out_shape[1] < 1 || out_shape[2] < 1)
       refuse(n, "its output would be empty for an input of " + in.shape.to_string());
-    const OnnxConstant* b = optional_constant(n, 2, "bias");
     const QuantizedConstant* q = quantized_weight(n, 1);
+    const OnnxConstant* b = layer_bias(optional_constant(n, 2, "bias"), q != nullptr);
     Step s;
     s.name = preferred_name(n, "conv");
     s.onnx = OnnxGraph::describe(n);
@@ -804,7 +820,8 @@ private:
     std::vector<std::size_t> order(static_cast<std::size_t>(N * K));
     for (std::int64_t o = 0; o < N; ++o)
       for (std::int64_t k = 0; k < K; ++k)
-        order[static_cast<std::size_t>(o * K + k)] = static_cast<std::size_t>(transposed ? o * K + k : k * N + o);
+        order[static_cast<std::size_t>(o * K + k)] =
+            static_cast<std::size_t>(transposed ? o * K + k : k * N + o);
     Step s;
     s.name = preferred_name(n, "fc");
     s.onnx = OnnxGraph::describe(n);
@@ -828,9 +845,18 @@ private:
   void gemm(const onnx::NodeProto& n) {
     if (int_attr(n, "transA", 0) != 0)
       refuse(n, "transA = 1 is not supported");
-    linear(n, constant(n, 1, "weight"), quantized_weight(n, 1), int_attr(n, "transB", 0) != 0,
-           float_attribute(n, "alpha", 1.0, who_), optional_constant(n, 2, "bias"),
+    const QuantizedConstant* q = quantized_weight(n, 1);
+    linear(n, constant(n, 1, "weight"), q, int_attr(n, "transB", 0) != 0,
+           float_attribute(n, "alpha", 1.0, who_), layer_bias(optional_constant(n, 2, "bias"), q != nullptr),
            float_attribute(n, "beta", 1.0, who_));
+  }
+
+  /// A quantized layer's all-zero bias is no bias (QONNX writers give every Gemm one, as FINN needs).
+  static const OnnxConstant* layer_bias(const OnnxConstant* b, bool quantized) {
+    if (b != nullptr && quantized &&
+        std::all_of(b->values.begin(), b->values.end(), [](double v) { return v == 0.0; }))
+      return nullptr;
+    return b;
   }
 
   void matmul(const onnx::NodeProto& n) {
@@ -868,12 +894,13 @@ private:
   void add_bias(const onnx::NodeProto& n, const Value& v, const OnnxConstant& c, const std::string& tensor) {
     const Step* layer = v.end.get();
     const std::string type = layer ? layer->type() : "";
-    const bool biasless_layer = (type == "Linear" || type == "Conv2d" || type == "QuantLinear" ||
-                                 type == "QuantConv2d") &&
-                                !layer->node.value("bias", true);
+    const bool biasless_layer =
+        (type == "Linear" || type == "Conv2d" || type == "QuantLinear" || type == "QuantConv2d") &&
+        !layer->node.value("bias", true);
     if (!biasless_layer || g_.readers(tensor) != 1)
-      refuse(n, "adds a constant, which is supported only as the bias of the Gemm, MatMul or Conv right before "
-                "it");
+      refuse(n,
+             "adds a constant, which is supported only as the bias of the Gemm, MatMul or Conv right before "
+             "it");
     const std::int64_t out = layer->shape[0];
     const std::int64_t inner = layer->shape.numel() / out;
     if (c.numel() != out && c.numel() != 1)
@@ -903,7 +930,8 @@ private:
       refuse(n, "padding with count_include_pad = 0 is not supported (a2q's average counts the padding)");
     w.padding += extra_pad;
     if (w.padding > w.kh / 2)
-      refuse(n, "padding " + std::to_string(w.padding) + " exceeds half the kernel (" + std::to_string(w.kh) + ")");
+      refuse(n, "padding " + std::to_string(w.padding) + " exceeds half the kernel (" + std::to_string(w.kh) +
+                    ")");
     const Shape out{in.shape[0], out_size(in.shape[1], w.kh, w.stride, w.padding),
                     out_size(in.shape[2], w.kw, w.stride, w.padding)};
     if (out[1] < 1 || out[2] < 1)
@@ -1040,7 +1068,8 @@ private:
     }
     nn::NamedTensors state = built.network->state_dict();
     for (auto& [name, value] : written.params) {
-      const auto at = std::find_if(state.begin(), state.end(), [&](const auto& e) { return e.first == name; });
+      const auto at =
+          std::find_if(state.begin(), state.end(), [&](const auto& e) { return e.first == name; });
       if (at == state.end() || at->second.shape() != value.shape())
         throw internal_error(who_ + ": the imported parameter '" + name + "' has no place in the network");
       at->second = std::move(value);
@@ -1055,8 +1084,9 @@ private:
     m.quantized = quantized_;
     const auto& model = g_.model();
     m.metadata.emplace_back("source", quantized_ ? "qonnx" : "onnx");
-    m.metadata.emplace_back("onnx_producer", model.producer_name() +
-                                                 (model.producer_version().empty() ? "" : " " + model.producer_version()));
+    m.metadata.emplace_back("onnx_producer",
+                            model.producer_name() +
+                                (model.producer_version().empty() ? "" : " " + model.producer_version()));
     m.metadata.emplace_back("onnx_opset", std::to_string(g_.opset()));
     const auto [mean, stddev] = normalization();
     m.metadata.emplace_back(input_mean_key, join_numbers(mean));
@@ -1077,8 +1107,10 @@ private:
       stddev.assign(static_cast<std::size_t>(C), 1.0f);
     }
     if (static_cast<std::int64_t>(mean.size()) != C || static_cast<std::int64_t>(stddev.size()) != C)
-      throw io_error(who_ + ": the input normalisation needs one mean and one standard deviation per input "
-                            "channel (" + std::to_string(C) + "), got " + std::to_string(mean.size()) + " and " +
+      throw io_error(who_ +
+                     ": the input normalisation needs one mean and one standard deviation per input "
+                     "channel (" +
+                     std::to_string(C) + "), got " + std::to_string(mean.size()) + " and " +
                      std::to_string(stddev.size()));
     for (float s : stddev)
       if (!(s > 0.0f))
@@ -1121,7 +1153,8 @@ private:
 
 namespace a2q::io {
 
-ImportedModel import_onnx_bytes(std::string_view bytes, const std::string& who, const OnnxImportOptions& options) {
+ImportedModel import_onnx_bytes(std::string_view bytes, const std::string& who,
+                                const OnnxImportOptions& options) {
   const detail::OnnxGraph graph(bytes, who);
   return detail::Importer(graph, options).run();
 }

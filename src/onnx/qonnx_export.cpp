@@ -70,17 +70,23 @@ public:
 private:
   // ----------------------------------------------------------------------------------- helpers
 
-  static void set_shape(onnx::ValueInfoProto* v, const std::string& name, const Shape& sample) {
+  /// A float tensor's type: one sample's shape behind a batch dimension of 1 (FINN reads symbolic
+  /// dimensions as 0), or, for a weight (`batched` false), the shape as it is.
+  static void set_shape(onnx::ValueInfoProto* v, const std::string& name, const Shape& shape,
+                        bool batched = true) {
     v->set_name(name);
     auto* t = v->mutable_type()->mutable_tensor_type();
     t->set_elem_type(onnx::TensorProto::FLOAT);
     auto* s = t->mutable_shape();
-    s->add_dim()->set_dim_value(1); // batch 1: FINN reads symbolic dimensions as 0
-    for (const auto d : sample)
+    if (batched)
+      s->add_dim()->set_dim_value(1);
+    for (const auto d : shape)
       s->add_dim()->set_dim_value(d);
   }
 
-  void add_io(onnx::ValueInfoProto* v, const std::string& name, const Shape& sample) { set_shape(v, name, sample); }
+  void add_io(onnx::ValueInfoProto* v, const std::string& name, const Shape& sample) {
+    set_shape(v, name, sample);
+  }
 
   std::string initializer(const std::string& name, const std::vector<std::int64_t>& dims,
                           const std::vector<float>& values) {
@@ -95,7 +101,8 @@ private:
 
   std::string scalar(const std::string& name, float v) { return initializer(name, {}, {v}); }
 
-  /// Adds a node with one output; unless `advance` is false, the data path continues from it.
+  /// Adds a node with one output. The data path continues from it unless `advance` is false, which marks
+  /// a node on a weight (its output has no batch dimension).
   onnx::NodeProto* node(const std::string& op, const std::string& name, std::vector<std::string> inputs,
                         const Shape& out_shape, const char* domain = "", bool advance = true) {
     auto* n = model_.mutable_graph()->add_node();
@@ -106,7 +113,7 @@ private:
       n->add_input(i);
     const std::string out = name + "_out";
     n->add_output(out);
-    set_shape(model_.mutable_graph()->add_value_info(), out, out_shape);
+    set_shape(model_.mutable_graph()->add_value_info(), out, out_shape, advance);
     if (advance) {
       current_ = out;
       shape_ = out_shape;
@@ -141,11 +148,12 @@ private:
   }
 
   /// A Quant node on `x` (its output keeps x's shape); `advance` as for node().
-  std::string quant(const std::string& name, const std::string& x, const std::string& scale, int bits, bool is_signed,
-                    bool narrow, const Shape& shape, bool advance) {
-    auto* n = node("Quant", name,
-                   {x, scale, scalar(name + ".zeropt", 0.0f), scalar(name + ".bitwidth", static_cast<float>(bits))},
-                   shape, qonnx_domain, advance);
+  std::string quant(const std::string& name, const std::string& x, const std::string& scale, int bits,
+                    bool is_signed, bool narrow, const Shape& shape, bool advance) {
+    auto* n =
+        node("Quant", name,
+             {x, scale, scalar(name + ".zeropt", 0.0f), scalar(name + ".bitwidth", static_cast<float>(bits))},
+             shape, qonnx_domain, advance);
     attr(n, "signed", std::int64_t{is_signed});
     attr(n, "narrow", std::int64_t{narrow});
     attr(n, "rounding_mode", std::string("ROUND"));
@@ -194,7 +202,9 @@ private:
     if (const auto* p = dynamic_cast<const nn::AvgPool2d*>(&m))
       return pool("AveragePool", path, p->kernel(), p->stride(), p->padding());
     if (const auto* b = dynamic_cast<const nn::BatchNorm2d*>(&m)) {
-      const auto vec = [](const Tensor<float>& t) { return std::vector<float>(t.data(), t.data() + t.numel()); };
+      const auto vec = [](const Tensor<float>& t) {
+        return std::vector<float>(t.data(), t.data() + t.numel());
+      };
       const std::int64_t C = b->gamma.shape()[0];
       auto* n = node("BatchNormalization", path,
                      {current_, initializer(path + ".weight", {C}, vec(b->gamma.value())),
@@ -211,7 +221,8 @@ private:
   }
 
   void pool(const char* op, const std::string& path, int k, int stride, int pad) {
-    const Shape out{shape_[0], (shape_[1] + 2 * pad - k) / stride + 1, (shape_[2] + 2 * pad - k) / stride + 1};
+    const Shape out{shape_[0], (shape_[1] + 2 * pad - k) / stride + 1,
+                    (shape_[2] + 2 * pad - k) / stride + 1};
     auto* n = node(op, path, {current_}, out);
     attr(n, "kernel_shape", std::vector<std::int64_t>{k, k});
     attr(n, "strides", std::vector<std::int64_t>{stride, stride});
@@ -239,29 +250,35 @@ private:
     if (conv)
       sdims = {OC, 1, 1, 1};
     const std::string wq = quant(path + ".weight_quant", initializer(path + ".weight", wdims, w),
-                                 initializer(path + ".weight_scale", sdims, L.weight_scale), L.weight_bits, true, true,
-                                 Shape(std::span<const std::int64_t>(wdims)), false);
+                                 initializer(path + ".weight_scale", sdims, L.weight_scale), L.weight_bits,
+                                 true, true, Shape(std::span<const std::int64_t>(wdims)), false);
     // the bias the engine adds: the float bias after accumulation, or the integer one in accumulator units
     std::vector<float> bias(static_cast<std::size_t>(OC), 0.0f);
     if (L.bias_in_accumulator && L.bias)
       for (std::int64_t c = 0; c < OC; ++c)
-        bias[static_cast<std::size_t>(c)] = static_cast<float>(static_cast<double>((*L.bias)[static_cast<std::size_t>(c)]) *
-                                                               L.weight_scale[static_cast<std::size_t>(c)] * L.input_scale);
+        bias[static_cast<std::size_t>(c)] =
+            static_cast<float>(static_cast<double>((*L.bias)[static_cast<std::size_t>(c)]) *
+                               L.weight_scale[static_cast<std::size_t>(c)] * L.input_scale);
     else if (q.bias.defined())
       std::copy(q.bias.value().data(), q.bias.value().data() + OC, bias.begin());
-    const std::string b = initializer(path + ".bias", {OC}, bias);
+    // a Conv without bias gets none; a Gemm always has one (FINN reads its third input unconditionally)
+    const bool has_bias = q.bias.defined() || (L.bias_in_accumulator && L.bias);
+    std::vector<std::string> inputs{current_, wq};
+    if (has_bias || !conv)
+      inputs.push_back(initializer(path + ".bias", {OC}, bias));
     if (conv) {
       const auto& o = conv->options();
       const std::int64_t kh = wshape[2], kw = wshape[3];
-      const Shape out{OC, (shape_[1] + 2 * o.padding - kh) / o.stride + 1, (shape_[2] + 2 * o.padding - kw) / o.stride + 1};
-      auto* n = node("Conv", path, {current_, wq, b}, out);
+      const Shape out{OC, (shape_[1] + 2 * o.padding - kh) / o.stride + 1,
+                      (shape_[2] + 2 * o.padding - kw) / o.stride + 1};
+      auto* n = node("Conv", path, inputs, out);
       attr(n, "kernel_shape", std::vector<std::int64_t>{kh, kw});
       attr(n, "strides", std::vector<std::int64_t>{o.stride, o.stride});
       attr(n, "pads", std::vector<std::int64_t>{o.padding, o.padding, o.padding, o.padding});
       attr(n, "group", std::int64_t{o.groups});
       attr(n, "dilations", std::vector<std::int64_t>{1, 1});
     } else {
-      auto* n = node("Gemm", path, {current_, wq, b}, Shape{OC});
+      auto* n = node("Gemm", path, inputs, Shape{OC});
       attr(n, "transB", std::int64_t{1});
     }
     layer_metadata(L, path);
@@ -309,11 +326,14 @@ private:
 
 } // namespace
 
-std::string qonnx_bytes(const LoadedModel& model) { return QonnxWriter(model).run(); }
+std::string qonnx_bytes(const LoadedModel& model) {
+  return QonnxWriter(model).run();
+}
 
 void export_qonnx(const std::filesystem::path& path, const LoadedModel& model) {
   const std::string bytes = qonnx_bytes(model);
-  write_file_atomically(path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
+  write_file_atomically(
+      path, [&](std::ostream& out) { out.write(bytes.data(), static_cast<std::streamsize>(bytes.size())); });
 }
 
 } // namespace a2q::io

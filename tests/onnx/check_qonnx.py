@@ -131,6 +131,13 @@ class Checker:
             self.fail(f"{where}: the weight's Quant node '{q.name}' quantizes '{q.input[0]}', "
                       "which is not an initializer")
             return None, None
+        # FINN reads tensor shapes from value_info: the quantized weight keeps the weight's shape
+        declared = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+                    for v in self.model.graph.value_info}
+        weight_dims = list(self.inits[q.input[0]].dims)
+        if q.output[0] in declared and declared[q.output[0]] != weight_dims:
+            self.fail(f"{where}: value_info gives the quantized weight '{q.output[0]}' shape "
+                      f"{declared[q.output[0]]}, the weight has {weight_dims}")
         bits = self.init_array(q.input[3]) if len(q.input) == 4 else None
         return q.input[0], (int(float(bits)) if bits is not None and bits.ndim == 0 else None)
 

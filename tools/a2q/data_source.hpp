@@ -61,8 +61,9 @@ inline a2q::data::Normalization normalization_for(const a2q::Shape& input, const
   const std::int64_t channels = input.rank() == 3 ? input[0] : 1;
   if (static_cast<std::int64_t>(n.mean.size()) != channels || n.stddev.size() != n.mean.size() ||
       std::any_of(n.stddev.begin(), n.stddev.end(), [](float s) { return !(s > 0.0f); }))
-    throw a2q::io_error("the model file's input normalisation does not give one mean and one positive standard "
-                        "deviation per input channel");
+    throw a2q::io_error(
+        "the model file's input normalisation does not give one mean and one positive standard "
+        "deviation per input channel");
   const bool identity = std::all_of(n.mean.begin(), n.mean.end(), [](float m) { return m == 0.0f; }) &&
                         std::all_of(n.stddev.begin(), n.stddev.end(), [](float s) { return s == 1.0f; });
   return identity ? a2q::data::Normalization{} : n;

@@ -25,9 +25,10 @@ struct ImportCommand {
         ->required()
         ->check(CLI::ExistingFile);
     cmd->add_option("-o,--out", out, "Model file to write")->required();
-    cmd->add_option("--normalize", normalize,
-                    "Input normalisation the network expects, x = (pixel/255 - mean) / std per channel: the C "
-                    "means, then the C standard deviations (default: x = pixel/255)");
+    cmd->add_option(
+        "--normalize", normalize,
+        "Input normalisation the network expects, x = (pixel/255 - mean) / std per channel: the C "
+        "means, then the C standard deviations (default: x = pixel/255)");
     cmd->callback([this] { selected = true; });
   }
 
@@ -52,8 +53,9 @@ struct ImportCommand {
       values.push_back(v);
     }
     if (values.empty() || values.size() % 2 != 0)
-      throw a2q::config_error("--normalize takes the C means then the C standard deviations (an even count), got " +
-                              std::to_string(values.size()) + " numbers");
+      throw a2q::config_error(
+          "--normalize takes the C means then the C standard deviations (an even count), got " +
+          std::to_string(values.size()) + " numbers");
     const auto half = static_cast<std::ptrdiff_t>(values.size() / 2);
     o.mean.assign(values.begin(), values.begin() + half);
     o.stddev.assign(values.begin() + half, values.end());
@@ -65,8 +67,8 @@ struct ImportCommand {
     m.metadata.emplace_back("command_line", command_line);
     a2q::io::save_model(out, *m.model, m.input, m.metadata);
     const auto layers = a2q::nn::integer_layers(*m.model);
-    fmt::print("{}: {} network, input {}, {} parameters{}\n", onnx, m.quantized ? "quantized (QONNX)" : "float",
-               m.input.to_string(), m.model->parameter_count(),
+    fmt::print("{}: {} network, input {}, {} parameters{}\n", onnx,
+               m.quantized ? "quantized (QONNX)" : "float", m.input.to_string(), m.model->parameter_count(),
                m.quantized ? fmt::format(", {} quantized layers", layers.size()) : "");
     fmt::print("wrote {}\n", out);
     return 0;

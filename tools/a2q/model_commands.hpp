@@ -360,9 +360,10 @@ struct ExportCommand {
     auto* cmd =
         app.add_subcommand("export", "Write the integer weights as JSON, or a self-contained C header");
     input.add_to(*cmd, false);
-    cmd->add_option("--format", format,
-                    "json: integer weights; header: C99 header with an inference function; qonnx: ONNX with QONNX "
-                    "Quant nodes, as FINN reads it (built with a2q::onnx)")
+    cmd->add_option(
+           "--format", format,
+           "json: integer weights; header: C99 header with an inference function; qonnx: ONNX with QONNX "
+           "Quant nodes, as FINN reads it (built with a2q::onnx)")
         ->check(CLI::IsMember({"json", "header", "qonnx"}))
         ->capture_default_str();
     cmd->add_option("-o,--out", out, "File to write")->required();
@@ -378,7 +379,8 @@ struct ExportCommand {
 #ifdef A2Q_HAS_ONNX
       a2q::io::export_qonnx(out, m);
 #else
-      throw a2q::config_error("this a2q was built without ONNX support (a2q::onnx: libonnx-dev, libprotobuf-dev)");
+      throw a2q::config_error(
+          "this a2q was built without ONNX support (a2q::onnx: libonnx-dev, libprotobuf-dev)");
 #endif
     else
       a2q::io::save_c_header(out, a2q::io::to_integer_model(m), name);

@@ -9,10 +9,13 @@
 
 #include <a2q/io/architecture.hpp>
 #include <a2q/io/model_io.hpp>
+#include <a2q/io/quantized_architecture.hpp>
+#include <a2q/models/quant_zoo.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
+#include <array>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -64,6 +67,8 @@ struct TrainCommand {
     examples::create_parent_directory(out);
     if (!arch.empty())
       return run_architecture(command_line);
+    if (!quant.init_from.empty() && is_model_file(quant.init_from))
+      return run_from_model(command_line);
     a2q::models::ModelRecipe recipe;
     recipe.architecture = model;
     recipe.policy = examples::make_policy(quant);
@@ -93,8 +98,56 @@ struct TrainCommand {
       auto float_model = float_recipe.build(unused);
       examples::initialise_from_float_checkpoint(quant.init_from, *float_model, *net, recipe.policy.method);
     }
-    return train_and_save(*net, model, recipe.input, train, test, command_line,
+    return train_and_save(*net, model, recipe.input, normalization_for(recipe.input), train, test,
+                          command_line,
                           [&](const a2q::io::Metadata& m) { a2q::io::save_model(out, recipe, *net, m); });
+  }
+
+  static bool is_model_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    std::array<char, 8> magic{};
+    in.read(magic.data(), magic.size());
+    return in && magic == a2q::io::model_file_magic;
+  }
+
+  /// a2q train --init-from model.a2q: fine-tunes a float model file (e.g. imported from ONNX) as it is, or
+  /// its quantized twin (io/quantized_architecture.hpp) initialised from its weights (A2Q / A2Q+ with
+  /// the Euclidean-projection init), keeping the input normalisation the file records.
+  int run_from_model(const std::string& command_line) const {
+    if (width > 0 || blocks != 1 || model != "mlp")
+      throw a2q::config_error("--init-from a model file: the file gives the network; --model, --width and "
+                              "--blocks do not apply");
+    const a2q::io::LoadedModel source = a2q::io::load_model(quant.init_from);
+    if (source.quantized())
+      throw a2q::config_error("--init-from " + quant.init_from +
+                              ": the model is already quantized (start from a float model)");
+    const a2q::models::QuantPolicy policy = examples::make_policy(quant);
+    const a2q::data::Normalization normalization = normalization_for(source.input, source.file);
+    const bool quantize = policy.method != a2q::quant::QuantMethod::none;
+    std::string description = source.architecture;
+    try {
+      if (quantize)
+        description =
+            a2q::io::quantized_architecture(description, policy, /*pixel_input=*/normalization.empty());
+    } catch (const a2q::config_error& e) {
+      throw a2q::config_error("--init-from " + quant.init_from + ": " + e.what());
+    }
+    a2q::Rng rng(training.seed);
+    a2q::io::Architecture built =
+        a2q::io::build_architecture(description, rng, &policy, /*check_shapes=*/true);
+    a2q::nn::Module& net = *built.network;
+    if (quantize)
+      a2q::models::load_float_weights(net, *source.model);
+    else
+      net.load_state_dict(source.model->state_dict());
+    const auto train = load_split(data, built.input, a2q::data::Split::train, training.train_limit);
+    const auto test = load_split(data, built.input, a2q::data::Split::test, training.test_limit);
+    const std::string name = std::filesystem::path(quant.init_from).filename().string();
+    return train_and_save(
+        net, name, built.input, normalization, train, test, command_line, [&](a2q::io::Metadata m) {
+          m.insert(m.begin(), {{"model", name}, {"quant", quant.method}, {"init_from", quant.init_from}});
+          a2q::io::save_model(out, net, built.input, m);
+        });
   }
 
   /// a2q train --arch: the network from a JSON description, every error naming its layer before any
@@ -104,9 +157,7 @@ struct TrainCommand {
       throw a2q::config_error(
           "--arch describes the whole network: --model, --width and --blocks do not apply");
     if (!quant.init_from.empty())
-      throw a2q::config_error(
-          "--init-from needs a --model recipe (the float twin of an --arch network is not "
-          "defined yet)");
+      throw a2q::config_error("--init-from applies to --model recipes and to model files, not to --arch");
     std::ifstream file(arch, std::ios::binary);
     std::stringstream text;
     text << file.rdbuf();
@@ -128,18 +179,19 @@ struct TrainCommand {
       throw a2q::config_error(arch + ": the network's output has shape " + built.output.to_string() +
                               ", but " + data + " has " + std::to_string(classes) + " classes (expected [" +
                               std::to_string(classes) + "])");
-    return train_and_save(net, arch, built.input, train, test, command_line, [&](a2q::io::Metadata m) {
-      m.insert(m.begin(),
-               {{"model", std::filesystem::path(arch).filename().string()}, {"quant", quant.method}});
-      a2q::io::save_model(out, net, built.input, m);
-    });
+    return train_and_save(net, arch, built.input, normalization_for(built.input), train, test, command_line,
+                          [&](a2q::io::Metadata m) {
+                            m.insert(m.begin(), {{"model", std::filesystem::path(arch).filename().string()},
+                                                 {"quant", quant.method}});
+                            a2q::io::save_model(out, net, built.input, m);
+                          });
   }
 
   /// What both routes share: trains `net` (with the A2Q penalty and the augmentation flags), prints and
   /// writes the metrics, and has `save` write the model file with what the run was.
   int train_and_save(a2q::nn::Module& net, const std::string& name, const a2q::Shape& input,
-                     const a2q::data::ImageDataset& train, const a2q::data::ImageDataset& test,
-                     const std::string& command_line,
+                     const a2q::data::Normalization& normalization, const a2q::data::ImageDataset& train,
+                     const a2q::data::ImageDataset& test, const std::string& command_line,
                      const std::function<void(a2q::io::Metadata)>& save) const {
     if (!training.quiet)
       fmt::print("{} ({}): {} parameters; {} training and {} test images from {}\n", name, quant.method,
@@ -147,10 +199,10 @@ struct TrainCommand {
     a2q::train::TrainerOptions trainer_options;
     trainer_options.extra_loss = [](a2q::nn::Module& m) { return a2q::nn::quant_penalty(m); };
     a2q::data::DataLoaderOptions train_loader;
-    train_loader.normalization = normalization_for(input);
+    train_loader.normalization = normalization;
     train_loader.augmentation = {.random_crop_padding = crop_padding, .horizontal_flip = flip};
     a2q::data::DataLoaderOptions test_loader;
-    test_loader.normalization = normalization_for(input);
+    test_loader.normalization = normalization;
     const auto summary =
         examples::run_training(net, train, test, training, train_loader, test_loader, trainer_options);
     fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
@@ -162,11 +214,14 @@ struct TrainCommand {
                               examples::write_layer_metrics(doc, net);
                             });
     net.eval();
-    save({{"seed", std::to_string(training.seed)},
-          {"command_line", command_line},
-          {"data", data},
-          {"epochs", std::to_string(summary.fit.history.size())},
-          {"test_accuracy", fmt::format("{:.6f}", summary.test.accuracy)}});
+    a2q::io::Metadata metadata{{"seed", std::to_string(training.seed)},
+                               {"command_line", command_line},
+                               {"data", data},
+                               {"epochs", std::to_string(summary.fit.history.size())},
+                               {"test_accuracy", fmt::format("{:.6f}", summary.test.accuracy)}};
+    for (auto& entry : normalization_metadata(input, normalization))
+      metadata.push_back(std::move(entry));
+    save(std::move(metadata));
     fmt::print("wrote {}\n", out);
     return examples::accuracy_exit_code(training, summary);
   }
