@@ -78,6 +78,16 @@ expect_error "--arch: fewer outputs than classes" "output has shape \[3\]" \
 expect_error "--arch: not JSON" "not valid JSON" "$a2q" train --arch "$work/broken.json" -o "$work/x.a2q"
 expect_error "--arch with --model" "do not apply" "$a2q" train --arch "$work/typo.json" --model cnn -o "$work/x.a2q"
 expect_error "--arch: missing file" "arch" "$a2q" train --arch "$work/none.json" -o "$work/x.a2q"
+expect_error "--init-from a quantized model file" "already quantized" \
+  "$a2q" train --init-from "$model" --quant a2q+ -o "$work/x.a2q"
+if "$a2q" import --help >/dev/null 2>&1; then # built with a2q::onnx
+  expect_error "import of a file that is not ONNX" "truncated.a2q: not an ONNX model" \
+    "$a2q" import "$work/truncated.a2q" -o "$work/x.a2q"
+  expect_error "import --normalize with an odd count" "--normalize takes the C means" \
+    "$a2q" import "$work/truncated.a2q" --normalize 0.5,0.2,0.1 -o "$work/x.a2q"
+  expect_error "import --normalize with a word" "'mean' is not a number" \
+    "$a2q" import "$work/truncated.a2q" --normalize mean,0.2 -o "$work/x.a2q"
+fi
 if [ -n "$model_check" ]; then
   "$model_check" break-arch "$custom" "$work/broken-arch.a2q" || failures=$((failures + 1))
   for command in eval verify report inspect "export --format header -o $work/x.h"; do

@@ -125,9 +125,9 @@ TEST_CASE("every module type survives describe and build", "[io][architecture]")
             ? std::vector<std::string>{"Sequential", "ActQuant",   "QuantConv2d",        "BatchNorm2d",
                                        "ReLU",       "AvgPool2d",  "QuantResidualBlock", "GlobalAvgPool2d",
                                        "Dropout",    "QuantLinear"}
-            : std::vector<std::string>{"Sequential", "Conv2d",        "BatchNorm2d", "ReLU",
-                                       "MaxPool2d",  "ResidualBlock", "AvgPool2d",   "GlobalAvgPool2d",
-                                       "Dropout",    "Flatten",       "Linear"};
+            : std::vector<std::string>{"Sequential",      "Conv2d",        "BatchNorm2d", "ReLU",
+                                       "MaxPool2d",       "ResidualBlock", "AvgPool2d",   "ResidualAdd",
+                                       "GlobalAvgPool2d", "Dropout",       "Flatten",     "Linear"};
     for (const std::string& type : expected)
       CHECK(std::count(types.begin(), types.end(), type) > 0);
   }

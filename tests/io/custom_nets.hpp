@@ -11,6 +11,8 @@
 #include "a2q/nn/residual.hpp"
 #include "a2q/nn/sequential.hpp"
 
+#include "a2q/nn/residual_add.hpp"
+
 #include <memory>
 #include <string>
 
@@ -61,6 +63,16 @@ inline std::unique_ptr<a2q::nn::Sequential> float_zoo_of_types(a2q::Rng& rng) {
   auto& inner = m->emplace_named<nn::Sequential>("inner");
   inner.emplace<nn::ResidualBlock>(6, 8, 2, rng); // 8 x 3 x 4
   inner.emplace<nn::AvgPool2d>(3, 1, 1);
+  // y = relu(conv(x)) + x with an identity shortcut, and one with a projection shortcut
+  auto body = std::make_unique<nn::Sequential>();
+  body->emplace_named<nn::Conv2d>("conv", 8, 8, 3, 3, rng, a2q::Conv2dOptions{.padding = 1});
+  body->emplace_named<nn::ReLU>("relu");
+  m->emplace_named<nn::ResidualAdd>("skip", std::move(body), nullptr);
+  auto body2 = std::make_unique<nn::Sequential>();
+  body2->emplace_named<nn::ReLU>("relu");
+  auto shortcut = std::make_unique<nn::Sequential>();
+  shortcut->emplace_named<nn::Conv2d>("proj", 8, 8, 1, 1, rng);
+  m->emplace_named<nn::ResidualAdd>("project", std::move(body2), std::move(shortcut));
   m->emplace_named<nn::GlobalAvgPool2d>("gap");
   m->emplace_named<nn::Dropout>("drop", 0.25f, 99);
   m->emplace_named<nn::Flatten>("flatten");
