@@ -60,6 +60,7 @@ OnnxConstant decode_tensor(const onnx::TensorProto& t, const std::string& who) {
   if (t.data_location() == onnx::TensorProto::EXTERNAL)
     throw io_error(what + " keeps its data in an external file, which the importer does not read");
   OnnxConstant c;
+  c.data_type = t.data_type();
   c.dims.assign(t.dims().begin(), t.dims().end());
   if (c.dims.size() > 8)
     throw io_error(what + " has rank " + std::to_string(c.dims.size()) + " (at most 8 supported)");
@@ -90,6 +91,16 @@ OnnxConstant decode_tensor(const onnx::TensorProto& t, const std::string& who) {
     raw ? decode_raw<std::int8_t>(t.raw_data(), n, c.values, what)
         : decode_field(t.int32_data(), n, c.values, what);
     break;
+  case T::INT16:
+    c.integer = true;
+    raw ? decode_raw<std::int16_t>(t.raw_data(), n, c.values, what)
+        : decode_field(t.int32_data(), n, c.values, what);
+    break;
+  case T::UINT16:
+    c.integer = true;
+    raw ? decode_raw<std::uint16_t>(t.raw_data(), n, c.values, what)
+        : decode_field(t.int32_data(), n, c.values, what);
+    break;
   case T::UINT8:
   case T::BOOL:
     c.integer = true;
@@ -98,11 +109,32 @@ OnnxConstant decode_tensor(const onnx::TensorProto& t, const std::string& who) {
     break;
   default:
     throw io_error(what + " has element type " + std::to_string(t.data_type()) +
-                   " (supported: float, double, int64, int32, int8, uint8, bool)");
+                   " (supported: float, double, int64, int32, int16, uint16, int8, uint8, bool)");
   }
   for (const double v : c.values)
     if (!std::isfinite(v))
       throw io_error(what + " holds a value that is not finite");
+  // small integer types kept in int32_data may hold values their type cannot
+  const auto [lo, hi] = [&]() -> std::pair<double, double> {
+    switch (t.data_type()) {
+    case T::INT8:
+      return {-128, 127};
+    case T::UINT8:
+      return {0, 255};
+    case T::BOOL:
+      return {0, 1};
+    case T::INT16:
+      return {-32768, 32767};
+    case T::UINT16:
+      return {0, 65535};
+    default:
+      return {-1e300, 1e300};
+    }
+  }();
+  for (const double v : c.values)
+    if (v < lo || v > hi)
+      throw io_error(what + " holds " + std::to_string(static_cast<long long>(v)) +
+                     ", outside the range of its element type");
   return c;
 }
 

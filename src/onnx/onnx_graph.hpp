@@ -23,6 +23,7 @@ struct OnnxConstant {
   std::vector<std::int64_t> dims;
   std::vector<double> values;
   bool integer = false; ///< an integer element type (shape arithmetic), else floating point
+  int data_type = 0;    ///< the TensorProto element type it was stored as (0: made by folding)
 
   std::int64_t numel() const { return static_cast<std::int64_t>(values.size()); }
   bool scalar_like() const { return values.size() == 1; }

@@ -9,10 +9,12 @@
 //   a2q train --arch net.json --quant a2q+ --acc-bits 14 -o model.a2q
 //   a2q import model.onnx -o model.a2q            (built with a2q::onnx)
 //   a2q export model.a2q --format qonnx -o model.onnx
+//   a2q audit model.onnx --acc-bits 16             (any quantized ONNX model)
 
 #include "model_commands.hpp"
 #include "train_command.hpp"
 #ifdef A2Q_HAS_ONNX
+#include "audit_command.hpp"
 #include "import_command.hpp"
 #endif
 
@@ -40,6 +42,8 @@ int main(int argc, char** argv) {
 #ifdef A2Q_HAS_ONNX
   a2q_cli::ImportCommand import;
   import.add_to(app);
+  a2q_cli::AuditCommand audit;
+  audit.add_to(app);
 #endif
   CLI11_PARSE(app, argc, argv);
 
@@ -60,6 +64,8 @@ int main(int argc, char** argv) {
 #ifdef A2Q_HAS_ONNX
     if (import.selected)
       return import.run(command_line);
+    if (audit.selected)
+      return audit.run();
 #endif
     return export_.run();
   });
