@@ -4,6 +4,7 @@
 
 #include "a2q/onnx/onnx_audit.hpp"
 
+#include "onnx_audit_programs.hpp"
 #include "onnx_graph.hpp"
 
 #include <algorithm>
@@ -103,9 +104,16 @@ struct IntConstant {
 
 class Auditor {
 public:
-  explicit Auditor(const OnnxGraph& g) : g_(g), who_(g.who()) {}
+  Auditor(const OnnxGraph& g, std::map<std::string, LayerProgram>* programs)
+      : g_(g), who_(g.who()), programs_(programs) {}
 
   AuditReport run() {
+    if (!g_.data_inputs().empty()) {
+      const auto& t = g_.data_inputs().front()->type().tensor_type();
+      for (int i = 1; i < t.shape().dim_size(); ++i)
+        report_.input_dims.push_back(t.shape().dim(i).dim_value());
+      report_.integer_input = int_type(t.elem_type()).has_value();
+    }
     for (const auto* in : g_.data_inputs()) {
       const auto& t = in->type().tensor_type();
       if (const auto type = int_type(t.elem_type()))
@@ -174,6 +182,9 @@ private:
     const std::string& op = n.op_type();
     if (n.input_size() == 0 || n.output_size() == 0)
       return;
+    // QOperator graphs pool and reshape the integer tensors themselves
+    if (const auto q = qtensors_.find(n.input(0)); q != qtensors_.end() && moves.count(op))
+      qtensors_[n.output(0)] = q->second;
     const auto it = ranges_.find(n.input(0));
     if (it == ranges_.end())
       return;
@@ -406,6 +417,12 @@ private:
     }
     if (n.op_type() == "Gemm" && float_attribute(n, "beta", 1.0, who_) != 1.0 && !bias.empty())
       refuse(n, "beta other than 1 scales the bias, which the audit does not model");
+    if (n.op_type() == "Gemm" && float_attribute(n, "alpha", 1.0, who_) != 1.0)
+      refuse(n, "alpha other than 1 scales the product, which the audit does not model");
+    pending_ = LayerProgram{};
+    pending_.input_scale = x.scale;
+    if (w.scale.size() == 1 || static_cast<std::int64_t>(w.scale.size()) == layout.out)
+      pending_.weight_scale.assign(w.scale.begin(), w.scale.end());
     finish_layer(
         std::move(layer), layout, [&](std::size_t i) { return w.at(i); }, w_bits(w), bias);
   }
@@ -435,6 +452,15 @@ private:
       check_per_channel(n, *w_zp, layout, "weight zero point");
     const QTensor& x = x_it->second;
     AuditLayer layer = start_layer(n, "qlinear", layout, x.type.lo - xz, x.type.hi - xz, x.from);
+    const auto [y_type, y_zp] = zero_point_of(n, 7);
+    pending_ = LayerProgram{};
+    pending_.input_zero_point = xz;
+    pending_.input_scale = required_constant(n, 1, "input scale").values.at(0);
+    pending_.weight_scale = w_scale.values;
+    pending_.output_scale = required_constant(n, 6, "output scale").values.at(0);
+    pending_.output_zero_point = y_zp ? static_cast<std::int64_t>(y_zp->values[0]) : 0;
+    pending_.output_lo = y_type.lo;
+    pending_.output_hi = y_type.hi;
     std::vector<std::int64_t> bias;
     if (conv && n.input_size() > 8 && !n.input(8).empty()) {
       const OnnxConstant& b = required_constant(n, 8, "bias");
@@ -444,8 +470,7 @@ private:
     }
     finish_layer(
         std::move(layer), layout, [&](std::size_t i) { return w.values[i] - channel_value(w_zp, layout, i); },
-        w_type->bits, bias);
-    const auto [y_type, y_zp] = zero_point_of(n, 7);
+        w_type->bits + (nonzero(w_zp) ? 1 : 0), bias);
     qtensors_[n.output(0)] =
         QTensor{y_type, y_zp ? static_cast<std::int64_t>(y_zp->values[0]) : 0,
                 required_constant(n, 6, "output scale").values[0], OnnxGraph::describe(n)};
@@ -470,9 +495,11 @@ private:
       check_per_channel(n, *w_zp, layout, "weight zero point");
     const QTensor& x = x_it->second;
     AuditLayer layer = start_layer(n, "integer", layout, x.type.lo - xz, x.type.hi - xz, x.from);
+    pending_ = LayerProgram{};
+    pending_.input_zero_point = xz;
     finish_layer(std::move(layer), layout,
-                 [&](std::size_t i) { return w.values[i] - channel_value(w_zp, layout, i); }, w_type->bits,
-                 {});
+                 [&](std::size_t i) { return w.values[i] - channel_value(w_zp, layout, i); },
+                 w_type->bits + (nonzero(w_zp) ? 1 : 0), {});
   }
 
   // ------------------------------------------------------------------------------------ helpers
@@ -517,6 +544,11 @@ private:
     if (!c.scalar_like() && c.numel() != l.out)
       refuse(n, std::string("its ") + what + " has " + std::to_string(c.numel()) + " values for " +
                     std::to_string(l.out) + " output channels");
+  }
+
+  static bool nonzero(const OnnxConstant* zp) {
+    return zp != nullptr &&
+           std::any_of(zp->values.begin(), zp->values.end(), [](double z) { return z != 0.0; });
   }
 
   static double channel_value(const OnnxConstant* c, const Layout& l, std::size_t i) {
@@ -597,13 +629,28 @@ private:
       wmin = std::min(wmin, v);
       wmax = std::max(wmax, v);
     }
+    // the data-type bound takes M-bit signed weights: unsigned weights of M bits need M + 1
     bool w_signed = true;
-    a.weight_bits = std::max(storage_bits, bits_for(wmin, wmax, w_signed));
+    a.weight_bits = std::max(storage_bits, bits_for(std::min<std::int64_t>(wmin, -1), wmax, w_signed));
     a.has_bias = !bias.empty();
     a.datatype_bits =
         datatype_bound_bits(a.K, std::min(a.input_bits, 32), std::min(a.weight_bits, 32), a.input_signed);
     using a2q::detail::int128;
     const auto wide_bits = [](int128 lo, int128 hi) { return a2q::detail::range_bits({lo, hi}); };
+    if (programs_ != nullptr) {
+      LayerProgram& p = (*programs_)[a.node];
+      p = std::move(pending_);
+      p.form = a.form;
+      p.out = l.out;
+      p.K = l.K;
+      p.weights.resize(n);
+      for (std::size_t i = 0; i < n; ++i) {
+        const auto j = static_cast<std::int64_t>(i);
+        const std::int64_t c = l.channel_of(i), k = l.channels_first ? j % l.K : j / l.out;
+        p.weights[static_cast<std::size_t>(c * l.K + k)] = static_cast<std::int32_t>(weight(i));
+      }
+      p.bias = bias;
+    }
     for (std::size_t c = 0; c < out; ++c) {
       const int128 P = pos[c], N = neg[c], lo = a.input.lo, hi = a.input.hi;
       const int128 max = P * hi - N * lo, min = P * lo - N * hi;
@@ -624,11 +671,15 @@ private:
       }
       a.channels.push_back(ch);
     }
+    if (programs_ != nullptr)
+      (*programs_)[a.node].needed_bits_with_bias = a.needed_bits_with_bias;
     report_.layers.push_back(std::move(a));
   }
 
   const OnnxGraph& g_;
   std::string who_;
+  std::map<std::string, LayerProgram>* programs_;
+  LayerProgram pending_; ///< the program of the layer being finished (scales and zero points)
   std::map<std::string, OnnxConstant> folded_;
   std::map<std::string, IntRange> ranges_;
   std::map<std::string, QTensor> qtensors_;
@@ -638,13 +689,18 @@ private:
 };
 
 } // namespace
+
+AuditReport audit_graph(const OnnxGraph& graph, std::map<std::string, LayerProgram>* programs) {
+  return Auditor(graph, programs).run();
+}
+
 } // namespace a2q::io::detail
 
 namespace a2q::io {
 
 AuditReport audit_onnx_bytes(std::string_view bytes, const std::string& who) {
   const detail::OnnxGraph graph(bytes, who);
-  return detail::Auditor(graph).run();
+  return detail::audit_graph(graph, nullptr);
 }
 
 AuditReport audit_onnx(const std::filesystem::path& path) {

@@ -2,6 +2,9 @@
 // a2q audit: the exact accumulator width every layer of a quantized ONNX model needs (QONNX, QDQ, QLinear
 // or integer ops), and whether it fits a given P. Present when a2q is built with a2q::onnx.
 
+#include "data_source.hpp"
+#include "import_command.hpp"
+
 #include <a2q/onnx/onnx_audit.hpp>
 
 #include <CLI/CLI.hpp>
@@ -9,13 +12,20 @@
 #include <nlohmann/json.hpp>
 
 #include <iostream>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace a2q_cli {
 
 struct AuditCommand {
   std::string onnx;
-  int acc_bits = 0;
+  std::string acc_bits_text; ///< "P" or "LO:HI"
+  int acc_bits = 0;          ///< the single P checked (0: none)
+  std::vector<int> widths;   ///< the widths of a data sweep
+  std::string data;
+  std::int64_t limit = 0;
+  std::string normalize;
   bool per_channel = false;
   bool json = false;
   bool selected = false;
@@ -26,20 +36,66 @@ struct AuditCommand {
         "The exact accumulator width each layer of a quantized ONNX model needs (QONNX, QDQ, QLinearConv, "
         "ConvInteger); with --acc-bits, exit 0 only if every layer fits");
     cmd->add_option("model", onnx, "Quantized ONNX file")->required()->check(CLI::ExistingFile);
-    cmd->add_option("--acc-bits", acc_bits,
-                    "Check every layer, bias included, against this P (exit 4 if one needs more)")
-        ->check(CLI::Range(2, 64));
+    cmd->add_option(
+        "--acc-bits", acc_bits_text,
+        "P: check every layer, bias included, against P (exit 4 if one needs more); LO:HI with --data: "
+        "run the test set at every P from LO to HI with wrap-around and saturating accumulators");
+    cmd->add_option("--data", data,
+                    "Data directory (MNIST-format IDX, or CIFAR-10 for 3-channel inputs) for the sweep");
+    cmd->add_option("--limit", limit, "Use only the first N test images (0 = all)")
+        ->check(CLI::NonNegativeNumber);
+    cmd->add_option("--normalize", normalize,
+                    "Input normalisation the model expects: the C means, then the C standard deviations "
+                    "(default: x = pixel/255)");
     cmd->add_flag("--per-channel", per_channel, "Also list every output channel");
     cmd->add_flag("--json", json, "Print JSON instead of a table");
     cmd->callback([this] { selected = true; });
   }
 
-  int run() const {
+  /// "--acc-bits P" or "LO:HI".
+  void parse_widths() {
+    if (acc_bits_text.empty())
+      return;
+    const auto colon = acc_bits_text.find(':');
+    const auto number = [&](const std::string& t) {
+      std::size_t used = 0;
+      int v = 0;
+      try {
+        v = std::stoi(t, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used == 0 || used != t.size() || v < 2 || v > 64)
+        throw a2q::config_error("--acc-bits: '" + acc_bits_text +
+                                "' is not P or LO:HI with widths in [2, 64]");
+      return v;
+    };
+    if (colon == std::string::npos) {
+      acc_bits = number(acc_bits_text);
+      widths = {acc_bits};
+      return;
+    }
+    const int lo = number(acc_bits_text.substr(0, colon)), hi = number(acc_bits_text.substr(colon + 1));
+    if (lo > hi)
+      throw a2q::config_error("--acc-bits: " + acc_bits_text + " is an empty range");
+    for (int P = lo; P <= hi; ++P)
+      widths.push_back(P);
+  }
+
+  int run() {
+    parse_widths();
+    if (widths.size() > 1 && data.empty())
+      throw a2q::config_error("--acc-bits " + acc_bits_text + " is a range: it needs --data for the sweep");
     const a2q::io::AuditReport report = a2q::io::audit_onnx(onnx);
+    std::optional<a2q::io::AccumulatorSweep> sweep;
+    if (!data.empty())
+      sweep = run_sweep(report);
+    if (sweep && !json)
+      print_sweep(report, *sweep);
     const bool checked = acc_bits > 0;
     const bool fits = checked && report.fits(acc_bits);
     if (json)
-      print_json(report);
+      print_json(report, sweep);
     else
       print_table(report);
     if (!checked)
@@ -68,7 +124,44 @@ struct AuditCommand {
     }
   }
 
-  void print_json(const a2q::io::AuditReport& r) const {
+  a2q::io::AccumulatorSweep run_sweep(const a2q::io::AuditReport& report) const {
+    if (widths.empty())
+      throw a2q::config_error("--data runs a sweep: give the widths with --acc-bits P or LO:HI");
+    const a2q::Shape input(std::span<const std::int64_t>(report.input_dims));
+    const auto test = load_split(data, input, a2q::data::Split::test, limit);
+    a2q::data::DataLoaderOptions o{.batch_size = test.size(), .shuffle = false};
+    ImportCommand normalization_flags;
+    normalization_flags.normalize = normalize;
+    const auto n = normalization_flags.options();
+    o.normalization = {n.mean, n.stddev};
+    if (report.integer_input && !normalize.empty())
+      throw a2q::config_error("--normalize: the model takes integer pixels, not normalised floats");
+    const a2q::data::Batch batch = a2q::data::DataLoader(test, o).batch(0);
+    const std::vector<a2q::engine::OverflowPolicy> policies{a2q::engine::OverflowPolicy::wrap,
+                                                            a2q::engine::OverflowPolicy::saturate};
+    return a2q::io::sweep_accumulators(onnx, batch.images, batch.labels, widths, policies);
+  }
+
+  void print_sweep(const a2q::io::AuditReport& r, const a2q::io::AccumulatorSweep& s) const {
+    fmt::print("{}: accuracy on {} test images against the accumulator width (exact accumulators: {:.2f}%)\n",
+               onnx, s.samples, 100.0 * s.exact_accuracy);
+    fmt::print("{:>4}  {:<34}{:>10}{:>10}{:>14}\n", "P", "the exact bound says", "wrap", "saturate",
+               "overflows");
+    for (std::size_t i = 0; i + 1 < s.points.size(); i += 2) { // (wrap, saturate) per width
+      const auto& w = s.points[i];
+      const auto& sat = s.points[i + 1];
+      std::int64_t over = 0;
+      for (const auto& l : r.layers)
+        over += l.needed_bits_with_bias > w.accumulator_bits;
+      fmt::print("{:>4}  {:<34}{:>9.2f}%{:>9.2f}%{:>14}\n", w.accumulator_bits,
+                 over == 0 ? std::string("no input can overflow")
+                           : fmt::format("{} of {} layers can overflow", over, r.layers.size()),
+                 100.0 * w.accuracy, 100.0 * sat.accuracy, w.overflow_events);
+    }
+  }
+
+  void print_json(const a2q::io::AuditReport& r,
+                  const std::optional<a2q::io::AccumulatorSweep>& sweep) const {
     nlohmann::ordered_json doc = {{"model", onnx}};
     doc["acc_bits"] = acc_bits > 0 ? nlohmann::ordered_json(acc_bits) : nlohmann::ordered_json();
     doc["fits"] = acc_bits > 0 ? nlohmann::ordered_json(r.fits(acc_bits)) : nlohmann::ordered_json();
@@ -103,6 +196,18 @@ struct AuditCommand {
       layers.push_back(std::move(layer));
     }
     doc["layers"] = std::move(layers);
+    if (sweep) {
+      nlohmann::ordered_json points = nlohmann::ordered_json::array();
+      for (const auto& p : sweep->points)
+        points.push_back({{"acc_bits", p.accumulator_bits},
+                          {"policy", a2q::engine::to_string(p.policy)},
+                          {"accuracy", p.accuracy},
+                          {"overflow_events", p.overflow_events},
+                          {"affected_outputs", p.affected_outputs},
+                          {"proven", r.fits(p.accumulator_bits)}});
+      doc["sweep"] = {
+          {"samples", sweep->samples}, {"exact_accuracy", sweep->exact_accuracy}, {"points", points}};
+    }
     std::cout << doc.dump(1) << "\n";
   }
 };

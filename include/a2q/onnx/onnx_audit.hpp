@@ -17,10 +17,13 @@
 /// and why (a float op between a quantizer and the layer, weights that are not quantized, a scale or zero
 /// point of the wrong shape or type, an impossible bit width).
 
+#include "a2q/core/tensor.hpp"
+#include "a2q/engine/accumulator.hpp"
 #include "a2q/quant/bounds.hpp"
 
 #include <cstdint>
 #include <filesystem>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -58,6 +61,8 @@ struct AuditLayer {
 
 struct AuditReport {
   std::string model;
+  std::vector<std::int64_t> input_dims; ///< one sample of the graph input, e.g. {1, 28, 28}
+  bool integer_input = false;           ///< the graph takes integers (e.g. uint8 pixels)
   std::vector<AuditLayer> layers;
 
   /// Whether every layer, with its bias, fits a P-bit accumulator.
@@ -76,5 +81,30 @@ AuditReport audit_onnx(const std::filesystem::path& path);
 
 /// Audits a model held in memory; `who` starts every error message.
 AuditReport audit_onnx_bytes(std::string_view bytes, const std::string& who);
+
+/// The model's accuracy at one accumulator width and overflow policy.
+struct SweepPoint {
+  int accumulator_bits = 0;
+  engine::OverflowPolicy policy = engine::OverflowPolicy::wrap;
+  double accuracy = 0.0;
+  std::int64_t overflow_events = 0;  ///< partial sums that left the range, over all layers
+  std::int64_t affected_outputs = 0; ///< accumulator results that differ from the exact sum
+};
+
+struct AccumulatorSweep {
+  std::int64_t samples = 0;
+  double exact_accuracy = 0.0; ///< every layer with an exact (unbounded) accumulator
+  std::vector<SweepPoint> points;
+};
+
+/// What narrower accumulators do to a quantized ONNX model: runs `images` (the graph's float input, one
+/// sample per row; pixel values in [0, 255] for a graph that takes integers) through the graph, every
+/// quantized layer the audit finds accumulating in a P-bit register under each policy (every partial sum,
+/// starting from the bias), the rest of the graph in double precision, and compares the argmax with
+/// `labels`. Layers whose exact worst case fits P take the exact sum (no input can overflow them).
+/// @throws io_error for an op the runner does not execute (naming the node)
+AccumulatorSweep sweep_accumulators(const std::filesystem::path& model, const Tensor<float>& images,
+                                    std::span<const std::int32_t> labels, std::span<const int> widths,
+                                    std::span<const engine::OverflowPolicy> policies);
 
 } // namespace a2q::io
