@@ -10,11 +10,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <set>
-#include <sstream>
 
 namespace a2q::io::detail {
 namespace {
@@ -73,9 +71,19 @@ struct QTensor {
   std::string from;
 };
 
+/// A constant's values, decoded or read in place (int8 / uint8 initializers are not copied).
+struct Stored {
+  std::vector<std::int64_t> dims;
+  std::int64_t count = 0;
+  int data_type = 0;
+  const OnnxConstant* decoded = nullptr;
+  std::optional<ByteTensor> bytes;
+  double operator[](std::size_t i) const { return bytes ? (*bytes)[i] : decoded->values[i]; }
+};
+
 /// A constant weight or bias as the integers it stands for: element i is values[i] - zero_point(i).
 struct IntConstant {
-  const OnnxConstant* values = nullptr;
+  Stored values;
   std::vector<double> zero_point; ///< one value, or one per index along `axis`
   std::vector<double> scale;      ///< likewise (empty: unknown)
   int axis = 0;
@@ -84,16 +92,16 @@ struct IntConstant {
   std::string from;
 
   std::int64_t axis_index(std::size_t i) const {
-    const auto& d = values->dims;
+    const auto& d = values.dims;
     std::int64_t stride = 1;
     for (std::size_t a = static_cast<std::size_t>(axis) + 1; a < d.size(); ++a)
       stride *= d[a];
     return (static_cast<std::int64_t>(i) / stride) % d[static_cast<std::size_t>(axis)];
   }
   double at(std::size_t i) const {
-    const double zp =
-        zero_point.size() == 1 ? zero_point[0] : zero_point[static_cast<std::size_t>(axis_index(i))];
-    return values->values[i] - zp;
+    if (zero_point.size() == 1) // one zero point (usually 0): no index arithmetic
+      return values[i] - zero_point[0];
+    return values[i] - zero_point[static_cast<std::size_t>(axis_index(i))];
   }
   double scale_at(std::int64_t index_along_axis) const {
     if (scale.empty())
@@ -143,11 +151,46 @@ private:
     return g_.constant(n.input(i));
   }
 
+  bool constant_input(const onnx::NodeProto& n, int i) const {
+    return i < n.input_size() && !n.input(i).empty() &&
+           (folded_.count(n.input(i)) > 0 || g_.initializer(n.input(i)) != nullptr ||
+            g_.constant(n.input(i)) != nullptr);
+  }
+
   const OnnxConstant& required_constant(const onnx::NodeProto& n, int i, const char* what) const {
     const OnnxConstant* c = constant(n, i);
     if (c == nullptr)
       refuse(n, std::string("its ") + what + " must be a constant");
     return *c;
+  }
+
+  /// Input i of `n` as a stored constant, int8 / uint8 initializers read in place.
+  Stored stored(const onnx::NodeProto& n, int i, const char* what) const {
+    Stored s;
+    if (i < n.input_size() && !folded_.count(n.input(i)))
+      if (const auto bytes = byte_tensor(g_.initializer(n.input(i)))) {
+        const onnx::TensorProto& t = *g_.initializer(n.input(i));
+        s.dims.assign(t.dims().begin(), t.dims().end());
+        s.count = static_cast<std::int64_t>(t.raw_data().size());
+        s.data_type = t.data_type();
+        s.bytes = bytes;
+        return s;
+      }
+    const OnnxConstant& c = required_constant(n, i, what);
+    s.dims = c.dims;
+    s.count = c.numel();
+    s.data_type = c.data_type;
+    s.decoded = &c;
+    return s;
+  }
+
+  static Stored stored(const OnnxConstant& c) {
+    Stored s;
+    s.dims = c.dims;
+    s.count = c.numel();
+    s.data_type = c.data_type;
+    s.decoded = &c;
+    return s;
   }
 
   static bool is_quant(const onnx::NodeProto& n) {
@@ -255,7 +298,7 @@ private:
                        static_cast<double>(qmin), static_cast<double>(qmax)));
         q.values.push_back(v - z);
       }
-      w.values = &q;
+      w.values = stored(q);
       w.zero_point = {0.0};
       w.scale = ns == 1 || ns == static_cast<std::size_t>(x->dims.empty() ? 1 : x->dims[0])
                     ? scale.values
@@ -315,12 +358,12 @@ private:
     q.integer = true;
     q.data_type = type.bits == 8 ? (type.lo < 0 ? T::INT8 : T::UINT8) : (type.lo < 0 ? T::INT16 : T::UINT16);
     int axis = static_cast<int>(int_attribute(n, "axis", 1, who_));
-    check_axis(n, x, scale, axis, "scale");
+    check_axis(n, x.dims, scale, axis, "scale");
     if (zp != nullptr) {
       int zaxis = axis;
-      check_axis(n, x, *zp, zaxis, "zero point");
+      check_axis(n, x.dims, *zp, zaxis, "zero point");
     }
-    const IntConstant view{&x, {0.0}, scale.values, axis, 0, "", ""};
+    const IntConstant view{stored(x), {0.0}, scale.values, axis, 0, "", ""};
     for (std::size_t i = 0; i < x.values.size(); ++i) {
       const std::int64_t a = scale.values.size() == 1 ? 0 : view.axis_index(i);
       const double s = scale.values[static_cast<std::size_t>(a)];
@@ -331,35 +374,36 @@ private:
     }
   }
 
-  void check_axis(const onnx::NodeProto& n, const OnnxConstant& x, const OnnxConstant& per_axis, int& axis,
-                  const char* what) const {
-    const auto rank = static_cast<int>(x.dims.size());
+  void check_axis(const onnx::NodeProto& n, const std::vector<std::int64_t>& dims,
+                  const OnnxConstant& per_axis, int& axis, const char* what) const {
+    const auto rank = static_cast<int>(dims.size());
     if (per_axis.scalar_like())
       return;
     if (axis < 0)
       axis += rank;
     if (axis < 0 || axis >= rank)
       refuse(n, "axis " + std::to_string(axis) + " is outside the rank of its input");
-    if (per_axis.numel() != x.dims[static_cast<std::size_t>(axis)])
+    if (per_axis.numel() != dims[static_cast<std::size_t>(axis)])
       refuse(n, std::string("its ") + what + " has " + std::to_string(per_axis.numel()) + " values for " +
-                    std::to_string(x.dims[static_cast<std::size_t>(axis)]) + " entries along axis " +
+                    std::to_string(dims[static_cast<std::size_t>(axis)]) + " entries along axis " +
                     std::to_string(axis));
   }
 
   void dequantize_linear(const onnx::NodeProto& n) {
     const OnnxConstant& scale = required_constant(n, 1, "scale");
     const OnnxConstant* zp = constant(n, 2);
-    if (const OnnxConstant* q = constant(n, 0)) { // a weight or a bias stored as integers
-      const auto type = int_type(q->data_type);
+    if (constant_input(n, 0)) { // a weight or a bias stored as integers
+      const Stored q = stored(n, 0, "input");
+      const auto type = int_type(q.data_type);
       if (!type)
-        refuse(n, "dequantizes a constant of element type " + std::to_string(q->data_type) +
-                      " (not an integer)");
+        refuse(n,
+               "dequantizes a constant of element type " + std::to_string(q.data_type) + " (not an integer)");
       int axis = static_cast<int>(int_attribute(n, "axis", 1, who_));
-      check_axis(n, *q, scale, axis, "scale");
+      check_axis(n, q.dims, scale, axis, "scale");
       if (zp != nullptr) {
         int zaxis = axis;
-        check_axis(n, *q, *zp, zaxis, "zero point");
-        if (zp->data_type != q->data_type)
+        check_axis(n, q.dims, *zp, zaxis, "zero point");
+        if (zp->data_type != q.data_type)
           refuse(n, "its zero point's element type differs from its input's");
       }
       IntConstant w;
@@ -404,7 +448,7 @@ private:
     }
     const IntConstant& w = w_it->second;
     const IntRange& x = x_it->second;
-    Layout layout = layout_of(n, *w.values);
+    Layout layout = layout_of(n, w.values);
     AuditLayer layer = start_layer(n, w.form, layout, x.lo, x.hi, x.from);
     // the bias: integers behind a dequantizer or Quant, or a float bias at the accumulator's scale
     std::vector<std::int64_t> bias;
@@ -440,7 +484,7 @@ private:
     const std::int64_t xz = x_zp ? static_cast<std::int64_t>(x_zp->values[0]) : 0;
     if (x_zp && !x_zp->scalar_like())
       refuse(n, "its input zero point must be one value");
-    const OnnxConstant& w = required_constant(n, 3, "weight");
+    const Stored w = stored(n, 3, "weight");
     const auto w_type = int_type(w.data_type);
     if (!w_type || w_type->bits > 16)
       refuse(n, "its weight must be an 8- or 16-bit integer tensor");
@@ -469,7 +513,7 @@ private:
       bias.assign(b.values.begin(), b.values.end());
     }
     finish_layer(
-        std::move(layer), layout, [&](std::size_t i) { return w.values[i] - channel_value(w_zp, layout, i); },
+        std::move(layer), layout, [&](std::size_t i) { return w[i] - channel_value(w_zp, layout, i); },
         w_type->bits + (nonzero(w_zp) ? 1 : 0), bias);
     qtensors_[n.output(0)] =
         QTensor{y_type, y_zp ? static_cast<std::int64_t>(y_zp->values[0]) : 0,
@@ -481,7 +525,7 @@ private:
     const auto x_it = qtensors_.find(n.input(0));
     if (x_it == qtensors_.end())
       refuse(n, "its input is not an integer tensor (QuantizeLinear or an integer graph input)");
-    const OnnxConstant& w = required_constant(n, 1, "weight");
+    const Stored w = stored(n, 1, "weight");
     const auto w_type = int_type(w.data_type);
     if (!w_type || w_type->bits > 16)
       refuse(n, "its weight must be an 8- or 16-bit integer tensor");
@@ -498,7 +542,7 @@ private:
     pending_ = LayerProgram{};
     pending_.input_zero_point = xz;
     finish_layer(std::move(layer), layout,
-                 [&](std::size_t i) { return w.values[i] - channel_value(w_zp, layout, i); },
+                 [&](std::size_t i) { return w[i] - channel_value(w_zp, layout, i); },
                  w_type->bits + (nonzero(w_zp) ? 1 : 0), {});
   }
 
@@ -517,14 +561,14 @@ private:
     }
   };
 
-  Layout layout_of(const onnx::NodeProto& n, const OnnxConstant& w) const {
+  Layout layout_of(const onnx::NodeProto& n, const Stored& w) const {
     const std::string& op = n.op_type();
     Layout l;
     if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") {
       if (w.dims.size() < 3)
         refuse(n, "needs a weight of rank 3 or more");
       l.out = w.dims[0];
-      l.K = w.numel() / std::max<std::int64_t>(l.out, 1);
+      l.K = w.count / std::max<std::int64_t>(l.out, 1);
       return l;
     }
     if (w.dims.size() != 2)
@@ -566,13 +610,13 @@ private:
 
   std::vector<std::int64_t> integer_bias(const onnx::NodeProto& n, const IntConstant& b,
                                          std::int64_t out) const {
-    if (b.values->numel() != out && b.values->numel() != 1)
-      refuse(n, "its bias has " + std::to_string(b.values->numel()) + " values for " + std::to_string(out) +
+    if (b.values.count != out && b.values.count != 1)
+      refuse(n, "its bias has " + std::to_string(b.values.count) + " values for " + std::to_string(out) +
                     " output channels");
     std::vector<std::int64_t> bias(static_cast<std::size_t>(out));
     for (std::int64_t c = 0; c < out; ++c)
       bias[static_cast<std::size_t>(c)] =
-          static_cast<std::int64_t>(b.at(static_cast<std::size_t>(b.values->numel() == 1 ? 0 : c)));
+          static_cast<std::int64_t>(b.at(static_cast<std::size_t>(b.values.count == 1 ? 0 : c)));
     return bias;
   }
 
@@ -622,12 +666,22 @@ private:
     std::vector<std::int64_t> pos(out, 0), neg(out, 0);
     std::int64_t wmin = 0, wmax = 0;
     const std::size_t n = static_cast<std::size_t>(l.out * l.K);
+    // element i belongs to channel i / K (channels first) or i % out (channels last): walk it in order
+    std::size_t channel = 0, position = 0;
     for (std::size_t i = 0; i < n; ++i) {
       const auto v = static_cast<std::int64_t>(weight(i));
-      const auto c = static_cast<std::size_t>(l.channel_of(i));
-      (v > 0 ? pos[c] : neg[c]) += v > 0 ? v : -v;
+      pos[channel] += std::max<std::int64_t>(v, 0); // branch-free: weights have random signs
+      neg[channel] += std::max<std::int64_t>(-v, 0);
       wmin = std::min(wmin, v);
       wmax = std::max(wmax, v);
+      if (l.channels_first) {
+        if (++position == static_cast<std::size_t>(l.K)) {
+          position = 0;
+          ++channel;
+        }
+      } else if (++channel == out) {
+        channel = 0;
+      }
     }
     // the data-type bound takes M-bit signed weights: unsigned weights of M bits need M + 1
     bool w_signed = true;
@@ -704,12 +758,7 @@ AuditReport audit_onnx_bytes(std::string_view bytes, const std::string& who) {
 }
 
 AuditReport audit_onnx(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw io_error(path.string() + ": cannot be opened");
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  return audit_onnx_bytes(bytes.str(), path.string());
+  return audit_onnx_bytes(detail::read_file(path), path.string());
 }
 
 } // namespace a2q::io

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <deque>
+#include <fstream>
 #include <set>
 
 namespace a2q::io::detail {
@@ -53,6 +54,57 @@ std::int64_t checked_numel(const std::vector<std::int64_t>& dims, const std::str
     n *= d;
   }
   return n;
+}
+
+void check_tensor(const onnx::TensorProto& t, const std::string& who) {
+  const std::string what = who + ": tensor '" + t.name() + "'";
+  if (t.data_location() == onnx::TensorProto::EXTERNAL)
+    throw io_error(what + " keeps its data in an external file, which the importer does not read");
+  std::vector<std::int64_t> dims(t.dims().begin(), t.dims().end());
+  if (dims.size() > 8)
+    throw io_error(what + " has rank " + std::to_string(dims.size()) + " (at most 8 supported)");
+  const auto n = static_cast<std::size_t>(checked_numel(dims, what));
+  using T = onnx::TensorProto;
+  std::size_t element = 0, stored = 0;
+  switch (t.data_type()) {
+  case T::FLOAT:
+    element = 4, stored = static_cast<std::size_t>(t.float_data_size());
+    break;
+  case T::DOUBLE:
+    element = 8, stored = static_cast<std::size_t>(t.double_data_size());
+    break;
+  case T::INT64:
+    element = 8, stored = static_cast<std::size_t>(t.int64_data_size());
+    break;
+  case T::INT32:
+    element = 4, stored = static_cast<std::size_t>(t.int32_data_size());
+    break;
+  case T::INT16:
+  case T::UINT16:
+    element = 2, stored = static_cast<std::size_t>(t.int32_data_size());
+    break;
+  case T::INT8:
+  case T::UINT8:
+  case T::BOOL:
+    element = 1, stored = static_cast<std::size_t>(t.int32_data_size());
+    break;
+  default:
+    throw io_error(what + " has element type " + std::to_string(t.data_type()) +
+                   " (supported: float, double, int64, int32, int16, uint16, int8, uint8, bool)");
+  }
+  if (t.has_raw_data() && t.raw_data().size() != n * element)
+    throw io_error(what + " holds " + std::to_string(t.raw_data().size()) + " bytes of data, expected " +
+                   std::to_string(n * element) + " for its dimensions");
+  if (!t.has_raw_data() && stored != n)
+    throw io_error(what + " holds " + std::to_string(stored) + " values, expected " + std::to_string(n) +
+                   " for its dimensions");
+}
+
+std::optional<ByteTensor> byte_tensor(const onnx::TensorProto* t) {
+  if (t == nullptr || !t->has_raw_data() ||
+      (t->data_type() != onnx::TensorProto::INT8 && t->data_type() != onnx::TensorProto::UINT8))
+    return std::nullopt;
+  return ByteTensor{t->raw_data().data(), t->data_type() == onnx::TensorProto::INT8};
 }
 
 OnnxConstant decode_tensor(const onnx::TensorProto& t, const std::string& who) {
@@ -152,8 +204,27 @@ OnnxGraph::OnnxGraph(std::string_view bytes, std::string who) : who_(std::move(w
 }
 
 const OnnxConstant* OnnxGraph::constant(const std::string& name) const {
-  const auto it = constants_.find(name);
-  return it == constants_.end() ? nullptr : &it->second;
+  if (const auto it = constants_.find(name); it != constants_.end())
+    return &it->second;
+  const auto init = initializers_.find(name);
+  if (init == initializers_.end())
+    return nullptr;
+  return &constants_.emplace(name, decode_tensor(*init->second, who_)).first->second;
+}
+
+const std::map<std::string, OnnxConstant>& OnnxGraph::constants() const {
+  for (const auto& [name, t] : initializers_)
+    (void)constant(name);
+  return constants_;
+}
+
+const onnx::TensorProto* OnnxGraph::initializer(const std::string& name) const {
+  const auto it = initializers_.find(name);
+  return it == initializers_.end() ? nullptr : it->second;
+}
+
+bool OnnxGraph::is_constant(const std::string& name) const {
+  return initializers_.count(name) > 0 || constants_.count(name) > 0;
 }
 
 int OnnxGraph::readers(const std::string& name) const {
@@ -181,7 +252,8 @@ void OnnxGraph::decode_constants() {
   for (const auto& t : g.initializer()) {
     if (t.name().empty())
       throw io_error(who_ + ": an initializer has no name");
-    if (!constants_.emplace(t.name(), decode_tensor(t, who_)).second)
+    check_tensor(t, who_);
+    if (!initializers_.emplace(t.name(), &t).second)
       throw io_error(who_ + ": two initializers are named '" + t.name() + "'");
   }
   for (const auto& n : g.node()) {
@@ -209,7 +281,7 @@ void OnnxGraph::decode_constants() {
       throw io_error(who_ + ": " + describe(n) + " has attribute '" + a.name() +
                      "' (supported: value, value_float(s), value_int(s))");
     }
-    if (!constants_.emplace(n.output(0), std::move(c)).second)
+    if (initializers_.count(n.output(0)) || !constants_.emplace(n.output(0), std::move(c)).second)
       throw io_error(who_ + ": tensor '" + n.output(0) + "' is defined twice");
   }
 }
@@ -217,10 +289,12 @@ void OnnxGraph::decode_constants() {
 void OnnxGraph::sort_nodes() {
   const auto& g = graph();
   std::set<std::string> available{""}; // "" marks an omitted optional input
+  for (const auto& [name, t] : initializers_)
+    available.insert(name);
   for (const auto& [name, c] : constants_)
     available.insert(name);
   for (const auto& in : g.input())
-    if (!constants_.count(in.name())) {
+    if (!is_constant(in.name())) {
       data_inputs_.push_back(&in);
       available.insert(in.name());
     }
@@ -229,7 +303,8 @@ void OnnxGraph::sort_nodes() {
     for (const auto& o : n.output()) {
       if (o.empty())
         continue;
-      if (available.count(o) && !(n.op_type() == "Constant" && constants_.count(o)))
+      if (available.count(o) &&
+          !(n.op_type() == "Constant" && constants_.count(o) && !initializers_.count(o)))
         throw io_error(who_ + ": " + describe(n) + " writes '" + o +
                        "', which is also a graph input or "
                        "initializer");
@@ -270,6 +345,18 @@ void OnnxGraph::sort_nodes() {
   for (const auto& o : g.output())
     if (!available.count(o.name()))
       throw io_error(who_ + ": graph output '" + o.name() + "' is produced by no node");
+}
+
+std::string read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    throw io_error(path.string() + ": cannot be opened");
+  const auto size = static_cast<std::streamsize>(in.tellg());
+  std::string bytes(static_cast<std::size_t>(std::max<std::streamsize>(size, 0)), '\0');
+  in.seekg(0);
+  if (!in.read(bytes.data(), size))
+    throw io_error(path.string() + ": cannot be read");
+  return bytes;
 }
 
 const onnx::AttributeProto* find_attribute(const onnx::NodeProto& n, std::string_view name) {

@@ -9,6 +9,7 @@
 #include <onnx/onnx_pb.h>
 
 #include <cstdint>
+#include <filesystem>
 #include <map>
 #include <optional>
 #include <string>
@@ -28,6 +29,21 @@ struct OnnxConstant {
   std::int64_t numel() const { return static_cast<std::int64_t>(values.size()); }
   bool scalar_like() const { return values.size() == 1; }
 };
+
+/// Checks a TensorProto's type, dimensions and payload size without decoding it.
+/// @throws io_error as decode_tensor does
+void check_tensor(const onnx::TensorProto& t, const std::string& who);
+
+/// An int8 / uint8 initializer's values in place (raw_data), or nothing if it is stored otherwise.
+struct ByteTensor {
+  const char* data = nullptr;
+  bool is_signed = false;
+  double operator[](std::size_t i) const {
+    return is_signed ? static_cast<double>(static_cast<std::int8_t>(data[i]))
+                     : static_cast<double>(static_cast<unsigned char>(data[i]));
+  }
+};
+std::optional<ByteTensor> byte_tensor(const onnx::TensorProto* t);
 
 /// Decodes a TensorProto (float, double, float16 are refused except float/double; int8..int64, bool).
 /// @throws io_error naming `who` and the tensor: unsupported element type, external data, or a
@@ -50,9 +66,15 @@ public:
   /// The nodes, each after the producers of its inputs.
   const std::vector<const onnx::NodeProto*>& nodes() const { return order_; }
 
-  /// Initializers and Constant-node outputs by tensor name.
-  const std::map<std::string, OnnxConstant>& constants() const { return constants_; }
+  /// Initializers and Constant-node outputs by tensor name, all decoded.
+  const std::map<std::string, OnnxConstant>& constants() const;
+
+  /// One constant, decoded on first use (an initializer's payload is checked against its dimensions when
+  /// the graph is read, its values when they are decoded); null if `name` is not a constant.
   const OnnxConstant* constant(const std::string& name) const;
+
+  /// The initializer `name` as stored (null if it is not one), for reading large integer weights in place.
+  const onnx::TensorProto* initializer(const std::string& name) const;
 
   /// The graph inputs that are not initializers (the data the network takes).
   const std::vector<const onnx::ValueInfoProto*>& data_inputs() const { return data_inputs_; }
@@ -70,15 +92,21 @@ private:
   void check_opsets();
   void decode_constants();
   void sort_nodes();
+  bool is_constant(const std::string& name) const;
 
   onnx::ModelProto model_;
   std::string who_;
   std::vector<const onnx::NodeProto*> order_;
-  std::map<std::string, OnnxConstant> constants_;
+  std::map<std::string, const onnx::TensorProto*> initializers_;
+  mutable std::map<std::string, OnnxConstant> constants_; ///< decoded so far (Constant nodes at once)
   std::vector<const onnx::ValueInfoProto*> data_inputs_;
   std::map<std::string, int> readers_;
   std::int64_t opset_ = 0;
 };
+
+/// The bytes of a file, read once.
+/// @throws io_error if it cannot be opened or read
+std::string read_file(const std::filesystem::path& path);
 
 /// Attribute accessors: `fallback` when absent; the wrong type is an io_error naming the node.
 const onnx::AttributeProto* find_attribute(const onnx::NodeProto& n, std::string_view name);

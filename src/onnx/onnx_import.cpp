@@ -16,7 +16,6 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
-#include <fstream>
 #include <numeric>
 #include <set>
 #include <sstream>
@@ -97,7 +96,9 @@ std::string join_numbers(const std::vector<float>& v) {
     std::ostringstream s;
     s.precision(9);
     s << v[i];
-    out += (i ? "," : "") + s.str();
+    if (i > 0)
+      out += ',';
+    out += s.str();
   }
   return out;
 }
@@ -1160,14 +1161,7 @@ ImportedModel import_onnx_bytes(std::string_view bytes, const std::string& who,
 }
 
 ImportedModel import_onnx(const std::filesystem::path& path, const OnnxImportOptions& options) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
-    throw io_error(path.string() + ": cannot be opened");
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  if (!in && !in.eof())
-    throw io_error(path.string() + ": cannot be read");
-  ImportedModel m = import_onnx_bytes(bytes.str(), path.string(), options);
+  ImportedModel m = import_onnx_bytes(detail::read_file(path), path.string(), options);
   m.metadata.insert(m.metadata.begin(), {"onnx_file", path.filename().string()});
   return m;
 }

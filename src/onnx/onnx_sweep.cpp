@@ -9,9 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <limits>
-#include <sstream>
 
 namespace a2q::io::detail {
 namespace {
@@ -642,12 +640,7 @@ namespace a2q::io {
 AccumulatorSweep sweep_accumulators(const std::filesystem::path& model, const Tensor<float>& images,
                                     std::span<const std::int32_t> labels, std::span<const int> widths,
                                     std::span<const engine::OverflowPolicy> policies) {
-  std::ifstream in(model, std::ios::binary);
-  if (!in)
-    throw io_error(model.string() + ": cannot be opened");
-  std::stringstream bytes;
-  bytes << in.rdbuf();
-  const std::string text = bytes.str();
+  const std::string text = detail::read_file(model);
   const detail::OnnxGraph graph(text, model.string());
   std::map<std::string, detail::LayerProgram> programs;
   const AuditReport report = detail::audit_graph(graph, &programs);

@@ -74,8 +74,11 @@ inline a2q::io::Metadata normalization_metadata(const a2q::Shape& input, const a
   const std::size_t channels = input.rank() == 3 ? static_cast<std::size_t>(input[0]) : 1;
   const auto join = [&](const std::vector<float>& v, float fallback) {
     std::string out;
-    for (std::size_t c = 0; c < channels; ++c)
-      out += (c ? "," : "") + fmt::format("{}", v.empty() ? fallback : v[c]);
+    for (std::size_t c = 0; c < channels; ++c) {
+      if (c > 0)
+        out += ',';
+      out += fmt::format("{}", v.empty() ? fallback : v[c]);
+    }
     return out;
   };
   return {{a2q::io::input_mean_key, join(n.mean, 0.0f)}, {a2q::io::input_std_key, join(n.stddev, 1.0f)}};
