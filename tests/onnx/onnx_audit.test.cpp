@@ -3,6 +3,8 @@
 
 #include "a2q/onnx/onnx_audit.hpp"
 
+#include "onnx_graph_builder.hpp"
+
 #include <catch2/catch.hpp>
 #include <onnx/onnx_pb.h>
 
@@ -17,66 +19,9 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-/// A quantized graph under construction (float input [1, 1, 3, 3]).
-class QGraph {
-public:
-  QGraph() {
-    auto* o = model_.add_opset_import();
-    o->set_domain("");
-    o->set_version(13);
-    model_.set_ir_version(8);
-    auto* in = model_.mutable_graph()->add_input();
-    in->set_name("x");
-    auto* t = in->mutable_type()->mutable_tensor_type();
-    t->set_elem_type(onnx::TensorProto::FLOAT);
-    for (std::int64_t d : {1, 1, 3, 3})
-      t->mutable_shape()->add_dim()->set_dim_value(d);
-  }
-
-  void tensor(const std::string& name, int type, const std::vector<std::int64_t>& dims,
-              const std::vector<double>& values) {
-    auto* t = model_.mutable_graph()->add_initializer();
-    t->set_name(name);
-    t->set_data_type(type);
-    for (auto d : dims)
-      t->add_dims(d);
-    for (double v : values) {
-      if (type == onnx::TensorProto::FLOAT)
-        t->add_float_data(static_cast<float>(v));
-      else
-        t->add_int32_data(static_cast<std::int32_t>(v));
-    }
-  }
-
-  onnx::NodeProto& node(const std::string& op, const std::string& name, const std::vector<std::string>& in,
-                        const std::string& out, const std::string& domain = "") {
-    auto* n = model_.mutable_graph()->add_node();
-    n->set_op_type(op);
-    n->set_name(name);
-    n->set_domain(domain);
-    for (const auto& i : in)
-      n->add_input(i);
-    n->add_output(out);
-    return *n;
-  }
-
-  static void attr(onnx::NodeProto& n, const std::string& name, std::int64_t v) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(v);
-  }
-
-  void output(const std::string& name) { model_.mutable_graph()->add_output()->set_name(name); }
-
-  std::string bytes() const {
-    std::string b;
-    model_.SerializeToString(&b);
-    return b;
-  }
-
-private:
-  onnx::ModelProto model_;
+/// A quantized graph under construction: float input [batch, 1, 3, 3].
+struct QGraph : a2q_test::OnnxGraphBuilder {
+  QGraph() : OnnxGraphBuilder({1, 3, 3}) {}
 };
 
 constexpr int u8 = onnx::TensorProto::UINT8;
@@ -135,12 +80,12 @@ QGraph qdq_conv(const std::string& between = "") {
   g.tensor("sw", f32, {2}, {0.01, 0.02});
   g.tensor("zw", i8, {2}, weight_zero_points);
   auto& dq = g.node("DequantizeLinear", "dequant_w", {"w", "sw", "zw"}, "wd");
-  QGraph::attr(dq, "axis", 0);
+  QGraph::attr(dq, "axis", std::int64_t{0});
   g.tensor("b", i32, {2}, {1000, -70000});
   g.tensor("sb", f32, {2}, {0.0002, 0.0004});
   g.tensor("zb", i32, {2}, {0, 0});
   auto& dqb = g.node("DequantizeLinear", "dequant_b", {"b", "sb", "zb"}, "bd");
-  QGraph::attr(dqb, "axis", 0);
+  QGraph::attr(dqb, "axis", std::int64_t{0});
   g.node("Conv", "conv", {conv_in, "wd", "bd"}, "y");
   g.output("y");
   return g;
@@ -217,7 +162,7 @@ TEST_CASE("audit: malformed quantizers are refused naming the node", "[onnx][aud
     QGraph g = qdq_conv();
     g.tensor("sw3", f32, {3}, {0.1, 0.1, 0.1});
     auto& dq = g.node("DequantizeLinear", "dequant_w3", {"w", "sw3", "zw"}, "wd3");
-    QGraph::attr(dq, "axis", 0);
+    QGraph::attr(dq, "axis", std::int64_t{0});
     g.node("Conv", "conv3", {"xd", "wd3"}, "y3");
     CHECK_THROWS_WITH(audit_onnx_bytes(g.bytes(), "scale.onnx"),
                       Contains("dequant_w3") && Contains("3 values"));
@@ -238,7 +183,7 @@ TEST_CASE("audit: malformed quantizers are refused naming the node", "[onnx][aud
       g.tensor("z", f32, {}, {0});
       g.tensor("b", f32, {}, {bits});
       auto& q = g.node("Quant", "quant_x", {"x", "s", "z", "b"}, "xq", "qonnx.custom_op.general");
-      QGraph::attr(q, "signed", 0);
+      QGraph::attr(q, "signed", std::int64_t{0});
       g.output("xq");
       CHECK_THROWS_WITH(audit_onnx_bytes(g.bytes(), "bits.onnx"),
                         Contains("quant_x") && Contains("bit width"));

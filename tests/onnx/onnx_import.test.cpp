@@ -11,6 +11,8 @@
 #include "a2q/nn/residual_add.hpp"
 #include "a2q/nn/sequential.hpp"
 
+#include "onnx_graph_builder.hpp"
+
 #include <catch2/catch.hpp>
 #include <onnx/onnx_pb.h>
 
@@ -21,99 +23,11 @@
 
 using a2q::io_error;
 using a2q::io::import_onnx_bytes;
+using a2q_test::OnnxGraphBuilder;
 using Catch::Matchers::Contains;
+using GraphBuilder = OnnxGraphBuilder;
 
 namespace {
-
-/// A graph under construction: one float input, named nodes, float initializers.
-class GraphBuilder {
-public:
-  explicit GraphBuilder(std::vector<std::int64_t> input_dims, std::int64_t opset = 13) {
-    auto* o = model_.add_opset_import();
-    o->set_domain("");
-    o->set_version(opset);
-    model_.set_ir_version(8);
-    auto* in = model_.mutable_graph()->add_input();
-    in->set_name("x");
-    auto* t = in->mutable_type()->mutable_tensor_type();
-    t->set_elem_type(onnx::TensorProto::FLOAT);
-    t->mutable_shape()->add_dim()->set_dim_param("batch");
-    for (auto d : input_dims)
-      t->mutable_shape()->add_dim()->set_dim_value(d);
-  }
-
-  void initializer(const std::string& name, const std::vector<std::int64_t>& dims,
-                   const std::vector<float>& v) {
-    auto* t = model_.mutable_graph()->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::FLOAT);
-    for (auto d : dims)
-      t->add_dims(d);
-    for (float x : v)
-      t->add_float_data(x);
-  }
-
-  void int_initializer(const std::string& name, const std::vector<std::int64_t>& v) {
-    auto* t = model_.mutable_graph()->add_initializer();
-    t->set_name(name);
-    t->set_data_type(onnx::TensorProto::INT64);
-    t->add_dims(static_cast<std::int64_t>(v.size()));
-    for (auto x : v)
-      t->add_int64_data(x);
-  }
-
-  onnx::NodeProto& node(const std::string& op, const std::string& name,
-                        const std::vector<std::string>& inputs, const std::string& output,
-                        const std::string& domain = "") {
-    auto* n = model_.mutable_graph()->add_node();
-    n->set_op_type(op);
-    n->set_name(name);
-    n->set_domain(domain);
-    for (const auto& i : inputs)
-      n->add_input(i);
-    n->add_output(output);
-    return *n;
-  }
-
-  static void attr(onnx::NodeProto& n, const std::string& name, std::int64_t v) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INT);
-    a->set_i(v);
-  }
-  static void attr(onnx::NodeProto& n, const std::string& name, const std::vector<std::int64_t>& v) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::INTS);
-    for (auto x : v)
-      a->add_ints(x);
-  }
-  static void attr(onnx::NodeProto& n, const std::string& name, const std::string& v) {
-    auto* a = n.add_attribute();
-    a->set_name(name);
-    a->set_type(onnx::AttributeProto::STRING);
-    a->set_s(v);
-  }
-
-  void output(const std::string& name) { model_.mutable_graph()->add_output()->set_name(name); }
-
-  void custom_domain(const std::string& domain) {
-    auto* o = model_.add_opset_import();
-    o->set_domain(domain);
-    o->set_version(1);
-  }
-
-  onnx::ModelProto& proto() { return model_; }
-
-  std::string bytes() const {
-    std::string b;
-    model_.SerializeToString(&b);
-    return b;
-  }
-
-private:
-  onnx::ModelProto model_;
-};
 
 /// x[4] -> Gemm(W1 [3x4], transB) + b1 -> Relu -> MatMul(W2 [3x2]) -> Add(b2): what torch writes for an MLP.
 GraphBuilder small_mlp() {
@@ -212,10 +126,10 @@ TEST_CASE("Reshape imports when it flattens (torch shape arithmetic included) an
     g.node("Shape", "/Shape", {"x"}, "shape");
     g.int_initializer("zero", {0});
     auto& gather = g.node("Gather", "/Gather", {"shape", "zero"}, "batch");
-    GraphBuilder::attr(gather, "axis", 0);
+    GraphBuilder::attr(gather, "axis", std::int64_t{0});
     g.int_initializer("rest", flatten ? std::vector<std::int64_t>{-1} : std::vector<std::int64_t>{2, 9});
     auto& concat = g.node("Concat", "/Concat", {"batch", "rest"}, "target");
-    GraphBuilder::attr(concat, "axis", 0);
+    GraphBuilder::attr(concat, "axis", std::int64_t{0});
     g.node("Reshape", "/Reshape", {"x", "target"}, "y");
     g.output("y");
     if (flatten) {
@@ -298,8 +212,8 @@ GraphBuilder qonnx_linear(float zero_point, bool narrow, float weight0) {
   g.initializer("zp0", {}, {0.0f});
   g.initializer("bits", {}, {8.0f});
   auto& qin = g.node("Quant", "in_quant", {"x", "s_in", "zp0", "bits"}, "xq", "qonnx.custom_op.general");
-  GraphBuilder::attr(qin, "signed", 0);
-  GraphBuilder::attr(qin, "narrow", 0);
+  GraphBuilder::attr(qin, "signed", std::int64_t{0});
+  GraphBuilder::attr(qin, "narrow", std::int64_t{0});
   GraphBuilder::attr(qin, "rounding_mode", std::string("ROUND"));
   // integers [[weight0, 2, -3, 0], [5, 0, 0, -127]] times per-row scales 0.5 and 0.25
   g.initializer("W", {2, 4}, {weight0 * 0.5f, 1.0f, -1.5f, 0.0f, 1.25f, 0.0f, 0.0f, -31.75f});

@@ -3,7 +3,6 @@
 // or integer ops), and whether it fits a given P. Present when a2q is built with a2q::onnx.
 
 #include "data_source.hpp"
-#include "import_command.hpp"
 
 #include <a2q/onnx/onnx_audit.hpp>
 
@@ -130,10 +129,7 @@ struct AuditCommand {
     const a2q::Shape input(std::span<const std::int64_t>(report.input_dims));
     const auto test = load_split(data, input, a2q::data::Split::test, limit);
     a2q::data::DataLoaderOptions o{.batch_size = test.size(), .shuffle = false};
-    ImportCommand normalization_flags;
-    normalization_flags.normalize = normalize;
-    const auto n = normalization_flags.options();
-    o.normalization = {n.mean, n.stddev};
+    o.normalization = parse_normalize_flag(normalize);
     if (report.integer_input && !normalize.empty())
       throw a2q::config_error("--normalize: the model takes integer pixels, not normalised floats");
     const a2q::data::Batch batch = a2q::data::DataLoader(test, o).batch(0);

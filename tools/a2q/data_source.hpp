@@ -32,6 +32,40 @@ inline a2q::data::Normalization normalization_for(const a2q::Shape& input) {
   return {};
 }
 
+/// Comma-separated finite numbers; an item that is not one throws Error naming `what`.
+template <class Error>
+std::vector<float> parse_numbers(const std::string& text, const std::string& what) {
+  std::vector<float> out;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    std::size_t used = 0;
+    float v = 0.0f;
+    try {
+      v = std::stof(item, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != item.size() || !std::isfinite(v))
+      throw Error(what + ": '" + item + "' is not a number");
+    out.push_back(v);
+  }
+  return out;
+}
+
+/// --normalize MEANS,STDS (import, audit): the C means, then the C standard deviations; empty: none.
+inline a2q::data::Normalization parse_normalize_flag(const std::string& text) {
+  if (text.empty())
+    return {};
+  const std::vector<float> values = parse_numbers<a2q::config_error>(text, "--normalize");
+  if (values.empty() || values.size() % 2 != 0)
+    throw a2q::config_error(
+        "--normalize takes the C means then the C standard deviations (an even count), got " +
+        std::to_string(values.size()) + " numbers");
+  const auto half = static_cast<std::ptrdiff_t>(values.size() / 2);
+  return {{values.begin(), values.begin() + half}, {values.begin() + half, values.end()}};
+}
+
 /// The normalisation a model file records (imported and recently trained models), else the default for its
 /// input shape.
 inline a2q::data::Normalization normalization_for(const a2q::Shape& input, const a2q::io::ModelFile& file) {
@@ -39,25 +73,9 @@ inline a2q::data::Normalization normalization_for(const a2q::Shape& input, const
   const auto stddev = file.find_metadata(a2q::io::input_std_key);
   if (!mean || !stddev)
     return normalization_for(input);
-  const auto parse = [](const std::string& text, const char* key) {
-    std::vector<float> out;
-    std::stringstream in(text);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-      std::size_t used = 0;
-      float v = 0.0f;
-      try {
-        v = std::stof(item, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != item.size() || !std::isfinite(v))
-        throw a2q::io_error(std::string("the model file's ") + key + " holds '" + item + "', not a number");
-      out.push_back(v);
-    }
-    return out;
-  };
-  a2q::data::Normalization n{parse(*mean, a2q::io::input_mean_key), parse(*stddev, a2q::io::input_std_key)};
+  a2q::data::Normalization n{
+      parse_numbers<a2q::io_error>(*mean, std::string("the model file's ") + a2q::io::input_mean_key),
+      parse_numbers<a2q::io_error>(*stddev, std::string("the model file's ") + a2q::io::input_std_key)};
   const std::int64_t channels = input.rank() == 3 ? input[0] : 1;
   if (static_cast<std::int64_t>(n.mean.size()) != channels || n.stddev.size() != n.mean.size() ||
       std::any_of(n.stddev.begin(), n.stddev.end(), [](float s) { return !(s > 0.0f); }))

@@ -2,14 +2,14 @@
 // a2q import: an ONNX file (a float network from torch.onnx.export, or QONNX) into a model file that every
 // other command takes. Present when a2q is built with a2q::onnx.
 
+#include "data_source.hpp"
+
 #include <a2q/onnx/onnx_import.hpp>
 
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
-#include <sstream>
 #include <string>
-#include <vector>
 
 namespace a2q_cli {
 
@@ -34,32 +34,8 @@ struct ImportCommand {
 
   /// "--normalize" as means and standard deviations.
   a2q::io::OnnxImportOptions options() const {
-    a2q::io::OnnxImportOptions o;
-    if (normalize.empty())
-      return o;
-    std::vector<float> values;
-    std::stringstream in(normalize);
-    std::string item;
-    while (std::getline(in, item, ',')) {
-      std::size_t used = 0;
-      float v = 0.0f;
-      try {
-        v = std::stof(item, &used);
-      } catch (const std::exception&) {
-        used = 0;
-      }
-      if (used == 0 || used != item.size())
-        throw a2q::config_error("--normalize: '" + item + "' is not a number");
-      values.push_back(v);
-    }
-    if (values.empty() || values.size() % 2 != 0)
-      throw a2q::config_error(
-          "--normalize takes the C means then the C standard deviations (an even count), got " +
-          std::to_string(values.size()) + " numbers");
-    const auto half = static_cast<std::ptrdiff_t>(values.size() / 2);
-    o.mean.assign(values.begin(), values.begin() + half);
-    o.stddev.assign(values.begin() + half, values.end());
-    return o;
+    const a2q::data::Normalization n = parse_normalize_flag(normalize);
+    return {n.mean, n.stddev};
   }
 
   int run(const std::string& command_line) const {
