@@ -148,7 +148,13 @@ private:
     const auto local = folded_.find(n.input(i));
     if (local != folded_.end())
       return &local->second;
-    return g_.constant(n.input(i));
+    try { // constants are decoded when first read: name the node that reads a malformed one
+      return g_.constant(n.input(i));
+    } catch (const io_error& e) {
+      const std::string what = e.what();
+      refuse(n,
+             what.substr(what.rfind(": tensor '") == std::string::npos ? 0 : what.rfind(": tensor '") + 2));
+    }
   }
 
   bool constant_input(const onnx::NodeProto& n, int i) const {
