@@ -173,8 +173,9 @@ TEST_CASE("audit: malformed quantizers are refused naming the node", "[onnx][aud
     g.tensor("zx", u8, {}, {300});
     g.node("QuantizeLinear", "quant_x", {"x", "sx", "zx"}, "xq");
     g.output("xq");
-    CHECK_THROWS_WITH(audit_onnx_bytes(g.bytes(), "zp.onnx"),
-                      Contains("'zx'") && Contains("outside the range"));
+    CHECK_THROWS_WITH(audit_onnx_bytes(g.bytes(), "zp.onnx"), Contains("'quant_x' (QuantizeLinear)") &&
+                                                                  Contains("'zx'") &&
+                                                                  Contains("outside the range"));
   }
   for (const double bits : {0.0, 40.0}) {
     SECTION("a QONNX bit width of " + std::to_string(static_cast<int>(bits))) {
