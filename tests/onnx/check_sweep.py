@@ -1,9 +1,9 @@
 #!/usr/bin/python3
 """a2q audit on trained QDQ models: the exit code at P = 16, and what narrower accumulators do.
 
-Usage:  check_sweep.py --a2q A2Q --data DIR --work WORK [--limit 200]
+Usage:  check_sweep.py --a2q A2Q --data DIR --work WORK [--limit 200] [--train-limit 3000]
 
-Trains two small CNNs with a2q (the zoo CNN, one epoch on 3000 images): one with A2Q+ on every layer at
+Trains two small CNNs with a2q (the zoo CNN, one epoch on --train-limit images): one with A2Q+ on every layer at
 P = 16, which provably fits 16 bits, and one with the plain 8-bit baseline, which does not. Each is exported
 as QONNX and rewritten in ONNX Runtime's QDQ form (qonnx_to_qdq.py). Then:
   - `a2q audit` of the QONNX and of the QDQ file reports, per layer, the width `a2q report` gives for the
@@ -36,10 +36,11 @@ def main():
     ap.add_argument("--data", required=True)
     ap.add_argument("--work", required=True)
     ap.add_argument("--limit", type=int, default=200)
+    ap.add_argument("--train-limit", type=int, default=3000)
     args = ap.parse_args()
     os.makedirs(args.work, exist_ok=True)
     a2q, w = args.a2q, args.work
-    common = ["--model", "cnn", "--epochs", "1", "--train-limit", "3000", "--test-limit", "200", "--threads",
+    common = ["--model", "cnn", "--epochs", "1", "--train-limit", str(args.train_limit), "--test-limit", "200", "--threads",
               "1", "--quiet", "--data", args.data]
     models = {
         "fits16": ["--quant", "a2q+", "--acc-bits", "16", "--constrain-first", "--constrain-last"],
