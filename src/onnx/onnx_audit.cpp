@@ -470,6 +470,7 @@ private:
     if (n.op_type() == "Gemm" && float_attribute(n, "alpha", 1.0, who_) != 1.0)
       refuse(n, "alpha other than 1 scales the product, which the audit does not model");
     pending_ = LayerProgram{};
+    set_kernel(w.values.dims);
     pending_.input_scale = x.scale;
     if (w.scale.size() == 1 || static_cast<std::int64_t>(w.scale.size()) == layout.out)
       pending_.weight_scale.assign(w.scale.begin(), w.scale.end());
@@ -504,6 +505,7 @@ private:
     AuditLayer layer = start_layer(n, "qlinear", layout, x.type.lo - xz, x.type.hi - xz, x.from);
     const auto [y_type, y_zp] = zero_point_of(n, 7);
     pending_ = LayerProgram{};
+    set_kernel(w.dims);
     pending_.input_zero_point = xz;
     pending_.input_scale = required_constant(n, 1, "input scale").values.at(0);
     pending_.weight_scale = w_scale.values;
@@ -546,6 +548,7 @@ private:
     const QTensor& x = x_it->second;
     AuditLayer layer = start_layer(n, "integer", layout, x.type.lo - xz, x.type.hi - xz, x.from);
     pending_ = LayerProgram{};
+    set_kernel(w.dims);
     pending_.input_zero_point = xz;
     finish_layer(std::move(layer), layout,
                  [&](std::size_t i) { return w[i] - channel_value(w_zp, layout, i); },
@@ -594,6 +597,13 @@ private:
     if (!c.scalar_like() && c.numel() != l.out)
       refuse(n, std::string("its ") + what + " has " + std::to_string(c.numel()) + " values for " +
                     std::to_string(l.out) + " output channels");
+  }
+
+  void set_kernel(const std::vector<std::int64_t>& weight_dims) {
+    if (weight_dims.size() == 4) {
+      pending_.kernel_h = weight_dims[2];
+      pending_.kernel_w = weight_dims[3];
+    }
   }
 
   static bool nonzero(const OnnxConstant* zp) {

@@ -17,6 +17,7 @@ namespace a2q::io::detail {
 struct LayerProgram {
   std::string form; ///< "qonnx", "qdq", "qlinear" or "integer"
   std::int64_t out = 0, K = 0;
+  std::int64_t kernel_h = 1, kernel_w = 1; ///< convolutions: the weight's spatial size
   std::vector<std::int32_t> weights; ///< [out, K]: weight minus zero point; conv in (C_in/g, kh, kw) order
   std::vector<std::int64_t> bias;    ///< per channel (empty: none)
   double input_scale = 0.0;          ///< float layers: value = integer · input_scale (0: integer input)

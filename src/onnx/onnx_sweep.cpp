@@ -397,18 +397,7 @@ private:
     engine::Accumulator acc(P_, policy_);
     const std::string& op = n.op_type();
     if (op == "Conv" || op == "QLinearConv" || op == "ConvInteger") {
-      const OnnxConstant* w = g_.constant(n.input(op == "QLinearConv" ? 3 : 1));
-      std::int64_t kh = 1, kw = 1;
-      if (w != nullptr && w->dims.size() == 4) {
-        kh = w->dims[2];
-        kw = w->dims[3];
-      } else {
-        const auto ks = ints_attribute(n, "kernel_shape", who_);
-        if (ks.size() != 2)
-          refuse(n, "the kernel size is unknown");
-        kh = ks[0];
-        kw = ks[1];
-      }
+      const std::int64_t kh = p.kernel_h, kw = p.kernel_w;
       const ConvShape s = conv_shape(n, x, p.out, kh, kw);
       Array out{{s.N, s.OC, s.OH, s.OW},
                 std::vector<double>(static_cast<std::size_t>(s.N * s.OC * s.OH * s.OW))};

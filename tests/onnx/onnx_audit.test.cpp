@@ -3,13 +3,17 @@
 
 #include "a2q/onnx/onnx_audit.hpp"
 
+#include "../io/temp_dir.hpp"
 #include "onnx_graph_builder.hpp"
 
 #include <catch2/catch.hpp>
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -214,4 +218,94 @@ TEST_CASE("audit: the Brevitas-written QONNX fixture needs the widths its README
   CHECK(report.layers[2].datatype_bits == 26);
   CHECK(report.fits(20));
   CHECK_FALSE(report.fits(19));
+}
+
+namespace {
+
+/// One 3x3 convolution with two channels on a [N, 1, 3, 3] input in the three forms ONNX Runtime writes
+/// (input uint8 with zero point 128 everywhere): its output is one value per channel.
+std::string one_conv(const std::string& form) {
+  QGraph g;
+  g.tensor("sx", f32, {}, {0.02});
+  g.tensor("zx", u8, {}, {128});
+  g.node("QuantizeLinear", "quant_x", {"x", "sx", "zx"}, "xq");
+  g.tensor("w", i8, {2, 1, 3, 3}, weights);
+  g.tensor("sw", f32, {2}, {0.01, 0.02});
+  g.tensor("zw", i8, {2}, weight_zero_points);
+  g.tensor("b", i32, {2}, {300, -200});
+  if (form == "qdq") {
+    g.node("DequantizeLinear", "dequant_x", {"xq", "sx", "zx"}, "xd");
+    auto& dq = g.node("DequantizeLinear", "dequant_w", {"w", "sw", "zw"}, "wd");
+    QGraph::attr(dq, "axis", std::int64_t{0});
+    g.tensor("sb", f32, {2}, {0.0002, 0.0004});
+    auto& dqb = g.node("DequantizeLinear", "dequant_b", {"b", "sb"}, "bd");
+    QGraph::attr(dqb, "axis", std::int64_t{0});
+    g.node("Conv", "conv", {"xd", "wd", "bd"}, "y4");
+  } else if (form == "qlinear") {
+    g.tensor("sy", f32, {}, {0.1});
+    g.tensor("zy", u8, {}, {0});
+    g.node("QLinearConv", "conv", {"xq", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, "yq");
+    g.node("DequantizeLinear", "dequant_y", {"yq", "sy", "zy"}, "y4");
+  } else {
+    g.node("ConvInteger", "conv", {"xq", "w", "zx", "zw"}, "y4");
+  }
+  auto& flat = g.node("Flatten", "flatten", {"y4"}, "y");
+  QGraph::attr(flat, "axis", std::int64_t{1});
+  g.output("y");
+  return g.bytes();
+}
+
+/// What the graph computes, written out: the channel with the larger output, first on ties.
+std::int32_t expected_class(const std::string& form, const float* x) {
+  double best = 0.0;
+  std::int32_t label = 0;
+  for (int c = 0; c < 2; ++c) {
+    std::int64_t acc = form == "integer" ? 0 : (c == 0 ? 300 : -200);
+    for (int k = 0; k < 9; ++k) {
+      const double q =
+          std::clamp(std::nearbyint(static_cast<double>(x[k]) / 0.02) + 128.0, 0.0, 255.0) - 128.0;
+      acc += static_cast<std::int64_t>(weights[static_cast<std::size_t>(c * 9 + k)] -
+                                       weight_zero_points[static_cast<std::size_t>(c)]) *
+             static_cast<std::int64_t>(q);
+    }
+    const double sw = c == 0 ? 0.01 : 0.02;
+    double value = static_cast<double>(acc);
+    if (form == "qdq")
+      value *= 0.02 * sw;
+    else if (form == "qlinear")
+      value = std::clamp(std::nearbyint(value * 0.02 * sw / 0.1), 0.0, 255.0) * 0.1;
+    if (c == 0 || value > best) {
+      best = value;
+      label = c;
+    }
+  }
+  return label;
+}
+
+} // namespace
+
+TEST_CASE("audit sweep: each form runs as the graph says, and narrow accumulators overflow",
+          "[onnx][audit]") {
+  const a2q_test::ScratchDir dir;
+  constexpr std::int64_t N = 64;
+  a2q::Tensor<float> x(a2q::Shape{N, 1, 3, 3});
+  a2q::Rng rng(17);
+  for (std::int64_t i = 0; i < x.numel(); ++i)
+    x[i] = static_cast<float>(rng.uniform(-2.6, 2.6));
+  for (const std::string form : {"qdq", "qlinear", "integer"}) {
+    INFO(form);
+    const auto path = dir.path() / (form + ".onnx");
+    std::ofstream(path, std::ios::binary) << one_conv(form);
+    std::vector<std::int32_t> labels;
+    for (std::int64_t n = 0; n < N; ++n)
+      labels.push_back(expected_class(form, x.data() + n * 9));
+    const std::vector<int> widths{8, 64};
+    const std::vector<a2q::engine::OverflowPolicy> policies{a2q::engine::OverflowPolicy::wrap};
+    const auto sweep = a2q::io::sweep_accumulators(path, x, labels, widths, policies);
+    CHECK(sweep.exact_accuracy == 1.0);
+    REQUIRE(sweep.points.size() == 2);
+    CHECK(sweep.points[1].accuracy == 1.0);
+    CHECK(sweep.points[1].overflow_events == 0);
+    CHECK(sweep.points[0].overflow_events > 0); // these weights need about 19 bits
+  }
 }
