@@ -123,37 +123,53 @@ TEST_CASE("audit: a ReLU between the dequantizer and the layer clips the range; 
                     Contains("'conv' (Conv)") && Contains("'between' (Sigmoid)") && Contains("lies between"));
 }
 
-TEST_CASE("audit: QLinearConv and ConvInteger give the same bounds as QDQ", "[onnx][audit]") {
-  {
-    QGraph g;
-    g.tensor("sx", f32, {}, {0.02});
-    g.tensor("zx", u8, {}, {128});
-    g.node("QuantizeLinear", "quant_x", {"x", "sx", "zx"}, "xq");
-    g.tensor("w", i8, {2, 1, 3, 3}, weights);
-    g.tensor("sw", f32, {2}, {0.01, 0.02});
-    g.tensor("zw", i8, {2}, weight_zero_points);
+namespace {
+
+/// One 3x3 convolution with two channels on a [N, 1, 3, 3] input in the three forms ONNX Runtime writes
+/// (input uint8 with zero point 128 everywhere), flattened: one value per channel.
+std::string one_conv(const std::string& form, const std::vector<double>& bias = {300, -200}) {
+  QGraph g;
+  g.tensor("sx", f32, {}, {0.02});
+  g.tensor("zx", u8, {}, {128});
+  g.node("QuantizeLinear", "quant_x", {"x", "sx", "zx"}, "xq");
+  g.tensor("w", i8, {2, 1, 3, 3}, weights);
+  g.tensor("sw", f32, {2}, {0.01, 0.02});
+  g.tensor("zw", i8, {2}, weight_zero_points);
+  g.tensor("b", i32, {2}, bias);
+  if (form == "qdq") {
+    g.node("DequantizeLinear", "dequant_x", {"xq", "sx", "zx"}, "xd");
+    auto& dq = g.node("DequantizeLinear", "dequant_w", {"w", "sw", "zw"}, "wd");
+    QGraph::attr(dq, "axis", std::int64_t{0});
+    g.tensor("sb", f32, {2}, {0.0002, 0.0004});
+    auto& dqb = g.node("DequantizeLinear", "dequant_b", {"b", "sb"}, "bd");
+    QGraph::attr(dqb, "axis", std::int64_t{0});
+    g.node("Conv", "conv", {"xd", "wd", "bd"}, "y4");
+  } else if (form == "qlinear") {
     g.tensor("sy", f32, {}, {0.1});
     g.tensor("zy", u8, {}, {0});
-    g.tensor("b", i32, {2}, {1000, -70000});
-    g.node("QLinearConv", "qconv", {"xq", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, "yq");
-    g.node("DequantizeLinear", "dequant_y", {"yq", "sy", "zy"}, "y");
-    g.output("y");
-    const auto report = audit_onnx_bytes(g.bytes(), "qlinear.onnx");
+    g.node("QLinearConv", "conv", {"xq", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, "yq");
+    g.node("DequantizeLinear", "dequant_y", {"yq", "sy", "zy"}, "y4");
+  } else {
+    g.node("ConvInteger", "conv", {"xq", "w", "zx", "zw"}, "y4");
+  }
+  auto& flat = g.node("Flatten", "flatten", {"y4"}, "y");
+  QGraph::attr(flat, "axis", std::int64_t{1});
+  g.output("y");
+  return g.bytes();
+}
+
+} // namespace
+
+TEST_CASE("audit: QLinearConv and ConvInteger give the same bounds as QDQ", "[onnx][audit]") {
+  {
+    const auto report = audit_onnx_bytes(one_conv("qlinear", {1000, -70000}), "qlinear.onnx");
     REQUIRE(report.layers.size() == 1);
     CHECK(report.layers[0].form == "qlinear");
     check_against_brute_force(report.layers[0], -128, 127);
     CHECK(report.layers[0].channels[1].bias == -70000);
   }
   {
-    QGraph g;
-    g.tensor("sx", f32, {}, {0.02});
-    g.tensor("zx", u8, {}, {128});
-    g.node("QuantizeLinear", "quant_x", {"x", "sx", "zx"}, "xq");
-    g.tensor("w", i8, {2, 1, 3, 3}, weights);
-    g.tensor("zw", i8, {2}, weight_zero_points);
-    g.node("ConvInteger", "iconv", {"xq", "w", "zx", "zw"}, "acc");
-    g.output("acc");
-    const auto report = audit_onnx_bytes(g.bytes(), "integer.onnx");
+    const auto report = audit_onnx_bytes(one_conv("integer"), "integer.onnx");
     REQUIRE(report.layers.size() == 1);
     CHECK(report.layers[0].form == "integer");
     check_against_brute_force(report.layers[0], -128, 127);
@@ -221,39 +237,6 @@ TEST_CASE("audit: the Brevitas-written QONNX fixture needs the widths its README
 }
 
 namespace {
-
-/// One 3x3 convolution with two channels on a [N, 1, 3, 3] input in the three forms ONNX Runtime writes
-/// (input uint8 with zero point 128 everywhere): its output is one value per channel.
-std::string one_conv(const std::string& form) {
-  QGraph g;
-  g.tensor("sx", f32, {}, {0.02});
-  g.tensor("zx", u8, {}, {128});
-  g.node("QuantizeLinear", "quant_x", {"x", "sx", "zx"}, "xq");
-  g.tensor("w", i8, {2, 1, 3, 3}, weights);
-  g.tensor("sw", f32, {2}, {0.01, 0.02});
-  g.tensor("zw", i8, {2}, weight_zero_points);
-  g.tensor("b", i32, {2}, {300, -200});
-  if (form == "qdq") {
-    g.node("DequantizeLinear", "dequant_x", {"xq", "sx", "zx"}, "xd");
-    auto& dq = g.node("DequantizeLinear", "dequant_w", {"w", "sw", "zw"}, "wd");
-    QGraph::attr(dq, "axis", std::int64_t{0});
-    g.tensor("sb", f32, {2}, {0.0002, 0.0004});
-    auto& dqb = g.node("DequantizeLinear", "dequant_b", {"b", "sb"}, "bd");
-    QGraph::attr(dqb, "axis", std::int64_t{0});
-    g.node("Conv", "conv", {"xd", "wd", "bd"}, "y4");
-  } else if (form == "qlinear") {
-    g.tensor("sy", f32, {}, {0.1});
-    g.tensor("zy", u8, {}, {0});
-    g.node("QLinearConv", "conv", {"xq", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, "yq");
-    g.node("DequantizeLinear", "dequant_y", {"yq", "sy", "zy"}, "y4");
-  } else {
-    g.node("ConvInteger", "conv", {"xq", "w", "zx", "zw"}, "y4");
-  }
-  auto& flat = g.node("Flatten", "flatten", {"y4"}, "y");
-  QGraph::attr(flat, "axis", std::int64_t{1});
-  g.output("y");
-  return g.bytes();
-}
 
 /// What the graph computes, written out: the channel with the larger output, first on ties.
 std::int32_t expected_class(const std::string& form, const float* x) {
