@@ -1069,8 +1069,9 @@ private:
     }
     nn::NamedTensors state = built.network->state_dict();
     for (auto& [name, value] : written.params) {
+      const std::string& wanted = name; // clang 14 cannot capture a structured binding
       const auto at =
-          std::find_if(state.begin(), state.end(), [&](const auto& e) { return e.first == name; });
+          std::find_if(state.begin(), state.end(), [&](const auto& e) { return e.first == wanted; });
       if (at == state.end() || at->second.shape() != value.shape())
         throw internal_error(who_ + ": the imported parameter '" + name + "' has no place in the network");
       at->second = std::move(value);

@@ -243,9 +243,10 @@ private:
     const double s = input(n, 1)->v.at(0);
     const OnnxConstant* zc = n.input_size() > 2 && !n.input(2).empty() ? g_.constant(n.input(2)) : nullptr;
     const double z = zc ? zc->values.at(0) : 0.0;
-    const auto [lo, hi] = type_range(nullptr, zc);
+    const auto range = type_range(nullptr, zc);
     if (input(n, 1)->v.size() != 1)
       return x; // a per-axis weight quantizer: the layers use the audit's integers
+    const double lo = range.first, hi = range.second;
     return map(x, [=](double v) { return std::clamp(std::nearbyint(v / s) + z, lo, hi); });
   }
 
