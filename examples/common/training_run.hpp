@@ -212,10 +212,14 @@ inline int accuracy_exit_code(const TrainingOptions& o, const RunSummary& s) {
   return 0;
 }
 
-/// Runs `body`, turning a2q and CLI errors into one clear sentence and exit code 1.
+/// Runs `body`, turning a2q and CLI errors into one clear sentence and exit code 1 (4 for a proof_error:
+/// the no-overflow guarantee does not hold).
 inline int guarded_main(const std::function<int()>& body) {
   try {
     return body();
+  } catch (const a2q::proof_error& e) { // the guarantee does not hold: the status of a failed proof
+    std::cerr << "error: " << e.what() << "\n";
+    return 4;
   } catch (const a2q::error& e) {
     std::cerr << "error: " << e.what() << "\n";
   } catch (const std::exception& e) {

@@ -236,7 +236,8 @@ TEST_CASE("save_model refuses a file that would not load back into the same netw
   test_nets::calibrate(at12, pixels(Shape{4}, 3, 1));
   const auto path = dir.path() / "bad.a2q";
   CHECK_THROWS_WITH(a2q::io::save_model(path, at12, Shape{4}),
-                    Contains("layer 'layer' would load back with other bit widths or flags"));
+                    Contains("layer 'layer' would not load back: accumulator_bits is 12 in the file but 16 from its "
+                             "parameters"));
   CHECK_FALSE(std::filesystem::exists(path));
 }
 

@@ -1,11 +1,16 @@
 #include "a2q/io/model_io.hpp"
 
+#include "a2q/engine/verify.hpp"
+#include "a2q/io/c_header.hpp"
+
 #include "temp_dir.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <algorithm>
+#include <sstream>
 #include <string>
+#include <vector>
 
 using a2q::config_error;
 using a2q::io_error;
@@ -78,4 +83,71 @@ TEST_CASE("hidden widths out of range are refused", "[io][model_io]") {
   CHECK_THROWS_WITH(a2q_mlp(-3).build(rng), Contains("hidden width must be in [1, 8192], got -3"));
   CHECK_THROWS_AS(a2q_mlp(a2q::models::max_mlp_width + 1).validate(), config_error);
   CHECK_NOTHROW(a2q_mlp(a2q::models::max_mlp_width).validate());
+}
+
+TEST_CASE("a file whose integer layers are not what its parameters give is refused, naming layer and channel",
+          "[io][model_io][untrusted]") {
+  const ScratchDir dir;
+  const ModelRecipe recipe = a2q_mlp(16);
+  Rng rng(11);
+  const auto model = recipe.build(rng);
+  save_model(dir.path() / "m.a2q", recipe, *model);
+  CHECK_NOTHROW(load_model(dir.path() / "m.a2q")); // the honest file loads
+
+  // Each lie is saved through the writer, so its checksums are valid.
+  const auto lie = [&](const char* name, auto&& change) {
+    a2q::io::ModelFile file = load_model_file(dir.path() / "m.a2q");
+    change(file.integer_layers.at(1));
+    save_model_file(dir.path() / name, file);
+    return dir.path() / name;
+  };
+  const auto weight = lie("weight.a2q", [](a2q::nn::IntegerLayer& l) { l.weights[3 * l.fan_in + 5] += 1; });
+  CHECK_THROWS_AS(load_model(weight), a2q::proof_error);
+  CHECK_THROWS_WITH(load_model(weight), Contains("layer 'fc2': channel 3, weight 5: the integer is") &&
+                                            Contains("(1 of 16 channels differ)"));
+  CHECK_THROWS_WITH(load_model(lie("p.a2q", [](a2q::nn::IntegerLayer& l) { l.accumulator_bits = 20; })),
+                    Contains("layer 'fc2': accumulator_bits is 20 in the file but 14 from its parameters"));
+  CHECK_THROWS_WITH(load_model(lie("scale.a2q", [](a2q::nn::IntegerLayer& l) { l.weight_scale[2] *= 2.0f; })),
+                    Contains("layer 'fc2': channel 2: the weight scale is"));
+  CHECK_THROWS_WITH(load_model(lie("bias.a2q", [](a2q::nn::IntegerLayer& l) { (*l.bias)[7] -= 3; })),
+                    Contains("layer 'fc2': channel 7: the bias is"));
+  CHECK_THROWS_WITH(
+      load_model(
+          lie("method.a2q", [](a2q::nn::IntegerLayer& l) { l.method = a2q::quant::QuantMethod::baseline; })),
+      Contains("layer 'fc2': the method is baseline in the file but a2q from its parameters"));
+}
+
+TEST_CASE("require_proven and the C header refuse a model that can overflow the P it claims",
+          "[io][model_io][untrusted]") {
+  ModelRecipe recipe = a2q_mlp(16);
+  recipe.policy.method = a2q::quant::QuantMethod::baseline; // unconstrained weights claiming P = 14
+  Rng rng(4);
+  const auto baseline = recipe.build(rng);
+  std::vector<std::int64_t> dims{4, 1, 6, 6};
+  a2q::Tensor<float> images{a2q::Shape(dims)};
+  for (std::int64_t i = 0; i < images.numel(); ++i)
+    images[i] = static_cast<float>(rng.uniform01());
+  baseline->train(true);
+  {
+    const a2q::NoGradGuard no_grad;
+    for (int b = 0; b < 4; ++b)
+      (void)baseline->forward(a2q::Var(images));
+  }
+  baseline->eval();
+  const auto ints = a2q::engine::convert_to_integer(*baseline, recipe.input);
+  const int needs = a2q::nn::integer_layers(*baseline).at(1).required_bits();
+  REQUIRE(needs > 14);
+  CHECK_THROWS_AS(a2q::engine::require_proven(ints, "m.a2q"), a2q::proof_error);
+  CHECK_THROWS_WITH(a2q::engine::require_proven(ints, "m.a2q"),
+                    Contains("m.a2q: layer 'fc2', channel") &&
+                        Contains("needs a " + std::to_string(needs) + "-bit accumulator") &&
+                        Contains("but P = 14 is claimed"));
+  std::ostringstream header;
+  CHECK_THROWS_AS(a2q::io::write_c_header(header, ints, "m"), a2q::proof_error);
+  CHECK(header.str().empty());
+  // Negative control: at the width the widest layer needs, the same integers are proven.
+  int widest = 0;
+  for (const auto& layer : a2q::nn::integer_layers(*baseline))
+    widest = std::max(widest, layer.required_bits());
+  CHECK_NOTHROW(a2q::engine::require_proven(ints, "m.a2q", widest));
 }

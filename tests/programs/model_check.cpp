@@ -6,7 +6,13 @@
 //       OUT is IN with a kernel size of 0 in its architecture (valid checksums, an impossible layer);
 //   model_check header MODEL.a2q HEADER.h DATA_DIR N
 //       the C header, compiled with cc and run on the first N test images of DATA_DIR, computes exactly
-//       the logits of the integer engine on the model file.
+//       the logits of the integer engine on the model file;
+//   model_check lie MLP.a2q OUTDIR
+//       writes model files that lie, all with valid checksums, from MLP.a2q (the zoo MLP, A2Q+ at P = 16):
+//         integers.a2q   fc2's channel 0 set to 127 in every weight, its parameters left alone;
+//         claimed_p.a2q  fc2's stored accumulator width set to 12, its description left at 16;
+//         arch_p.a2q     fc2 described and stored at P = 12, with the parameters trained for 16;
+//         baseline.a2q   an honest baseline MLP whose fc2 is stored at P = 16 but needs more.
 
 #include <a2q/a2q.hpp>
 
@@ -21,6 +27,14 @@
 #include <vector>
 
 namespace {
+
+/// The exact accumulator width the integer layer `name` of `model` needs.
+int nn_required_bits(const a2q::nn::Module& model, const std::string& name) {
+  for (const auto& layer : a2q::nn::integer_layers(model))
+    if (layer.name == name)
+      return layer.required_bits();
+  throw std::runtime_error("the model has no layer '" + name + "'");
+}
 
 bool same_floats(const a2q::Tensor<float>& a, const a2q::Tensor<float>& b) {
   return a.shape() == b.shape() &&
@@ -68,6 +82,63 @@ int break_architecture(const std::string& in, const std::string& out) {
   }
   file.architecture.replace(at, from.size(), "\"kernel\": 0");
   a2q::io::save_model_file(out, file);
+  return 0;
+}
+
+/// The integer layer called `name`.
+a2q::nn::IntegerLayer& layer_named(a2q::io::ModelFile& file, const std::string& name) {
+  for (auto& layer : file.integer_layers)
+    if (layer.name == name)
+      return layer;
+  throw std::runtime_error("the model has no layer '" + name + "'");
+}
+
+int write_lies(const std::string& in, const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const a2q::io::ModelFile original = a2q::io::load_model_file(in);
+
+  a2q::io::ModelFile integers = original;
+  a2q::nn::IntegerLayer& fc2 = layer_named(integers, "fc2");
+  std::fill(fc2.weights.data(), fc2.weights.data() + fc2.fan_in, 127);
+  a2q::io::save_model_file(dir / "integers.a2q", integers);
+
+  a2q::io::ModelFile claimed = original;
+  layer_named(claimed, "fc2").accumulator_bits = 12;
+  a2q::io::save_model_file(dir / "claimed_p.a2q", claimed);
+
+  // fc2 is the only layer with "acc_bits": 16 (the first and last are the 32-bit edge layers).
+  a2q::io::ModelFile described = original;
+  const std::string from = "\"acc_bits\": 16";
+  const auto at = described.architecture.find(from);
+  if (at == std::string::npos || described.architecture.find(from, at + 1) != std::string::npos)
+    throw std::runtime_error(in + ": expected exactly one layer at P = 16");
+  described.architecture.replace(at, from.size(), "\"acc_bits\": 12");
+  layer_named(described, "fc2").accumulator_bits = 12;
+  a2q::io::save_model_file(dir / "arch_p.a2q", described);
+
+  a2q::models::ModelRecipe recipe;
+  recipe.mlp_width = 32;
+  recipe.policy.method = a2q::quant::QuantMethod::baseline;
+  recipe.policy.acc_bits = 16;
+  a2q::Rng rng(5);
+  const auto baseline = recipe.build(rng);
+  a2q::Tensor<float> images(a2q::Shape{8, 1, 28, 28});
+  for (std::int64_t i = 0; i < images.numel(); ++i)
+    images[i] = static_cast<float>(rng.uniform01());
+  {
+    const a2q::NoGradGuard no_grad;
+    baseline->train(true);
+    for (int b = 0; b < 4; ++b)
+      (void)baseline->forward(a2q::Var(images));
+  }
+  baseline->eval();
+  const auto needs = nn_required_bits(*baseline, "fc2");
+  if (needs <= 16)
+    throw std::runtime_error("the baseline fc2 needs only " + std::to_string(needs) +
+                             " bits; it must need more");
+  a2q::io::save_model(dir / "baseline.a2q", recipe, *baseline);
+  std::cout << "wrote 4 lying model files to " << dir.string() << " (the baseline fc2 needs " << needs
+            << " bits)\n";
   return 0;
 }
 
@@ -150,9 +221,12 @@ int main(int argc, char** argv) try {
     return same(args[1], args[2]);
   if (args.size() == 3 && args[0] == "break-arch")
     return break_architecture(args[1], args[2]);
+  if (args.size() == 3 && args[0] == "lie")
+    return write_lies(args[1], args[2]);
   if (args.size() == 5 && args[0] == "header")
     return header(args[1], args[2], args[3], std::stoll(args[4]));
-  std::cerr << "usage: model_check same A B | break-arch IN OUT | header MODEL HEADER DATA_DIR N\n";
+  std::cerr << "usage: model_check same A B | break-arch IN OUT | header MODEL HEADER DATA_DIR N | lie MLP "
+               "OUTDIR\n";
   return 2;
 } catch (const std::exception& e) {
   std::cerr << "error: " << e.what() << "\n";

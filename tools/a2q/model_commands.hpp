@@ -84,7 +84,8 @@ struct EvalCommand {
     cmd->add_option("--acc-bits", acc_bits, "Run every layer at this P (default: each layer's own)")
         ->check(CLI::Range(2, 64));
     cmd->add_flag("--require-agreement", require_agreement,
-                  "Fail (exit 5) unless the integer engine's accuracy equals the model's");
+                  "Fail unless every layer is proven at the P run (exit 4) and the integer engine's accuracy "
+                  "equals the model's (exit 5)");
     cmd->add_option("--logits", logits_csv,
                     "Write the model's outputs (float, or fake-quantized) as CSV, one row per test image");
     cmd->callback([this] { selected = true; });
@@ -127,6 +128,9 @@ struct EvalCommand {
     if (!quantized)
       return 0;
     const a2q::engine::IntegerModel ints = a2q::io::to_integer_model(m);
+    if (require_agreement) // agreement on a data set says nothing about other inputs without the proof
+      a2q::engine::require_proven(ints, input.model,
+                                  acc_bits > 0 ? std::optional<int>(acc_bits) : std::nullopt);
     a2q::engine::LayerOverflowStats stats;
     const a2q::engine::ExecutionOptions o{.policy = parse_policy(policy),
                                           .accumulator_bits =
@@ -205,6 +209,9 @@ struct VerifyCommand {
           fmt::format("{} of {} channels", adversarial[i].overflowing_channels, adversarial[i].channels),
           p.proven() ? "no input can overflow" : "OVERFLOW POSSIBLE");
     }
+    for (const auto& p : proofs)
+      if (!p.proven())
+        fmt::print("OVERFLOW POSSIBLE: {}\n", a2q::engine::failed_proof_text(p));
     fmt::print("static proof and adversarial check: {:.1f} ms\n", 1e3 * seconds);
 
     bool data_clean = true;
@@ -305,6 +312,9 @@ struct ReportCommand {
           p.datatype_bits, p.required_bits, p.margin_bits(), p.max_l1, p.l1_limit, 100.0 * p.sparsity,
           static_cast<double>(size.dense_bits) / 8192.0, size.total_bits() / 8192.0);
     }
+    for (const auto& p : proofs) // recomputed from the integers: nothing stored in the file is trusted
+      if (!p.proven())
+        fmt::print("OVERFLOW POSSIBLE: {}\n", a2q::engine::failed_proof_text(p));
     return 0;
   }
 };
@@ -354,6 +364,7 @@ struct ExportCommand {
   std::string format = "json";
   std::string out;
   std::string name = "a2q_model";
+  bool allow_unproven = false;
   bool selected = false;
 
   void add_to(CLI::App& app) {
@@ -368,11 +379,17 @@ struct ExportCommand {
         ->capture_default_str();
     cmd->add_option("-o,--out", out, "File to write")->required();
     cmd->add_option("--name", name, "header: prefix of every C identifier")->capture_default_str();
+    cmd->add_flag("--allow-unproven", allow_unproven,
+                  "json, qonnx: write a model even if a layer can overflow its P-bit accumulator (the file "
+                  "records each layer's needed P and proven = false); a header is always refused");
     cmd->callback([this] { selected = true; });
   }
 
   int run() const {
     const auto m = a2q::io::load_model(input.model);
+    // Every format states each layer's P; the proof is recomputed here from the integers being written.
+    if (format == "header" || !allow_unproven)
+      a2q::engine::require_proven(a2q::io::to_integer_model(m), input.model);
     if (format == "json")
       a2q::io::save_integer_weights(out, m.file.integer_layers);
     else if (format == "qonnx")

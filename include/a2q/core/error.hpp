@@ -38,6 +38,15 @@ public:
   using error::error;
 };
 
+/// The no-overflow guarantee does not hold for a model, or cannot be checked from what it holds: a
+/// layer's worst case needs a wider accumulator than the layer claims, or a model file's integer weights
+/// are not the ones its parameters give. The message names the layer and the channel; the a2q command
+/// exits with status 4 for it, as for a failed proof.
+class proof_error : public error {
+public:
+  using error::error;
+};
+
 /// Training diverged (NaN or infinite loss) or another numerical failure happened.
 class numeric_error : public error {
 public:

@@ -67,6 +67,16 @@ A2Q_DECL LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int
 /// @throws config_error for a P outside [2, 64]
 A2Q_DECL std::vector<LayerProof> prove_model(const IntegerModel& model, std::optional<int> P = {});
 
+/// The reason a layer's proof failed, naming its worst channel: "layer 'fc2', channel 0 needs a 20-bit
+/// accumulator (L1 norm 32512), but P = 16 is claimed (1 of 256 channels can overflow)".
+A2Q_DECL std::string failed_proof_text(const LayerProof& proof);
+
+/// Proves every layer of `model` at P (each layer's own when not given) from its integer weights and bias,
+/// as prove_model does, and refuses a model for which the guarantee does not hold.
+/// @param who starts the message, e.g. the file name
+/// @throws proof_error naming the first layer that can overflow and its worst channel (failed_proof_text)
+A2Q_DECL void require_proven(const IntegerModel& model, const std::string& who, std::optional<int> P = {});
+
 /// What a data set run through the integer engine showed.
 struct DatasetOverflowReport {
   LayerOverflowStats layers; ///< overflow counters per quantized layer

@@ -4,6 +4,8 @@
 
 #include "a2q/engine/verify.hpp"
 
+#include "a2q/core/assert.hpp"
+#include "a2q/core/error.hpp"
 #include "a2q/engine/adversarial.hpp"
 #include "a2q/engine/integer_model.hpp"
 
@@ -57,6 +59,26 @@ std::vector<LayerProof> prove_model(const IntegerModel& model, std::optional<int
   for (const nn::IntegerLayer* layer : model.layers())
     out.push_back(prove_layer(*layer, P));
   return out;
+}
+
+std::string failed_proof_text(const LayerProof& proof) {
+  const ChannelProof* worst = nullptr;
+  for (const ChannelProof& c : proof.channels)
+    if (worst == nullptr || c.required_bits > worst->required_bits)
+      worst = &c;
+  A2Q_ASSERT(worst != nullptr);
+  return "layer '" + proof.name + "', channel " + std::to_string(worst->channel) + " needs a " +
+         std::to_string(worst->required_bits) + "-bit accumulator (L1 norm " + std::to_string(worst->l1) +
+         "), but P = " + std::to_string(proof.checked_bits) +
+         (proof.checked_bits == proof.target_bits ? " is claimed" : " is checked") + " (" +
+         std::to_string(proof.failing_channels) + " of " + std::to_string(proof.out_channels) +
+         " channels can overflow)";
+}
+
+void require_proven(const IntegerModel& model, const std::string& who, std::optional<int> P) {
+  for (const LayerProof& proof : prove_model(model, P))
+    if (!proof.proven())
+      throw proof_error(who + ": " + failed_proof_text(proof));
 }
 
 DatasetOverflowReport count_dataset_overflows(const IntegerModel& model, const Tensor<float>& images,

@@ -6,6 +6,7 @@
 
 #include "a2q/core/error.hpp"
 #include "a2q/engine/integer_model.hpp"
+#include "a2q/engine/verify.hpp"
 #include "a2q/io/atomic_file.hpp"
 
 #include <algorithm>
@@ -221,6 +222,8 @@ void write_c_header(std::ostream& out, const engine::IntegerModel& model, const 
   if (prefix.empty() || std::isdigit(static_cast<unsigned char>(prefix[0])) != 0 ||
       c_identifier(prefix) != prefix)
     throw config_error("write_c_header: '" + prefix + "' is not a C identifier");
+  // The header states that every layer was proven; the proof is made here, from the integers it writes.
+  engine::require_proven(model, "write_c_header");
   const std::string P = prefix;
   std::string guard = P;
   std::transform(guard.begin(), guard.end(), guard.begin(), [](unsigned char c) { return std::toupper(c); });

@@ -14,6 +14,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -23,21 +25,64 @@
 
 namespace a2q::io::detail {
 
-/// Where two integer views of a layer differ ("" when they are equal).
-inline std::string integer_layer_difference(const nn::IntegerLayer& a, const nn::IntegerLayer& b) {
-  if (a.name != b.name || a.kind != b.kind || a.method != b.method)
-    return "name, kind or method";
-  if (a.out_channels != b.out_channels || a.fan_in != b.fan_in || a.weights.shape() != b.weights.shape())
-    return "shape";
-  if (a.weight_bits != b.weight_bits || a.input_bits != b.input_bits || a.input_signed != b.input_signed ||
-      a.accumulator_bits != b.accumulator_bits || a.bias_in_accumulator != b.bias_in_accumulator)
-    return "bit widths or flags";
-  if (!std::equal(a.weights.begin(), a.weights.end(), b.weights.begin()))
-    return "integer weights";
-  if (a.weight_scale != b.weight_scale || std::memcmp(&a.input_scale, &b.input_scale, sizeof(float)) != 0)
-    return "scales";
-  if (a.bias != b.bias)
-    return "bias";
+inline std::string float_bits_text(float v) {
+  std::array<char, 32> buffer{};
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v);
+  return {buffer.data(), result.ptr};
+}
+
+/// Where the integer view a file stores for a layer (`stored`) disagrees with the one the layer's
+/// parameters give (`derived`), as a phrase naming the field and, for per-channel values, the first
+/// channel that differs ("" when they are equal).
+inline std::string integer_layer_disagreement(const nn::IntegerLayer& stored,
+                                              const nn::IntegerLayer& derived) {
+  const auto field = [](const char* what, const std::string& file, const std::string& params) {
+    return std::string(what) + " is " + file + " in the file but " + params + " from its parameters";
+  };
+  if (stored.name != derived.name || stored.kind != derived.kind)
+    return field("the layer", "'" + stored.name + "' (" + stored.kind + ")",
+                 "'" + derived.name + "' (" + derived.kind + ")");
+  if (stored.method != derived.method)
+    return field("the method", std::string(quant::to_string(stored.method)),
+                 std::string(quant::to_string(derived.method)));
+  if (stored.out_channels != derived.out_channels || stored.fan_in != derived.fan_in ||
+      stored.weights.shape() != derived.weights.shape())
+    return field("the weight shape", stored.weights.shape().to_string(), derived.weights.shape().to_string());
+  const std::pair<const char*, std::pair<int, int>> widths[] = {
+      {"weight_bits", {stored.weight_bits, derived.weight_bits}},
+      {"input_bits", {stored.input_bits, derived.input_bits}},
+      {"accumulator_bits", {stored.accumulator_bits, derived.accumulator_bits}},
+      {"input_signed", {stored.input_signed, derived.input_signed}},
+      {"bias_in_accumulator", {stored.bias_in_accumulator, derived.bias_in_accumulator}}};
+  for (const auto& [what, values] : widths)
+    if (values.first != values.second)
+      return field(what, std::to_string(values.first), std::to_string(values.second));
+  const std::int64_t K = stored.fan_in;
+  const auto w = std::mismatch(stored.weights.begin(), stored.weights.end(), derived.weights.begin());
+  if (w.first != stored.weights.end()) {
+    const std::int64_t at = w.first - stored.weights.begin();
+    std::int64_t channels = 0;
+    for (std::int64_t c = 0; c < stored.out_channels; ++c)
+      channels += !std::equal(stored.channel(c).begin(), stored.channel(c).end(), derived.channel(c).begin());
+    return "channel " + std::to_string(at / K) + ", weight " + std::to_string(at % K) + ": " +
+           field("the integer", std::to_string(*w.first), std::to_string(*w.second)) + " (" +
+           std::to_string(channels) + " of " + std::to_string(stored.out_channels) + " channels differ)";
+  }
+  for (std::size_t c = 0; c < stored.weight_scale.size(); ++c)
+    if (std::memcmp(&stored.weight_scale[c], &derived.weight_scale[c], sizeof(float)) != 0)
+      return "channel " + std::to_string(c) + ": " +
+             field("the weight scale", float_bits_text(stored.weight_scale[c]),
+                   float_bits_text(derived.weight_scale[c]));
+  if (std::memcmp(&stored.input_scale, &derived.input_scale, sizeof(float)) != 0)
+    return field("the input scale", float_bits_text(stored.input_scale),
+                 float_bits_text(derived.input_scale));
+  if (stored.bias.has_value() != derived.bias.has_value())
+    return field("the bias", stored.bias ? "present" : "absent", derived.bias ? "present" : "absent");
+  if (stored.bias)
+    for (std::size_t c = 0; c < stored.bias->size(); ++c)
+      if ((*stored.bias)[c] != (*derived.bias)[c])
+        return "channel " + std::to_string(c) + ": " +
+               field("the bias", std::to_string((*stored.bias)[c]), std::to_string((*derived.bias)[c]));
   return {};
 }
 
@@ -96,7 +141,12 @@ bool LoadedModel::quantized() const {
   return any;
 }
 
-LoadedModel read_model(ModelFile file, const std::string& who) {
+namespace detail {
+
+/// read_model without its final check that the stored integer layers are the ones the parameters give,
+/// which are left in `derived`.
+inline LoadedModel rebuild_model(ModelFile file, const std::string& who,
+                                 std::vector<nn::IntegerLayer>& derived) {
   LoadedModel out;
   if (file.architecture.empty()) {
     out = detail::read_recipe_model(std::move(file), who);
@@ -118,7 +168,7 @@ LoadedModel read_model(ModelFile file, const std::string& who) {
     throw io_error(who + ": " + e.what());
   }
   out.model->eval();
-  const std::vector<nn::IntegerLayer> derived = nn::integer_layers(*out.model);
+  derived = nn::integer_layers(*out.model);
   const std::vector<nn::IntegerLayer>& stored = out.file.integer_layers;
   if (derived.size() != stored.size())
     throw io_error(who + ": the file holds " + std::to_string(stored.size()) +
@@ -134,6 +184,21 @@ LoadedModel read_model(ModelFile file, const std::string& who) {
   return out;
 }
 
+} // namespace detail
+
+LoadedModel read_model(ModelFile file, const std::string& who) {
+  std::vector<nn::IntegerLayer> derived;
+  LoadedModel out = detail::rebuild_model(std::move(file), who, derived);
+  const std::vector<nn::IntegerLayer>& stored = out.file.integer_layers;
+  // The integer layers are what the engine runs and the proof checks; they must be exactly what the
+  // parameters give, or the file's accuracy, description and proof would each be about another model.
+  for (std::size_t i = 0; i < derived.size(); ++i)
+    if (const std::string what = detail::integer_layer_disagreement(stored[i], derived[i]); !what.empty())
+      throw proof_error(who + ": layer '" + stored[i].name + "': " + what +
+                        "; the file's integer layers do not match its parameters, so it cannot be trusted");
+  return out;
+}
+
 ModelFile model_file_for(const nn::Module& model, const Shape& input, const Metadata& extra) {
   ModelFile file;
   file.architecture = describe_architecture(model, input);
@@ -141,19 +206,17 @@ ModelFile model_file_for(const nn::Module& model, const Shape& input, const Meta
   file.parameters = model.state_dict();
   file.integer_layers = nn::integer_layers(model);
   // The file must rebuild into the same network: same parameters, same integer weights.
-  LoadedModel back;
+  std::vector<nn::IntegerLayer> rebuilt;
   try {
-    back = read_model(file, "the model being saved");
+    (void)detail::rebuild_model(file, "the model being saved", rebuilt);
   } catch (const error& e) {
     throw config_error(std::string("save_model: the file would not load back: ") + e.what());
   }
-  const std::vector<nn::IntegerLayer> rebuilt = nn::integer_layers(*back.model);
   for (std::size_t i = 0; i < rebuilt.size(); ++i)
-    if (const std::string what = detail::integer_layer_difference(rebuilt[i], file.integer_layers[i]);
+    if (const std::string what = detail::integer_layer_disagreement(file.integer_layers[i], rebuilt[i]);
         !what.empty())
-      throw config_error("save_model: layer '" + file.integer_layers[i].name +
-                         "' would load back with other " + what +
-                         " (its module does not describe all of its state)");
+      throw config_error("save_model: layer '" + file.integer_layers[i].name + "' would not load back: " +
+                         what + " (its module does not describe all of its state)");
   return file;
 }
 
