@@ -235,9 +235,10 @@ TEST_CASE("save_model refuses a file that would not load back into the same netw
   Forgetful at12(12, rng);
   test_nets::calibrate(at12, pixels(Shape{4}, 3, 1));
   const auto path = dir.path() / "bad.a2q";
-  CHECK_THROWS_WITH(a2q::io::save_model(path, at12, Shape{4}),
-                    Contains("layer 'layer' would not load back: accumulator_bits is 12 in the file but 16 from its "
-                             "parameters"));
+  CHECK_THROWS_WITH(
+      a2q::io::save_model(path, at12, Shape{4}),
+      Contains("layer 'layer' would not load back: accumulator_bits is 12 in the file but 16 from its "
+               "parameters"));
   CHECK_FALSE(std::filesystem::exists(path));
 }
 
@@ -409,4 +410,39 @@ TEST_CASE("a description cannot exhaust the stack or memory before it is refused
                        config_error, Catch::Matchers::Predicate<config_error>([](const config_error& e) {
                          return std::string(e.what()).size() < 300;
                        }));
+}
+
+TEST_CASE("a network is limited in total weights and in the tensors its shape check allocates",
+          "[io][architecture][untrusted]") {
+  Rng rng(0);
+  const std::string two_layers = R"({"input": [30], "network": {"type": "Sequential", "layers": [
+      {"name": "a", "type": "Linear", "in": 30, "out": 20}, {"name": "b", "type": "Linear", "in": 20, "out": 30}]}})";
+  CHECK_NOTHROW(build_architecture(two_layers, rng, nullptr, false, 1200));
+  // Negative control: one weight less than the two layers hold, and the second is refused by name.
+  CHECK_THROWS_WITH(build_architecture(two_layers, rng, nullptr, false, 1199),
+                    Contains("layer 'b' (Linear): would hold 30 x 20 weights, more than the 599 left"));
+  // One output channel per weight, 2^14 channels on a 256 x 256 plane: a 8 GiB activation, refused by
+  // the shape check before it is allocated.
+  CHECK_THROWS_WITH(
+      build_architecture(R"({"input": [1, 256, 256], "network": {"type": "Sequential", "layers": [
+                        {"name": "wide", "type": "Conv2d", "in": 1, "out": 16384, "kernel": 1}]}})",
+                         rng, nullptr, true),
+      Contains("layer 'wide' (Conv2d) cannot take its input of shape [2, 1, 256, 256]") &&
+          Contains("exceeds the 268435456-byte limit"));
+}
+
+TEST_CASE("a model file's description may not ask for more weights than the file stores",
+          "[io][architecture][untrusted]") {
+  const ScratchDir dir;
+  Rng rng(1);
+  a2q::nn::Sequential net;
+  net.add(std::make_unique<a2q::nn::Linear>(4, 3, rng), "fc");
+  a2q::io::save_model(dir.path() / "m.a2q", net, Shape{4});
+  a2q::io::ModelFile file = a2q::io::load_model_file(dir.path() / "m.a2q");
+  const std::string from = "\"out\": 3";
+  REQUIRE(file.architecture.find(from) != std::string::npos);
+  file.architecture.replace(file.architecture.find(from), from.size(), "\"out\": 100000");
+  a2q::io::save_model_file(dir.path() / "big.a2q", file);
+  CHECK_THROWS_WITH(a2q::io::load_model(dir.path() / "big.a2q"),
+                    Contains("layer 'fc' (Linear): would hold 100000 x 4 weights, more than the 15 left"));
 }

@@ -52,6 +52,11 @@ namespace a2q::io {
 /// The version of the description this build writes (key "a2q_architecture"); it reads this one.
 inline constexpr int architecture_version = 1;
 
+/// The most weights a description may ask for in the whole network (2^28, 1 GiB of floats), checked
+/// before anything is allocated; a model file's description gets the lower limit of the floats the file
+/// stores.
+inline constexpr std::int64_t max_architecture_weights = std::int64_t{1} << 28;
+
 /// Writing a description: what a module type's `describe` function can ask of the whole model.
 class ArchitectureWriter {
 public:
@@ -77,7 +82,9 @@ class ArchitectureReader {
 public:
   /// @param rng initial weights of the layers (drawn in the order the description lists them)
   /// @param policy the quantization defaults of a hand-written description (may be null)
-  A2Q_DECL ArchitectureReader(Rng& rng, const models::QuantPolicy* policy);
+  /// @param max_weights the most weights the whole network may hold (see reserve_weights)
+  A2Q_DECL ArchitectureReader(Rng& rng, const models::QuantPolicy* policy,
+                              std::int64_t max_weights = max_architecture_weights);
 
   /// Builds the module `node` describes, at `path` in the network. Every error becomes a config_error
   /// that names the path and the type.
@@ -111,6 +118,12 @@ public:
   A2Q_DECL std::string text(const nlohmann::ordered_json& node, const std::string& key,
                             std::optional<std::string> fallback = {}) const;
 
+  /// Called by a module type's `build` before it allocates a layer of `out` x `per_output` weights: a
+  /// description may come from an untrusted file, so the layer must stay within max_layer_weights and the
+  /// network within the reader's max_weights, checked before anything is allocated.
+  /// @throws config_error naming the sizes
+  A2Q_DECL void reserve_weights(std::int64_t out, std::int64_t per_output);
+
   /// Rejects keys of `node` outside `known` (and "type", "name"), so that a typo is not ignored.
   A2Q_DECL void only_keys(const nlohmann::ordered_json& node,
                           std::initializer_list<std::string_view> known) const;
@@ -125,6 +138,7 @@ private:
   std::vector<std::string> quant_layer_order_;
   std::map<std::string, const nn::ActQuant*, std::less<>> quantizers_;
   int depth_ = 0; ///< modules being built inside one another
+  std::int64_t weights_left_;
 };
 
 /// How one module type is written and rebuilt.
@@ -209,13 +223,15 @@ A2Q_DECL std::string describe_architecture(const nn::Module& model, const Shape&
 /// @param policy defaults of a hand-written description (see the file comment); null: every quantized
 ///        layer and quantizer must say all it needs
 /// @param check_shapes also run one batch of zeros through a copy of the network, so that layers whose
-///        shapes do not fit together are named before any training
+///        shapes do not fit together are named before any training (no tensor of it may exceed 256 MiB)
+/// @param max_weights the most weights the network may hold (ArchitectureReader::reserve_weights)
 /// @throws config_error with one sentence naming the layer: malformed JSON (with its byte offset), an
 ///         unknown type or key, a missing or out-of-range value, a reference to a quantizer that does not
 ///         come earlier, a declared input format its quantizer does not have, a P too narrow for the input
 A2Q_DECL Architecture build_architecture(std::string_view description, Rng& rng,
                                          const models::QuantPolicy* policy = nullptr,
-                                         bool check_shapes = false);
+                                         bool check_shapes = false,
+                                         std::int64_t max_weights = max_architecture_weights);
 
 /// Runs one batch of zeros through `network` (train mode, child by child through nested Sequentials),
 /// so that a layer whose input shape it cannot take is named, and returns the shape of one output.

@@ -5,6 +5,7 @@
 #include "a2q/io/architecture.hpp"
 
 #include "a2q/autograd/variable.hpp"
+#include "a2q/core/aligned_allocator.hpp"
 #include "a2q/models/quant_zoo.hpp"
 #include "a2q/nn/activation.hpp"
 #include "a2q/nn/batch_norm.hpp"
@@ -64,14 +65,9 @@ inline std::string short_text(const json& v) {
 inline constexpr int max_nesting = 64;                                   ///< modules inside modules
 inline constexpr std::int64_t max_layer_weights = std::int64_t{1} << 28; ///< 1 GiB of floats
 inline constexpr std::int64_t max_sample_elements = std::int64_t{1} << 24;
-
-/// Refuses a layer whose weight tensor would be larger than max_layer_weights.
-inline void check_weight_count(std::int64_t out, std::int64_t per_output) {
-  if (per_output > max_layer_weights / out)
-    throw config_error("would hold " + std::to_string(out) + " x " + std::to_string(per_output) +
-                       " weights, more than the " + std::to_string(max_layer_weights) +
-                       " a description may ask for in one layer");
-}
+/// Largest tensor the shape check's probe may allocate: 2^26 floats, a batch of two samples of 2^25
+/// values each, where the largest activation of a real network (ResNet-50 at 224 x 224) has under 2^20.
+inline constexpr std::size_t max_probe_tensor_bytes = std::size_t{1} << 28;
 
 /// Module::visit's prefixes end with a dot ("block.act1."); paths here do not.
 inline std::string visit_path(const std::string& prefix) {
@@ -234,7 +230,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
       },
       [](const json& node, ArchitectureReader& r, const std::string&) {
         r.only_keys(node, {"in", "out", "bias"});
-        check_weight_count(r.integer(node, "out", 1, max_width), r.integer(node, "in", 1, max_width));
+        r.reserve_weights(r.integer(node, "out", 1, max_width), r.integer(node, "in", 1, max_width));
         return make_unique<nn::Linear>(r.integer(node, "in", 1, max_width),
                                        r.integer(node, "out", 1, max_width), r.rng(),
                                        r.boolean(node, "bias", true));
@@ -262,7 +258,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         }
         const Conv2dOptions options = read_conv_options(node, r);
         const std::int64_t in = r.integer(node, "in", 1, max_width);
-        check_weight_count(r.integer(node, "out", 1, max_width), in / options.groups * kh * kw);
+        r.reserve_weights(r.integer(node, "out", 1, max_width), in / options.groups * kh * kw);
         return make_unique<nn::Conv2d>(r.integer(node, "in", 1, max_width),
                                        r.integer(node, "out", 1, max_width), kh, kw, r.rng(),
                                        read_conv_options(node, r), r.boolean(node, "bias", true));
@@ -342,7 +338,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
       [](const json& node, ArchitectureReader& r, const std::string&) {
         r.only_keys(node, {"in", "out", "stride"});
         const std::int64_t out = r.integer(node, "out", 1, max_width);
-        check_weight_count(out, std::max(r.integer(node, "in", 1, max_width), out) * 9);
+        r.reserve_weights(out, std::max(r.integer(node, "in", 1, max_width), out) * 9);
         return make_unique<nn::ResidualBlock>(r.integer(node, "in", 1, max_width),
                                               r.integer(node, "out", 1, max_width),
                                               static_cast<int>(r.integer(node, "stride", 1, 64, 1)), r.rng());
@@ -392,7 +388,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         r.only_keys(node, {"in", "out", "bias", "input", "input_bits", "input_signed", "quant"});
         const std::int64_t in = r.integer(node, "in", 1, max_width);
         const std::int64_t out = r.integer(node, "out", 1, max_width);
-        check_weight_count(out, in);
+        r.reserve_weights(out, in);
         const nn::ActQuant& input = quant_layer_input(node, r, path);
         return make_unique<nn::QuantLinear>(in, out, r.rng(), r.layer_config(node, "quant", path), input,
                                             r.boolean(node, "bias", true));
@@ -411,7 +407,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         const std::int64_t out = r.integer(node, "out", 1, max_width);
         const std::int64_t kernel = r.integer(node, "kernel", 1, 64);
         const Conv2dOptions options = read_conv_options(node, r);
-        check_weight_count(out, in / options.groups * kernel * kernel);
+        r.reserve_weights(out, in / options.groups * kernel * kernel);
         const nn::ActQuant& input = quant_layer_input(node, r, path);
         return make_unique<nn::QuantConv2d>(in, out, kernel, r.rng(), r.layer_config(node, "quant", path),
                                             input, options, r.boolean(node, "bias", true));
@@ -435,7 +431,7 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
         const std::int64_t in = r.integer(node, "in", 1, max_width);
         const std::int64_t out = r.integer(node, "out", 1, max_width);
         const int stride = static_cast<int>(r.integer(node, "stride", 1, 64, 1));
-        check_weight_count(out, std::max(in, out) * 9);
+        r.reserve_weights(out, std::max(in, out) * 9);
         const nn::ActQuant& input = r.quantizer(node, "input", path);
         const auto object = [&](const char* key) {
           const auto it = node.find(key);
@@ -555,8 +551,22 @@ std::string ArchitectureWriter::path_of(const nn::ActQuant& quantizer, const std
 
 // ------------------------------------------------------------------------------------------- reader
 
-ArchitectureReader::ArchitectureReader(Rng& rng, const models::QuantPolicy* policy)
-    : rng_(rng), policy_(policy) {}
+ArchitectureReader::ArchitectureReader(Rng& rng, const models::QuantPolicy* policy, std::int64_t max_weights)
+    : rng_(rng), policy_(policy), weights_left_(max_weights) {}
+
+void ArchitectureReader::reserve_weights(std::int64_t out, std::int64_t per_output) {
+  if (out < 1 || per_output < 1)
+    throw config_error("would hold " + std::to_string(out) + " x " + std::to_string(per_output) + " weights");
+  if (per_output > detail::max_layer_weights / out)
+    throw config_error("would hold " + std::to_string(out) + " x " + std::to_string(per_output) +
+                       " weights, more than the " + std::to_string(detail::max_layer_weights) +
+                       " a description may ask for in one layer");
+  if (out * per_output > weights_left_)
+    throw config_error("would hold " + std::to_string(out) + " x " + std::to_string(per_output) +
+                       " weights, more than the " + std::to_string(std::max<std::int64_t>(weights_left_, 0)) +
+                       " left of the network's limit");
+  weights_left_ -= out * per_output;
+}
 
 std::unique_ptr<nn::Module> ArchitectureReader::build(const nlohmann::ordered_json& node,
                                                       const std::string& path) {
@@ -819,7 +829,7 @@ std::string describe_architecture(const nn::Module& model, const Shape& input) {
 }
 
 Architecture build_architecture(std::string_view description, Rng& rng, const models::QuantPolicy* policy,
-                                bool check_shapes) {
+                                bool check_shapes, std::int64_t max_weights) {
   nlohmann::ordered_json doc;
   try {
     doc = nlohmann::ordered_json::parse(description.begin(), description.end());
@@ -859,12 +869,12 @@ Architecture build_architecture(std::string_view description, Rng& rng, const mo
                        std::to_string(detail::max_sample_elements) + " values per sample");
   std::vector<std::string> order;
   detail::collect_quant_layers(*net, "", order);
-  ArchitectureReader reader(rng, policy);
+  ArchitectureReader reader(rng, policy, max_weights);
   reader.set_quant_layer_order(order);
   out.network = reader.build(*net, "");
   if (check_shapes) {
     Rng probe_rng(0);
-    ArchitectureReader probe_reader(probe_rng, policy);
+    ArchitectureReader probe_reader(probe_rng, policy, max_weights);
     probe_reader.set_quant_layer_order(order);
     auto probe = probe_reader.build(*net, "");
     out.output = check_architecture_shapes(*probe, out.input);
@@ -877,6 +887,9 @@ Shape check_architecture_shapes(nn::Module& network, const Shape& input) {
   for (std::int64_t d : input.dims())
     dims.push_back(d);
   const NoGradGuard no_grad;
+  // A description may come from an untrusted file: a layer whose output would be absurdly large is
+  // refused by name rather than exhausting memory.
+  const a2q::detail::TensorAllocationLimit limit(detail::max_probe_tensor_bytes);
   network.train(true);
   const Var y = detail::probe_forward(network, Var(Tensor<float>(Shape(dims))), "");
   const auto out = y.shape().dims();

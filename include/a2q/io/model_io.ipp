@@ -153,7 +153,12 @@ inline LoadedModel rebuild_model(ModelFile file, const std::string& who,
   } else {
     try {
       Rng rng(0); // the initial weights are replaced by the stored ones
-      Architecture arch = build_architecture(file.architecture, rng);
+      // The network cannot hold more weights than the file stores floats: a description that asks for
+      // more is refused before anything is allocated.
+      std::int64_t stored_floats = 0;
+      for (const auto& [name, tensor] : file.parameters)
+        stored_floats += tensor.numel();
+      Architecture arch = build_architecture(file.architecture, rng, nullptr, false, stored_floats);
       out.model = std::move(arch.network);
       out.input = arch.input;
     } catch (const error& e) {
