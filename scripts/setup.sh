@@ -2,6 +2,7 @@
 # Installs the Debian packages a2q needs. Safe to run again: it installs only what is missing.
 #   scripts/setup.sh            build, test and run the main job
 #   scripts/setup.sh --format   also clang-format (CI's style check)
+#   scripts/setup.sh --fuzz     also clang and its libFuzzer runtime (scripts/fuzz.sh)
 #   scripts/setup.sh --bench    also the peer library the benchmarks compare against (oneDNN; PyTorch is
 #                               installed anyway, as a test client)
 set -euo pipefail
@@ -14,7 +15,8 @@ for arg in "$@"; do
   case "$arg" in
     --format) packages+=(clang-format) ;;
     --bench) packages+=(libdnnl-dev) ;;
-    *) echo "setup.sh: unknown option '$arg' (expected --format or --bench)" >&2; exit 2 ;;
+    --fuzz) packages+=(clang libclang-rt-dev) ;;
+    *) echo "setup.sh: unknown option '$arg' (expected --format, --fuzz or --bench)" >&2; exit 2 ;;
   esac
 done
 
