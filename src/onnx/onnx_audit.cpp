@@ -270,9 +270,12 @@ private:
     const bool narrow = int_attribute(n, "narrow", 0, who_) != 0;
     const OnnxConstant& zp = required_constant(n, 2, "zero point");
     const OnnxConstant& scale = required_constant(n, 1, "scale");
-    for (double z : zp.values)
+    for (double z : zp.values) {
       if (z != std::round(z))
         refuse(n, "its zero point is not an integer");
+      if (std::abs(z) > 0x1p32) // also infinite: the grid minus it must stay an exact int64
+        refuse(n, "its zero point " + std::to_string(z) + " is outside [-2^32, 2^32]");
+    }
     const std::int64_t qmin = b == 1 && is_signed ? -1
                               : is_signed         ? -(std::int64_t{1} << (b - 1)) + (narrow ? 1 : 0)
                                                   : 0;

@@ -833,7 +833,7 @@ Architecture build_architecture(std::string_view description, Rng& rng, const mo
   nlohmann::ordered_json doc;
   try {
     doc = nlohmann::ordered_json::parse(description.begin(), description.end());
-  } catch (const nlohmann::ordered_json::parse_error& e) {
+  } catch (const nlohmann::ordered_json::exception& e) { // also numbers out of range ("1e999")
     throw config_error("the architecture is not valid JSON: " + std::string(e.what()));
   }
   if (!doc.is_object())

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -167,6 +168,13 @@ inline LoadedModel rebuild_model(ModelFile file, const std::string& who,
     out.architecture = file.architecture;
     out.file = std::move(file);
   }
+  // Parameters and buffers are finite in every model a2q writes (training stops at the first non-finite
+  // loss); NaN or infinity in a file would reach the integer conversion.
+  for (const auto& [name, tensor] : out.file.parameters)
+    for (std::int64_t i = 0; i < tensor.numel(); ++i)
+      if (!std::isfinite(tensor[i]))
+        throw io_error(who + ": parameter '" + name + "' holds " + std::to_string(tensor[i]) + " at index " +
+                       std::to_string(i) + ", expected a finite value");
   try {
     out.model->load_state_dict(out.file.parameters);
   } catch (const error& e) {

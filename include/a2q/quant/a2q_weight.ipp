@@ -98,6 +98,9 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
       centred[i] = static_cast<double>(row[i]) - mean;
       norm += std::abs(centred[i]);
     }
+    if (!std::isfinite(norm))
+      throw numeric_error("A2Q weights: channel " + std::to_string(c) +
+                          " of the direction v holds a value that is not finite");
     const double s = scale[scale.size() == 1 ? 0 : c];
     const double g = norm_g[c];
     if (!(s > 0.0) || !std::isfinite(s) || !(g >= 0.0) || !std::isfinite(g))
