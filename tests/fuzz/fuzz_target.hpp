@@ -106,4 +106,14 @@ inline bool repair_archive_checksum(Bytes& bytes) {
   return true;
 }
 
+/// Runs `read` on the input as it is and, if `repair` changed a checksum of it, once more on the repaired
+/// bytes: the fuzzer then reaches the parsers behind the checksum as well as the checksum test itself.
+template <class Repair, class Read>
+void read_as_is_and_repaired(const std::uint8_t* data, std::size_t size, Repair&& repair, Read&& read) {
+  Bytes bytes(data, data + size);
+  read(std::span<const std::uint8_t>(bytes));
+  if (repair(bytes))
+    read(std::span<const std::uint8_t>(bytes));
+}
+
 } // namespace a2q_fuzz

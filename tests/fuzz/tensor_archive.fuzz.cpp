@@ -31,9 +31,6 @@ void read_and_use(std::span<const std::uint8_t> bytes) {
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  a2q_fuzz::Bytes bytes(data, data + size);
-  read_and_use(bytes);
-  if (a2q_fuzz::repair_archive_checksum(bytes))
-    read_and_use(bytes);
+  a2q_fuzz::read_as_is_and_repaired(data, size, a2q_fuzz::repair_archive_checksum, read_and_use);
   return 0;
 }
