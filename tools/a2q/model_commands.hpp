@@ -56,6 +56,14 @@ inline a2q::engine::OverflowPolicy parse_policy(const std::string& name) {
   throw a2q::config_error("unknown overflow policy '" + name + "' (expected check, saturate, wrap or count)");
 }
 
+/// One line per layer that can overflow, naming its worst channel (the proofs are recomputed from the
+/// integers: nothing a file says about itself is trusted).
+inline void print_failed_proofs(const std::vector<a2q::engine::LayerProof>& proofs) {
+  for (const auto& p : proofs)
+    if (!p.proven())
+      fmt::print("OVERFLOW POSSIBLE: {}\n", a2q::engine::failed_proof_text(p));
+}
+
 /// Test images as float batches the model takes (normalised like in training).
 inline a2q::data::Batch test_batch(const a2q::io::LoadedModel& m, const ModelInput& in) {
   const auto test = load_split(in.data_dir(m), m.input, a2q::data::Split::test, in.limit);
@@ -209,9 +217,7 @@ struct VerifyCommand {
           fmt::format("{} of {} channels", adversarial[i].overflowing_channels, adversarial[i].channels),
           p.proven() ? "no input can overflow" : "OVERFLOW POSSIBLE");
     }
-    for (const auto& p : proofs)
-      if (!p.proven())
-        fmt::print("OVERFLOW POSSIBLE: {}\n", a2q::engine::failed_proof_text(p));
+    print_failed_proofs(proofs);
     fmt::print("static proof and adversarial check: {:.1f} ms\n", 1e3 * seconds);
 
     bool data_clean = true;
@@ -312,9 +318,7 @@ struct ReportCommand {
           p.datatype_bits, p.required_bits, p.margin_bits(), p.max_l1, p.l1_limit, 100.0 * p.sparsity,
           static_cast<double>(size.dense_bits) / 8192.0, size.total_bits() / 8192.0);
     }
-    for (const auto& p : proofs) // recomputed from the integers: nothing stored in the file is trusted
-      if (!p.proven())
-        fmt::print("OVERFLOW POSSIBLE: {}\n", a2q::engine::failed_proof_text(p));
+    print_failed_proofs(proofs);
     return 0;
   }
 };
@@ -388,8 +392,13 @@ struct ExportCommand {
   int run() const {
     const auto m = a2q::io::load_model(input.model);
     // Every format states each layer's P; the proof is recomputed here from the integers being written.
-    if (format == "header" || !allow_unproven)
-      a2q::engine::require_proven(a2q::io::to_integer_model(m), input.model);
+    // (A float model has no integer layers: json writes none, and the header refuses it.)
+    std::optional<a2q::engine::IntegerModel> ints;
+    if (m.quantized()) {
+      ints = a2q::io::to_integer_model(m);
+      if (format == "header" || !allow_unproven)
+        a2q::engine::require_proven(*ints, input.model);
+    }
     if (format == "json")
       a2q::io::save_integer_weights(out, m.file.integer_layers);
     else if (format == "qonnx")
@@ -400,7 +409,7 @@ struct ExportCommand {
           "this a2q was built without ONNX support (a2q::onnx: libonnx-dev, libprotobuf-dev)");
 #endif
     else
-      a2q::io::save_c_header(out, a2q::io::to_integer_model(m), name);
+      a2q::io::save_c_header(out, ints ? *ints : a2q::io::to_integer_model(m), name);
     fmt::print("wrote {}\n", out);
     return 0;
   }
