@@ -171,6 +171,13 @@ inline std::string tag_text(const SectionTag& tag) {
   return s;
 }
 
+/// Shortest text that reads back as the same float (so that error messages show the exact value).
+inline std::string float_text(float v) {
+  std::array<char, 32> buffer{};
+  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v);
+  return {buffer.data(), result.ptr};
+}
+
 /// Writes one section: tag, length, the payload `body` writes (exactly `length` bytes) and the CRC.
 template <class Body>
 void write_section(std::ostream& out, const SectionTag& tag, std::uint64_t length, Body&& body) {

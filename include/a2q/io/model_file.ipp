@@ -49,13 +49,6 @@ inline std::optional<quant::QuantMethod> find_quant_method(std::string_view name
   return std::nullopt;
 }
 
-/// Shortest text that reads back as the same float (so that error messages show the exact value).
-inline std::string float_text(float v) {
-  std::array<char, 32> buffer{};
-  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v);
-  return {buffer.data(), result.ptr};
-}
-
 inline bool valid_scale(float s) {
   return std::isfinite(s) && s > 0.0f;
 }

@@ -14,8 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <array>
-#include <charconv>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -25,12 +23,6 @@
 #include <vector>
 
 namespace a2q::io::detail {
-
-inline std::string float_bits_text(float v) {
-  std::array<char, 32> buffer{};
-  const auto result = std::to_chars(buffer.data(), buffer.data() + buffer.size(), v);
-  return {buffer.data(), result.ptr};
-}
 
 /// Where the integer view a file stores for a layer (`stored`) disagrees with the one the layer's
 /// parameters give (`derived`), as a phrase naming the field and, for per-channel values, the first
@@ -72,11 +64,10 @@ inline std::string integer_layer_disagreement(const nn::IntegerLayer& stored,
   for (std::size_t c = 0; c < stored.weight_scale.size(); ++c)
     if (std::memcmp(&stored.weight_scale[c], &derived.weight_scale[c], sizeof(float)) != 0)
       return "channel " + std::to_string(c) + ": " +
-             field("the weight scale", float_bits_text(stored.weight_scale[c]),
-                   float_bits_text(derived.weight_scale[c]));
+             field("the weight scale", float_text(stored.weight_scale[c]),
+                   float_text(derived.weight_scale[c]));
   if (std::memcmp(&stored.input_scale, &derived.input_scale, sizeof(float)) != 0)
-    return field("the input scale", float_bits_text(stored.input_scale),
-                 float_bits_text(derived.input_scale));
+    return field("the input scale", float_text(stored.input_scale), float_text(derived.input_scale));
   if (stored.bias.has_value() != derived.bias.has_value())
     return field("the bias", stored.bias ? "present" : "absent", derived.bias ? "present" : "absent");
   if (stored.bias)
