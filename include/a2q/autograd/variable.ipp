@@ -4,6 +4,7 @@
 
 #include "a2q/autograd/variable.hpp"
 
+#include "a2q/autograd/profiler.hpp"
 #include "a2q/core/assert.hpp"
 #include "a2q/core/eigen_view.hpp"
 #include "a2q/core/error.hpp"
@@ -39,8 +40,15 @@ void Var::backward(const Tensor<float>& gradient) const {
     detail::Node& n = **it;
     if (!n.backward)
       continue;
-    if (n.has_grad())
-      n.backward(n);
+    if (n.has_grad()) {
+      if (OpProfiler* profiler = detail::active_profiler()) {
+        const auto start = profiler->begin_backward();
+        n.backward(n);
+        profiler->end_backward(n.op, start);
+      } else {
+        n.backward(n);
+      }
+    }
     // This node's work is done: free its gradient and its edges now, not at the end of the step.
     n.grad = Tensor<float>();
     n.backward = nullptr;
@@ -72,6 +80,8 @@ namespace detail {
 
 Var make_result(Tensor<float> value, std::initializer_list<Var> inputs, const char* op,
                 std::function<void(Node&)> backward) {
+  if (OpProfiler* profiler = active_profiler())
+    profiler->record_forward(op);
   bool needs_grad = false;
   if (grad_enabled())
     for (const Var& in : inputs)
