@@ -24,7 +24,7 @@ build=build/fuzz
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo -DA2Q_FUZZ=ON \
   -DA2Q_BUILD_TESTS=OFF -DA2Q_BUILD_EXAMPLES=OFF -DA2Q_BUILD_BENCH=OFF -DA2Q_BUILD_TOOLS=OFF \
-  -DA2Q_INSTALL=OFF -DA2Q_OPENMP=OFF "-DCMAKE_CXX_FLAGS=$flags" >"$build.configure.log" 2>&1 ||
+  -DA2Q_INSTALL=OFF -DA2Q_OPENMP=OFF -DA2Q_ONEDNN=OFF "-DCMAKE_CXX_FLAGS=$flags" >"$build.configure.log" 2>&1 ||
   { cat "$build.configure.log"; exit 1; }
 cmake --build "$build" -j "$(nproc)" --target a2q_fuzz_seeds "${harnesses[@]/#/a2q_fuzz_}"
 "$build/tests/fuzz/a2q_fuzz_seeds" "$build/seeds"

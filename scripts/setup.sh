@@ -3,18 +3,19 @@
 #   scripts/setup.sh            build, test and run the main job
 #   scripts/setup.sh --format   also clang-format (CI's style check)
 #   scripts/setup.sh --fuzz     also clang and its libFuzzer runtime (scripts/fuzz.sh)
-#   scripts/setup.sh --bench    also the peer library the benchmarks compare against (oneDNN; PyTorch is
-#                               installed anyway, as a test client)
+#   scripts/setup.sh --bench    nothing more today: oneDNN (the int8 peer, and conv2d's backend) and PyTorch
+#                               are installed anyway; kept so that scripts calling it keep working
 set -euo pipefail
 
 # libonnx-dev and libprotobuf-dev build a2q::onnx (ONNX import, QONNX export); python3-torch and python3-onnx
-# are the test clients that check it against PyTorch's exports and ONNX's checker.
+# are the test clients that check it against PyTorch's exports and ONNX's checker. libdnnl-dev (oneDNN) runs
+# conv2d in training (CMake option A2Q_ONEDNN) and is the int8 benchmarks' peer.
 packages=(g++ cmake make libeigen3-dev nlohmann-json3-dev catch2 libcli11-dev libfmt-dev zlib1g-dev
-  dataset-fashion-mnist libonnx-dev libprotobuf-dev python3-onnx python3-torch python3-numpy)
+  dataset-fashion-mnist libonnx-dev libprotobuf-dev python3-onnx python3-torch python3-numpy libdnnl-dev)
 for arg in "$@"; do
   case "$arg" in
     --format) packages+=(clang-format) ;;
-    --bench) packages+=(libdnnl-dev) ;;
+    --bench) ;;
     --fuzz) packages+=(clang libclang-rt-dev) ;;
     *) echo "setup.sh: unknown option '$arg' (expected --format, --fuzz or --bench)" >&2; exit 2 ;;
   esac

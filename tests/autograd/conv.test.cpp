@@ -235,3 +235,53 @@ TEST_CASE("conv2d gives the same results on one and several threads", "[autograd
   }
 }
 #endif
+
+namespace {
+
+/// Restores the convolution backend in effect when it was made.
+struct BackendRestorer {
+  a2q::FloatBackend saved = a2q::float_backend();
+  ~BackendRestorer() { a2q::set_float_backend(saved); }
+};
+
+} // namespace
+
+TEST_CASE("conv2d gives the same values and gradients on every backend", "[autograd][conv][onednn]") {
+  const BackendRestorer restore;
+  if constexpr (!a2q::onednn_available) {
+    // The negative control: a build without oneDNN refuses to select it.
+    CHECK_THROWS_AS(a2q::set_float_backend(a2q::FloatBackend::onednn), a2q::config_error);
+    CHECK(a2q::float_backend() == a2q::FloatBackend::eigen);
+    return;
+  }
+  a2q::Rng rng(105);
+  std::vector<ConvCase> cases = gradcheck_cases();
+  cases.push_back({"the example CNN's first layer", 5, 1, 28, 28, 16, 3, 3, {1, 1, 1}, true});
+  cases.push_back({"the example CNN's second layer", 4, 16, 14, 14, 32, 3, 3, {1, 1, 1}, true});
+  cases.push_back({"ResNet shortcut, 1x1 stride 2", 3, 16, 8, 8, 32, 1, 1, {2, 0, 1}, false});
+  cases.push_back({"odd image, stride 2, padding 2", 3, 8, 11, 9, 12, 5, 3, {2, 2, 1}, true});
+  for (const ConvCase& c : cases) {
+    INFO(c.name);
+    const Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
+    const Tensor<float> wt = uniform(weight_shape(c), rng);
+    const Tensor<float> bt = uniform(Shape{c.c_out}, rng);
+    Tensor<float> r;
+    std::vector<Tensor<float>> results[2];
+    for (const a2q::FloatBackend backend : {a2q::FloatBackend::eigen, a2q::FloatBackend::onednn}) {
+      a2q::set_float_backend(backend);
+      REQUIRE(a2q::float_backend() == backend);
+      const Var x(xt, true), w(wt, true), b(bt, true);
+      const Var y = a2q::conv2d(x, w, c.bias ? b : Var(), c.opt);
+      require_close(y.value(), reference_conv(xt, wt, c.bias ? &bt : nullptr, c.opt), 1e-5f);
+      if (r.numel() != y.value().numel())
+        r = uniform(y.shape(), rng);
+      a2q::sum(a2q::mul(y, Var(r))).backward();
+      results[backend == a2q::FloatBackend::eigen ? 0 : 1] = {y.value(), x.grad(), w.grad()};
+      if (c.bias)
+        results[backend == a2q::FloatBackend::eigen ? 0 : 1].push_back(b.grad());
+    }
+    // The weight gradient sums N * positions products (3920 in the first layer) in another order.
+    for (std::size_t i = 0; i < results[0].size(); ++i)
+      require_close(results[1][i], results[0][i], 1e-4f);
+  }
+}

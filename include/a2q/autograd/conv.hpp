@@ -9,7 +9,11 @@
 /// contiguous chunk per thread; each chunk owns its column buffer and, in the backward pass, its own
 /// partial weight gradient, and the partials are summed in chunk order. The split depends only on the
 /// batch size and the thread count, so a result never depends on how threads happen to be scheduled.
+///
+/// With the oneDNN backend (backend.hpp) ungrouped convolutions run on oneDNN's primitives instead, which
+/// pick their kernels for the CPU they run on (onednn_conv.hpp); the Eigen path stays the reference.
 
+#include "a2q/autograd/backend.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/config.hpp"
 

@@ -5,6 +5,7 @@
 #include "a2q/autograd/conv.hpp"
 
 #include "a2q/autograd/im2col.hpp"
+#include "a2q/autograd/onednn_conv.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/assert.hpp"
 #include "a2q/core/eigen_view.hpp"
@@ -249,6 +250,18 @@ inline void depthwise_conv2d_backward(const Conv2dPlan& p, const float* x, const
   });
 }
 
+#if defined(A2Q_WITH_ONEDNN)
+/// The oneDNN convolution of plan `p`, or null when that backend is not selected or cannot take `p`.
+inline OneDnnConv* onednn_conv_for(const Conv2dPlan& p, bool with_bias) {
+  if (float_backend() != FloatBackend::onednn || p.groups != 1 || p.batch == 0 || p.positions == 0)
+    return nullptr;
+  const Conv2dGeometry& g = p.geometry;
+  return &cached_onednn_conv(
+      {p.batch, p.in_channels, g.height, g.width}, {p.out_channels, p.in_channels, g.kernel_h, g.kernel_w},
+      {p.batch, p.out_channels, p.out_h, p.out_w}, {g.stride_h, g.stride_w}, {g.pad_h, g.pad_w}, with_bias);
+}
+#endif
+
 /// y = conv(x, w) + bias on raw row-major buffers described by `p`; `bias` may be null; y is overwritten.
 inline void conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, const float* bias, float* y) {
   // Strided depthwise forward reads short strided rows; the GEMM path (one 1-row product per channel) is
@@ -257,6 +270,12 @@ inline void conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, 
     depthwise_conv2d_forward(p, x, w, bias, y);
     return;
   }
+#if defined(A2Q_WITH_ONEDNN)
+  if (OneDnnConv* onednn = onednn_conv_for(p, bias != nullptr)) {
+    onednn->forward(x, w, bias, y);
+    return;
+  }
+#endif
   using ConstMap = Eigen::Map<const RowMatrix<float>>;
   using Map = Eigen::Map<RowMatrix<float>>;
   const Conv2dGeometry& g = p.geometry;
@@ -305,6 +324,15 @@ inline void conv2d_bias_backward(const Conv2dPlan& p, const float* dy, float* db
 /// db [C_out], each overwritten; pass null for a gradient that is not needed.
 inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w, const float* dy, float* dx,
                             float* dw, float* db) {
+#if defined(A2Q_WITH_ONEDNN)
+  // oneDNN's weight pass computes the bias gradient too.
+  if (dw != nullptr && !p.depthwise) {
+    if (OneDnnConv* onednn = onednn_conv_for(p, db != nullptr)) {
+      onednn->backward(x, w, dy, dx, dw, db);
+      return;
+    }
+  }
+#endif
   if (db != nullptr)
     conv2d_bias_backward(p, dy, db);
   if (p.depthwise) {
@@ -314,6 +342,12 @@ inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w,
   }
   if (dx == nullptr && dw == nullptr)
     return;
+#if defined(A2Q_WITH_ONEDNN)
+  if (OneDnnConv* onednn = onednn_conv_for(p, false)) {
+    onednn->backward(x, w, dy, dx, dw, nullptr);
+    return;
+  }
+#endif
   using ConstMap = Eigen::Map<const RowMatrix<float>>;
   using Map = Eigen::Map<RowMatrix<float>>;
   const Conv2dGeometry& g = p.geometry;

@@ -4,6 +4,7 @@
 
 #include "a2q/autograd/linear.hpp"
 
+#include "a2q/autograd/gemm.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/eigen_view.hpp"
 
@@ -14,19 +15,20 @@ namespace a2q {
 Var matmul(const Var& a, const Var& b) {
   if (a.shape().rank() != 2 || b.shape().rank() != 2 || a.shape()[1] != b.shape()[0])
     throw shape_error("matmul: cannot multiply " + a.shape().to_string() + " by " + b.shape().to_string());
-  Tensor<float> out = Tensor<float>::uninitialized(Shape{a.shape()[0], b.shape()[1]});
-  as_matrix(out).noalias() = as_matrix(a.value()) * as_matrix(b.value());
-  return detail::make_result(std::move(out), {a, b}, "matmul", [](detail::Node& self) {
+  const std::int64_t m = a.shape()[0], k = a.shape()[1], n = b.shape()[1];
+  Tensor<float> out = Tensor<float>::uninitialized(Shape{m, n});
+  detail::gemm(false, false, m, n, k, a.value().data(), b.value().data(), out.data());
+  return detail::make_result(std::move(out), {a, b}, "matmul", [m, k, n](detail::Node& self) {
     const Tensor<float>& av = detail::input(self, 0).value;
     const Tensor<float>& bv = detail::input(self, 1).value;
     if (detail::input(self, 0).requires_grad) {
       Tensor<float> da = Tensor<float>::uninitialized(av.shape());
-      as_matrix(da).noalias() = as_matrix(self.grad) * as_matrix(bv).transpose();
+      detail::gemm(false, true, m, k, n, self.grad.data(), bv.data(), da.data()); // dA = dC B^T
       detail::accumulate_grad(self, 0, std::move(da));
     }
     if (detail::input(self, 1).requires_grad) {
       Tensor<float> db = Tensor<float>::uninitialized(bv.shape());
-      as_matrix(db).noalias() = as_matrix(av).transpose() * as_matrix(self.grad);
+      detail::gemm(true, false, k, n, m, av.data(), self.grad.data(), db.data()); // dB = A^T dC
       detail::accumulate_grad(self, 1, std::move(db));
     }
   });
@@ -41,24 +43,25 @@ Var linear(const Var& x, const Var& weight, const Var& bias) {
   if (bias.defined() && (bias.shape().rank() != 1 || bias.shape()[0] != ws[0]))
     throw shape_error("linear: bias " + bias.shape().to_string() + " does not match " +
                       std::to_string(ws[0]) + " outputs");
-  Tensor<float> out = Tensor<float>::uninitialized(Shape{xs[0], ws[0]});
+  const std::int64_t batch = xs[0], in = xs[1], outputs = ws[0];
+  Tensor<float> out = Tensor<float>::uninitialized(Shape{batch, outputs});
+  detail::gemm(false, true, batch, outputs, in, x.value().data(), weight.value().data(), out.data()); // X W^T
   auto y = as_matrix(out);
-  y.noalias() = as_matrix(x.value()) * as_matrix(weight.value()).transpose();
   if (bias.defined())
     y.rowwise() += as_vector(bias.value()).transpose();
   const bool has_bias = bias.defined();
-  auto backward = [has_bias](detail::Node& self) {
+  auto backward = [has_bias, batch, in, outputs](detail::Node& self) {
     const Tensor<float>& xv = detail::input(self, 0).value;
     const Tensor<float>& wv = detail::input(self, 1).value;
     const auto dy = as_matrix(self.grad);
     if (detail::input(self, 0).requires_grad) {
       Tensor<float> dx = Tensor<float>::uninitialized(xv.shape());
-      as_matrix(dx).noalias() = dy * as_matrix(wv);
+      detail::gemm(false, false, batch, in, outputs, self.grad.data(), wv.data(), dx.data()); // dY W
       detail::accumulate_grad(self, 0, std::move(dx));
     }
     if (detail::input(self, 1).requires_grad) {
       Tensor<float> dw = Tensor<float>::uninitialized(wv.shape());
-      as_matrix(dw).noalias() = dy.transpose() * as_matrix(xv);
+      detail::gemm(true, false, outputs, in, batch, self.grad.data(), xv.data(), dw.data()); // dY^T X
       detail::accumulate_grad(self, 1, std::move(dw));
     }
     if (has_bias && detail::input(self, 2).requires_grad) {
