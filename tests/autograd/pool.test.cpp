@@ -225,3 +225,22 @@ TEST_CASE("pooling rejects bad arguments", "[autograd][pool]") {
   CHECK_THROWS_WITH(a2q::max_pool2d(x, 3, 1, 2), Catch::Contains("padding") && Catch::Contains("2"));
   CHECK_NOTHROW(a2q::max_pool2d(x, 6, 1, 3));
 }
+
+TEST_CASE("max_pool2d 2x2 takes the first maximum among ties on short and long rows", "[autograd][pool]") {
+  // After ReLU most windows hold several zeros: ties are the common case, and the vector path (16 windows
+  // at a time, the last ones masked) must route each gradient where the naive loop does.
+  a2q::Rng rng(303);
+  for (const std::int64_t width : {2, 6, 28, 32, 34, 35, 64, 70}) {
+    const PoolCase p{2, 3, width % 2 == 0 ? 6 : 7, width, 2, 2, 0}; // odd sizes leave a row and a column out
+    INFO("width " << width);
+    Tensor<float> values = Tensor<float>::uniform(Shape{p.n, p.c, p.h, p.w}, -1.0f, 1.0f, rng);
+    for (float& v : values)
+      v = std::max(v, 0.0f);
+    const Var x(values, true);
+    Var pooled = a2q::max_pool2d(x, 2);
+    require_close(pooled.value(), reference_pool(values, p, true, true));
+    const Tensor<float> dy = Tensor<float>::uniform(pooled.shape(), -1.0f, 1.0f, rng);
+    pooled.backward(dy);
+    require_close(x.grad(), reference_max_pool_grad(values, dy, p));
+  }
+}

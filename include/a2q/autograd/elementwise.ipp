@@ -6,6 +6,7 @@
 
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/eigen_view.hpp"
+#include "a2q/core/parallel.hpp"
 
 #include <string>
 
@@ -26,8 +27,9 @@ Var add(const Var& a, const Var& b) {
   Tensor<float> out = Tensor<float>::uninitialized(a.shape());
   as_vector(out) = as_vector(a.value()) + as_vector(b.value());
   return detail::make_result(std::move(out), {a, b}, "add", [](detail::Node& self) {
+    // The tape frees self.grad after this function, so the last input may take the buffer itself.
     detail::accumulate_grad(self, 0, self.grad);
-    detail::accumulate_grad(self, 1, self.grad);
+    detail::accumulate_grad(self, 1, std::move(self.grad));
   });
 }
 
@@ -71,12 +73,21 @@ Var scale(const Var& a, float factor) {
 
 Var relu(const Var& a) {
   Tensor<float> out = Tensor<float>::uninitialized(a.shape());
-  as_vector(out) = as_vector(a.value()).cwiseMax(0.0f);
+  const float* x = a.value().data();
+  float* y = out.data();
+  for_each_block(out.numel(), [&](std::int64_t begin, std::int64_t end) {
+    for (std::int64_t i = begin; i < end; ++i)
+      y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+  });
   return detail::make_result(std::move(out), {a}, "relu", [](detail::Node& self) {
-    // The output is positive exactly where the input was, so the mask can come from either.
-    const Tensor<float>& in = detail::input(self, 0).value;
-    Tensor<float> da = Tensor<float>::uninitialized(in.shape());
-    as_vector(da) = (as_vector(in).array() > 0.0f).select(as_vector(self.grad), 0.0f);
+    // Masked in place: the tape frees self.grad after this function, so its buffer becomes the input's.
+    const float* in = detail::input(self, 0).value.data();
+    Tensor<float> da = std::move(self.grad);
+    float* d = da.data();
+    for_each_block(da.numel(), [&](std::int64_t begin, std::int64_t end) {
+      for (std::int64_t i = begin; i < end; ++i)
+        d[i] = in[i] > 0.0f ? d[i] : 0.0f;
+    });
     detail::accumulate_grad(self, 0, std::move(da));
   });
 }

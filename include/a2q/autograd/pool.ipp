@@ -10,9 +10,14 @@
 #include "a2q/core/parallel.hpp"
 #include "a2q/core/tensor.hpp"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <algorithm>
 #include <bit>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 #include <string>
 #include <type_traits>
@@ -180,32 +185,94 @@ inline bool max_pool_row(const float* xp, std::int64_t width, std::int64_t strid
   return nan;
 }
 
+// 16 floats or int32 as one GCC/Clang vector: the compiler maps it onto the widest registers the target has
+// (one AVX-512 register, two AVX2 ones, four SSE ones), so the code needs no intrinsics.
+using PoolFloats = float __attribute__((vector_size(64)));
+using PoolInts = std::int32_t __attribute__((vector_size(64)));
+inline constexpr std::int64_t pool_lanes = 16;
+
+/// 16 outputs of max_pool_2x2_row from the 32 floats of each row at r0 and r1 (lanes past the row's end
+/// hold zeros): the even and odd columns are split apart with shuffles, and the scalar row's selects
+/// become lane-wise selects. `index` gets the plane index of each output's first maximum; `nan` collects
+/// the lanes that saw a NaN.
+inline void max_pool_2x2_lanes(PoolFloats a0, PoolFloats b0, PoolFloats a1, PoolFloats b1, std::int32_t first,
+                               std::int32_t width, PoolFloats& m, PoolInts& index, PoolInts& nan) {
+  const PoolFloats v0 =
+      __builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const PoolFloats v1 =
+      __builtin_shufflevector(a0, b0, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const PoolFloats v2 =
+      __builtin_shufflevector(a1, b1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  const PoolFloats v3 =
+      __builtin_shufflevector(a1, b1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const PoolFloats m01 = v1 > v0 ? v1 : v0;
+  const PoolFloats m23 = v3 > v2 ? v3 : v2;
+  m = m23 > m01 ? m23 : m01;
+  nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
+  // The first of v0..v3 (row-major) that reaches the maximum: offset 0, 1, width or width + 1.
+  const PoolInts zero{};
+  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+  const PoolInts after1 = v2 >= m ? zero + width : zero + (width + 1);
+  const PoolInts after0 = v1 >= m ? zero + 1 : after1;
+  index = first + lane + (v0 >= m ? zero : after0);
+}
+
 /// max_pool_row for the most common pooling, kernel 2 and stride 2, with the stride known at compile time;
 /// r0 and r1 are the two input rows (from the first window's column on), `first` the plane index of r0[0].
-/// Twice as fast as the general row.
-inline bool max_pool_2x2_row(const float* r0, const float* r1, std::int64_t count, std::int32_t first,
-                             std::int32_t width, float* y, std::int32_t* argmax) {
-  bool nan = false;
-  for (std::int64_t n = 0; n < count; ++n) {
+/// 16 outputs at a time. With AVX-512 the last few go through masked loads and stores too (short rows are
+/// the common case: 28 pixels make 14 outputs); otherwise through a scalar loop. A lane of `nan` becomes
+/// non-zero when a NaN is seen: the caller redoes the row (or plane) with window_max_any.
+inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t count, std::int32_t first,
+                             std::int32_t width, float* y, std::int32_t* argmax, PoolInts& nan) {
+  PoolFloats m;
+  PoolInts index;
+  std::int64_t n = 0;
+  for (; n + pool_lanes <= count; n += pool_lanes) {
+    PoolFloats a0, b0, a1, b1;
+    std::memcpy(&a0, r0 + 2 * n, sizeof a0);
+    std::memcpy(&b0, r0 + 2 * n + pool_lanes, sizeof b0);
+    std::memcpy(&a1, r1 + 2 * n, sizeof a1);
+    std::memcpy(&b1, r1 + 2 * n + pool_lanes, sizeof b1);
+    max_pool_2x2_lanes(a0, b0, a1, b1, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
+    std::memcpy(y + n, &m, sizeof m);
+    std::memcpy(argmax + n, &index, sizeof index);
+  }
+#if defined(__AVX512F__)
+  if (n < count) {
+    const auto rest = static_cast<unsigned>(count - n); // 1..15 outputs, 2..30 floats per row
+    const auto low = static_cast<__mmask16>(rest >= 8 ? 0xFFFFu : (1u << (2 * rest)) - 1u);
+    const auto high = static_cast<__mmask16>(rest <= 8 ? 0u : (1u << (2 * rest - 16)) - 1u);
+    const auto out = static_cast<__mmask16>((1u << rest) - 1u);
+    max_pool_2x2_lanes(_mm512_maskz_loadu_ps(low, r0 + 2 * n), _mm512_maskz_loadu_ps(high, r0 + 2 * n + 16),
+                       _mm512_maskz_loadu_ps(low, r1 + 2 * n), _mm512_maskz_loadu_ps(high, r1 + 2 * n + 16),
+                       first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
+    _mm512_mask_storeu_ps(y + n, out, m);
+    _mm512_mask_storeu_epi32(argmax + n, out, reinterpret_cast<__m512i>(index));
+    n = count;
+  }
+#endif
+  for (; n < count; ++n) {
     const float v0 = r0[2 * n];
     const float v1 = r0[2 * n + 1];
     const float v2 = r1[2 * n];
     const float v3 = r1[2 * n + 1];
     const float m01 = v1 > v0 ? v1 : v0;
     const float m23 = v3 > v2 ? v3 : v2;
-    const float m = m23 > m01 ? m23 : m01;
-    nan = nan | (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
-    // Offset of the first of v0..v3 equal to the maximum (0, 1, width or width + 1), as arithmetic on the
-    // 0/1 hits.
-    const auto hit0 = static_cast<std::int32_t>(!(v0 < m));
-    const auto hit1 = static_cast<std::int32_t>(!(v1 < m));
-    const auto hit2 = static_cast<std::int32_t>(!(v2 < m));
-    const std::int32_t after1 = width + 1 - hit2;             // width if v2 hits, else width + 1
-    const std::int32_t after0 = after1 - hit1 * (after1 - 1); // 1 if v1 hits, else after1
-    y[n] = m;
-    argmax[n] = first + 2 * static_cast<std::int32_t>(n) + (1 - hit0) * after0;
+    const float best = m23 > m01 ? m23 : m01;
+    nan[0] |= static_cast<std::int32_t>((v0 != v0) || (v1 != v1) || (v2 != v2) || (v3 != v3));
+    // Offset of the first of v0..v3 equal to the maximum (0, 1, width or width + 1).
+    const std::int32_t offset = !(v0 < best) ? 0 : !(v1 < best) ? 1 : !(v2 < best) ? width : width + 1;
+    y[n] = best;
+    argmax[n] = first + 2 * static_cast<std::int32_t>(n) + offset;
   }
-  return nan;
+}
+
+/// Whether any lane is non-zero.
+inline bool any_lane(const PoolInts& lanes) {
+  std::int32_t all = 0;
+  for (std::int64_t i = 0; i < pool_lanes; ++i)
+    all |= lanes[i];
+  return all != 0;
 }
 
 /// Max pooling of one plane: interior runs of each row through max_pool_row<K>, windows that reach into the
@@ -234,8 +301,10 @@ inline void max_pool_plane(const Pool2dPlan& p, const float* xp, float* yp, std:
     bool nan = false;
     if (K == 2 && p.stride == 2) {
       const float* r0 = xp + hs * p.width + ws;
-      nan = max_pool_2x2_row(r0, r0 + p.width, ow_hi - ow_lo, static_cast<std::int32_t>(hs * p.width + ws),
-                             static_cast<std::int32_t>(p.width), yrow + ow_lo, arow + ow_lo);
+      PoolInts lanes{};
+      max_pool_2x2_row(r0, r0 + p.width, ow_hi - ow_lo, static_cast<std::int32_t>(hs * p.width + ws),
+                       static_cast<std::int32_t>(p.width), yrow + ow_lo, arow + ow_lo, lanes);
+      nan = any_lane(lanes);
     } else {
       nan = max_pool_row<K>(xp, p.width, p.stride, hs, ws, ow_hi - ow_lo, yrow + ow_lo, arow + ow_lo);
     }
@@ -243,6 +312,24 @@ inline void max_pool_plane(const Pool2dPlan& p, const float* xp, float* yp, std:
       any(ow_lo, ow_hi, true);
     any(ow_hi, p.out_w, false);
   }
+}
+
+/// The most common pooling, 2x2 with stride 2 and no padding, of one plane: every window lies inside the
+/// image, so each row pair is one call of max_pool_2x2_row, and NaNs are looked for once per plane (the
+/// plane is then redone window by window, which gives NaN its exact semantics).
+inline void max_pool_plane_2x2(const Pool2dPlan& p, const float* xp, float* yp, std::int32_t* ap) {
+  const auto width = static_cast<std::int32_t>(p.width);
+  PoolInts nan{};
+  for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
+    const float* r0 = xp + 2 * oh * p.width;
+    max_pool_2x2_row(r0, r0 + p.width, p.out_w, static_cast<std::int32_t>(2 * oh * p.width), width,
+                     yp + oh * p.out_w, ap + oh * p.out_w, nan);
+  }
+  if (!any_lane(nan))
+    return;
+  for (std::int64_t oh = 0; oh < p.out_h; ++oh)
+    for (std::int64_t ow = 0; ow < p.out_w; ++ow)
+      window_max_any<2>(p, xp, 2 * oh, 2 * ow, true, yp[oh * p.out_w + ow], ap[oh * p.out_w + ow]);
 }
 
 /// Divisor of the average-pooling window with top-left corner (hs, ws).
@@ -278,7 +365,9 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
     const float* xp = xv + plane * in_plane;
     float* yp = yv + plane * out_plane;
     std::int32_t* ap = av + plane * out_plane;
-    if (p.kernel == 2)
+    if (p.kernel == 2 && p.stride == 2 && p.padding == 0)
+      detail::max_pool_plane_2x2(p, xp, yp, ap);
+    else if (p.kernel == 2)
       detail::max_pool_plane<2>(p, xp, yp, ap);
     else if (p.kernel == 3)
       detail::max_pool_plane<3>(p, xp, yp, ap);
@@ -287,7 +376,8 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
   }
   return detail::make_result(
       std::move(out), {x}, "max_pool2d", [p, argmax = std::move(argmax)](detail::Node& self) {
-        Tensor<float> dx(detail::input(self, 0).value.shape()); // zero-filled
+        // Zeroed plane by plane just before the scatter into it, which then hits the cache.
+        Tensor<float> dx = Tensor<float>::uninitialized(detail::input(self, 0).value.shape());
         const float* dy = self.grad.data();
         const std::int32_t* ai = argmax.data();
         float* dxv = dx.data();
@@ -300,6 +390,7 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
 #endif
         for (std::int64_t plane = 0; plane < p.planes; ++plane) {
           float* dxp = dxv + plane * p.height * p.width;
+          std::fill(dxp, dxp + p.height * p.width, 0.0f);
           for (std::int64_t o = plane * out_plane_; o < (plane + 1) * out_plane_; ++o)
             dxp[ai[o]] += dy[o];
         }

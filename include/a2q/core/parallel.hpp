@@ -5,6 +5,8 @@
 
 #include "a2q/core/config.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 
 #if defined(__GLIBC__)
@@ -36,6 +38,23 @@ A2Q_DECL void set_num_threads(int n);
 
 /// Applies A2Q_NUM_THREADS from the environment if set; returns the thread count in effect.
 A2Q_DECL int threads_from_environment();
+
+/// Runs body(begin, end) on contiguous blocks covering [0, n), one per thread, when each thread gets at
+/// least 2^16 elements (element-wise passes over activations); in one call otherwise. Splitting the same
+/// way in the forward and backward passes also keeps each block in the cache of the core that wrote it.
+template <class Body>
+void for_each_block(std::int64_t n, Body&& body) {
+  constexpr std::int64_t min_per_thread = std::int64_t{1} << 16;
+  const std::int64_t blocks =
+      std::max<std::int64_t>(1, std::min<std::int64_t>(num_threads(), n / min_per_thread));
+  if (blocks == 1) {
+    body(std::int64_t{0}, n);
+    return;
+  }
+  A2Q_PARALLEL_FOR
+  for (std::int64_t b = 0; b < blocks; ++b)
+    body(n * b / blocks, n * (b + 1) / blocks);
+}
 
 /// Keeps freed tensor buffers in the process instead of returning them to the OS. Training allocates
 /// and frees the same large activation buffers every step; glibc serves blocks above 128 KiB with a
