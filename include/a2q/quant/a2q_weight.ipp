@@ -17,18 +17,45 @@
 
 namespace a2q::detail {
 
-inline double rounded(double z, quant::RoundingMode mode) {
+/// Σ term(i) for i in [0, n), in double, as 8 interleaved partial sums added at the end: a fixed order (the
+/// result does not depend on the compiler) that vectorises, where one running sum is a chain of dependent
+/// additions.
+template <class Term>
+inline double lane_sum(std::size_t n, Term&& term) {
+  constexpr std::size_t lanes = 8;
+  double partial[lanes] = {};
+  std::size_t i = 0;
+  for (; i + lanes <= n; i += lanes)
+    for (std::size_t l = 0; l < lanes; ++l)
+      partial[l] += term(i + l);
+  double total = 0.0;
+  for (const double p : partial)
+    total += p;
+  for (; i < n; ++i)
+    total += term(i);
+  return total;
+}
+
+/// Calls f(round) with the rounding function of `mode` as a lambda, so that a loop over it in f is one
+/// tight loop rather than a switch per element.
+template <class F>
+inline void with_rounding(quant::RoundingMode mode, F&& f) {
   switch (mode) {
   case quant::RoundingMode::toward_zero:
-    return std::trunc(z);
+    f([](double z) { return std::trunc(z); });
+    return;
   case quant::RoundingMode::nearest_even:
-    return std::nearbyint(z);
+    f([](double z) { return std::nearbyint(z); });
+    return;
   case quant::RoundingMode::half_away_from_zero:
-    return std::round(z);
+    f([](double z) { return std::round(z); });
+    return;
   case quant::RoundingMode::floor:
-    return std::floor(z);
+    f([](double z) { return std::floor(z); });
+    return;
   case quant::RoundingMode::ceil:
-    return std::ceil(z);
+    f([](double z) { return std::ceil(z); });
+    return;
   case quant::RoundingMode::stochastic:
     break;
   }
@@ -87,17 +114,13 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
   for (std::size_t c = 0; c < C; ++c) {
     const float* row = v.data() + c * K;
     double* centred = f.centred.data() + c * K;
-    double mean = 0.0;
-    if (spec.method == quant::QuantMethod::a2q_plus) {
-      for (std::size_t i = 0; i < K; ++i)
-        mean += row[i];
-      mean /= static_cast<double>(K);
-    }
-    double norm = 0.0;
-    for (std::size_t i = 0; i < K; ++i) {
+    const double mean =
+        spec.method == quant::QuantMethod::a2q_plus
+            ? lane_sum(K, [&](std::size_t i) { return static_cast<double>(row[i]); }) / static_cast<double>(K)
+            : 0.0;
+    for (std::size_t i = 0; i < K; ++i)
       centred[i] = static_cast<double>(row[i]) - mean;
-      norm += std::abs(centred[i]);
-    }
+    const double norm = lane_sum(K, [&](std::size_t i) { return std::abs(centred[i]); });
     if (!std::isfinite(norm))
       throw numeric_error("A2Q weights: channel " + std::to_string(c) +
                           " of the direction v holds a value that is not finite");
@@ -115,12 +138,15 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
     f.g_prime[c] = std::min(f.ratio[c], budget);
     const double factor = norm > 0.0 ? f.g_prime[c] / norm : 0.0;
     std::int32_t* q = f.q.data() + c * K;
-    for (std::size_t i = 0; i < K; ++i) {
-      const double r = rounded(factor * centred[i], spec.rounding);
-      const bool sat = std::abs(r) > qmax;
-      f.saturated[c * K + i] = sat;
-      q[i] = static_cast<std::int32_t>(sat ? std::copysign(qmax, r) : r);
-    }
+    unsigned char* saturated = f.saturated.data() + c * K;
+    with_rounding(spec.rounding, [&](auto round) {
+      for (std::size_t i = 0; i < K; ++i) {
+        const double r = round(factor * centred[i]);
+        const double clipped = std::clamp(r, -qmax, qmax); // r is finite: the norm and factor are
+        saturated[i] = clipped != r;
+        q[i] = static_cast<std::int32_t>(clipped);
+      }
+    });
     if (spec.rounding == quant::RoundingMode::toward_zero)
       f.repairs += repair_channel({q, K}, x, reserve, spec.accumulator_bits);
   }
@@ -168,10 +194,13 @@ Var a2q_weight(const Var& v, const Var& log2_g, const Var& log2_s, const A2QWeig
     }
     return Var(std::move(w));
   }
-  for (std::size_t c = 0; c < g.size(); ++c)
+  for (std::size_t c = 0; c < g.size(); ++c) {
+    const float sc = s[s.size() == 1 ? 0 : c];
+    const std::int32_t* q = state->q.data() + c * K;
+    float* row = w.data() + c * K;
     for (std::size_t i = 0; i < K; ++i)
-      w[static_cast<std::int64_t>(c * K + i)] =
-          s[s.size() == 1 ? 0 : c] * static_cast<float>(state->q[c * K + i]);
+      row[i] = sc * static_cast<float>(q[i]);
+  }
 
   const bool plus = spec.method == QuantMethod::a2q_plus;
   return a2q::detail::make_result(
@@ -183,33 +212,39 @@ Var a2q_weight(const Var& v, const Var& log2_g, const Var& log2_s, const A2QWeig
         Tensor<float> dv = Tensor<float>::uninitialized(a2q::detail::input(self, 0).value.shape());
         Tensor<float> dlog2_g(Shape{static_cast<std::int64_t>(Cn)});
         Tensor<float> dlog2_s(a2q::detail::input(self, 2).value.shape());
-        std::vector<double> du(Kn);
+        std::vector<double> grad_buffer(2 * Kn);
+        double* grad = grad_buffer.data(); // dL/dw of one channel
+        double* dz_row = grad + Kn;        // dL/dz of one channel
         for (std::size_t c = 0; c < Cn; ++c) {
           const double sc = s[s.size() == 1 ? 0 : c];
           const double norm = state->norm[c];
           const double* centred = state->centred.data() + c * Kn;
           const std::int32_t* q = state->q.data() + c * Kn;
           const unsigned char* sat = state->saturated.data() + c * Kn;
-          // Straight-through: dL/dz_i = dL/dw_i · s where not clipped.
-          double d_gprime = 0.0, d_scale_direct = 0.0, du_dot_u = 0.0;
-          for (std::size_t i = 0; i < Kn; ++i) {
-            const double dwi = dw[c * Kn + i];
-            d_scale_direct += dwi * q[i];
-            const double dz = sat[i] ? 0.0 : dwi * sc;
-            const double u = norm > 0.0 ? centred[i] / norm : 0.0;
-            d_gprime += dz * u;
-            du[i] = dz * state->g_prime[c];
-            du_dot_u += du[i] * u;
+          // Straight-through: dL/dz_i = dL/dw_i · s where not clipped (a select by multiplying with 0/1:
+          // clips are random, and a branch on them mispredicts).
+          const double gp = state->g_prime[c];
+          const double inv_norm = norm > 0.0 ? 1.0 / norm : 0.0;
+          const float* dw_row = dw + c * Kn;
+          for (std::size_t i = 0; i < Kn; ++i) { // plain loops over doubles vectorise; mixed widths did not
+            grad[i] = dw_row[i];
+            dz_row[i] = grad[i] * sc * static_cast<double>(1 - sat[i]);
           }
-          // u = v'/||v'||_1: dL/dv'_j = (dL/du_j - sign(v'_j) Σ_i dL/du_i u_i) / ||v'||_1.
-          double mean_dv = 0.0;
+          auto dz = [&](std::size_t i) { return dz_row[i]; };
+          const double d_scale_direct =
+              a2q::detail::lane_sum(Kn, [&](std::size_t i) { return grad[i] * static_cast<double>(q[i]); });
+          // With u = v'/||v'||_1 and dL/du_i = g' dz_i: dL/dg' = Σ dz_i u_i, and Σ_i dL/du_i u_i = g' dL/dg'.
+          const double d_gprime =
+              a2q::detail::lane_sum(Kn, [&](std::size_t i) { return dz(i) * centred[i]; }) * inv_norm;
+          const double du_dot_u = gp * d_gprime;
+          // dL/dv'_j = (dL/du_j - sign(v'_j) Σ_i dL/du_i u_i) / ||v'||_1.
           float* dv_row = dv.data() + c * Kn;
-          for (std::size_t i = 0; i < Kn; ++i) {
-            const double sign = centred[i] > 0.0 ? 1.0 : (centred[i] < 0.0 ? -1.0 : 0.0);
-            const double d = norm > 0.0 ? (du[i] - sign * du_dot_u) / norm : 0.0;
+          double mean_dv = a2q::detail::lane_sum(Kn, [&](std::size_t i) {
+            const double sign = static_cast<double>(centred[i] > 0.0) - static_cast<double>(centred[i] < 0.0);
+            const double d = (gp * dz(i) - sign * du_dot_u) * inv_norm;
             dv_row[i] = static_cast<float>(d);
-            mean_dv += d;
-          }
+            return d;
+          });
           if (plus) { // v' = v - mean(v)
             mean_dv /= static_cast<double>(Kn);
             for (std::size_t i = 0; i < Kn; ++i)

@@ -150,11 +150,20 @@ struct SignSplit {
 /// bias stays far below 2^127 and every 128-bit sum here is exact.
 constexpr SignSplit sign_split(const char* function, std::span<const std::int32_t> q) {
   SignSplit s{0, 0};
-  for (const std::int32_t v : q) {
-    if (v > 0)
-      s.positive += v;
-    else
-      s.negative -= v;
+  // Sums in 64 bits over blocks of 2^31 values of at most 2^31 (no overflow), then in 128: the loop
+  // vectorises, where 128-bit adds per element made this check a third of a QAT step's weight update.
+  constexpr std::size_t block = std::size_t{1} << 31;
+  for (std::size_t start = 0; start < q.size(); start += block) {
+    const std::size_t end = q.size() - start < block ? q.size() : start + block;
+    std::int64_t positive = 0;
+    std::int64_t negative = 0;
+    for (std::size_t i = start; i < end; ++i) {
+      const std::int64_t v = q[i];
+      positive += v > 0 ? v : 0;
+      negative += v < 0 ? -v : 0;
+    }
+    s.positive += positive;
+    s.negative += negative;
   }
   if (s.positive + s.negative > std::numeric_limits<std::int64_t>::max())
     throw overflow_error(std::string(function) + ": the L1 norm of the weights, " +
