@@ -4,6 +4,8 @@
 #include "a2q/autograd/linear.hpp"
 #include "a2q/core/rng.hpp"
 
+#include "close.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -14,29 +16,15 @@ using a2q::Shape;
 using a2q::Tensor;
 using a2q::Var;
 
-namespace {
+using a2q_test::BackendRestorer;
+using a2q_test::require_close;
 
-/// Restores the backend in effect when it was made.
-struct BackendRestorer {
-  FloatBackend saved = a2q::float_backend();
-  ~BackendRestorer() { a2q::set_float_backend(saved); }
-};
+namespace {
 
 std::vector<FloatBackend> backends() {
   if (a2q::onednn_available)
     return {FloatBackend::eigen, FloatBackend::onednn};
   return {FloatBackend::eigen};
-}
-
-void require_close(const Tensor<float>& actual, const Tensor<float>& expected, float tol) {
-  REQUIRE(actual.shape() == expected.shape());
-  std::int64_t bad = -1;
-  for (std::int64_t i = 0; i < actual.numel() && bad < 0; ++i)
-    if (!(std::abs(actual[i] - expected[i]) <= tol * (1.0f + std::abs(expected[i]))))
-      bad = i;
-  INFO("first mismatch at element " << bad << ": " << (bad >= 0 ? actual[bad] : 0.0f) << " vs "
-                                    << (bad >= 0 ? expected[bad] : 0.0f));
-  REQUIRE(bad == -1);
 }
 
 } // namespace

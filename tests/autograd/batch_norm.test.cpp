@@ -2,6 +2,8 @@
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/gradcheck.hpp"
 
+#include "close.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -10,6 +12,8 @@
 using a2q::Shape;
 using a2q::Tensor;
 using a2q::Var;
+
+using a2q_test::require_close;
 
 namespace {
 
@@ -49,17 +53,6 @@ void reference_stats(const Tensor<float>& x, std::vector<double>& mean, std::vec
           else
             var[cu] += (v - mean[cu]) * (v - mean[cu]) / static_cast<double>(n_ * inner);
         }
-}
-
-void require_close(const Tensor<float>& actual, const Tensor<float>& expected, float tol = 1e-5f) {
-  REQUIRE(actual.shape() == expected.shape());
-  std::int64_t bad = -1; // first element out of tolerance
-  for (std::int64_t i = 0; i < actual.numel() && bad < 0; ++i)
-    if (!(std::abs(actual[i] - expected[i]) <= tol * (1.0f + std::abs(expected[i]))))
-      bad = i;
-  INFO("first mismatch at element " << bad << ": " << (bad >= 0 ? actual[bad] : 0.0f) << " vs "
-                                    << (bad >= 0 ? expected[bad] : 0.0f));
-  REQUIRE(bad == -1);
 }
 
 /// batch_norm2d for rank 4, batch_norm1d otherwise.

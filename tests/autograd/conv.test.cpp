@@ -3,6 +3,8 @@
 #include "a2q/autograd/gradcheck.hpp"
 #include "a2q/core/parallel.hpp"
 
+#include "close.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <cmath>
@@ -13,6 +15,9 @@ using a2q::Conv2dOptions;
 using a2q::Shape;
 using a2q::Tensor;
 using a2q::Var;
+
+using a2q_test::BackendRestorer;
+using a2q_test::require_close;
 
 namespace {
 
@@ -52,17 +57,6 @@ Tensor<float> reference_conv(const Tensor<float>& x, const Tensor<float>& w, con
           y(n, co, oh, ow) = static_cast<float>(acc);
         }
   return y;
-}
-
-void require_close(const Tensor<float>& actual, const Tensor<float>& expected, float tol) {
-  REQUIRE(actual.shape() == expected.shape());
-  std::int64_t bad = -1; // first element out of tolerance
-  for (std::int64_t i = 0; i < actual.numel() && bad < 0; ++i)
-    if (!(std::abs(actual[i] - expected[i]) <= tol * (1.0f + std::abs(expected[i]))))
-      bad = i;
-  INFO("first mismatch at element " << bad << ": " << (bad >= 0 ? actual[bad] : 0.0f) << " vs "
-                                    << (bad >= 0 ? expected[bad] : 0.0f));
-  REQUIRE(bad == -1);
 }
 
 Shape weight_shape(const ConvCase& c) {
@@ -235,16 +229,6 @@ TEST_CASE("conv2d gives the same results on one and several threads", "[autograd
   }
 }
 #endif
-
-namespace {
-
-/// Restores the convolution backend in effect when it was made.
-struct BackendRestorer {
-  a2q::FloatBackend saved = a2q::float_backend();
-  ~BackendRestorer() { a2q::set_float_backend(saved); }
-};
-
-} // namespace
 
 TEST_CASE("conv2d gives the same values and gradients on every backend", "[autograd][conv][onednn]") {
   const BackendRestorer restore;

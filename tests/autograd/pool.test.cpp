@@ -2,6 +2,8 @@
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/gradcheck.hpp"
 
+#include "close.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -12,6 +14,8 @@
 using a2q::Shape;
 using a2q::Tensor;
 using a2q::Var;
+
+using a2q_test::require_close;
 
 namespace {
 
@@ -86,17 +90,6 @@ Tensor<float> reference_max_pool_grad(const Tensor<float>& x, const Tensor<float
           dx(n, c, bh, bw) += dy(n, c, oh, ow);
         }
   return dx;
-}
-
-void require_close(const Tensor<float>& actual, const Tensor<float>& expected) {
-  REQUIRE(actual.shape() == expected.shape());
-  std::int64_t bad = -1; // first element out of tolerance
-  for (std::int64_t i = 0; i < actual.numel() && bad < 0; ++i)
-    if (!(std::abs(actual[i] - expected[i]) <= 1e-5f * (1.0f + std::abs(expected[i]))))
-      bad = i;
-  INFO("first mismatch at element " << bad << ": " << (bad >= 0 ? actual[bad] : 0.0f) << " vs "
-                                    << (bad >= 0 ? expected[bad] : 0.0f));
-  REQUIRE(bad == -1);
 }
 
 void require_gradcheck(const std::function<Var(const Var&)>& op, const Var& x, a2q::Rng& rng) {
