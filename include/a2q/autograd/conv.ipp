@@ -325,10 +325,12 @@ inline void conv2d_bias_backward(const Conv2dPlan& p, const float* dy, float* db
 inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w, const float* dy, float* dx,
                             float* dw, float* db) {
 #if defined(A2Q_WITH_ONEDNN)
-  // oneDNN's weight pass computes the bias gradient too.
-  if (dw != nullptr && !p.depthwise) {
-    if (OneDnnConv* onednn = onednn_conv_for(p, db != nullptr)) {
-      onednn->backward(x, w, dy, dx, dw, db);
+  if (!p.depthwise && (dx != nullptr || dw != nullptr)) {
+    const bool bias_with_weights = db != nullptr && dw != nullptr; // oneDNN's weight pass computes both
+    if (OneDnnConv* onednn = onednn_conv_for(p, bias_with_weights)) {
+      if (db != nullptr && !bias_with_weights)
+        conv2d_bias_backward(p, dy, db);
+      onednn->backward(x, w, dy, dx, dw, bias_with_weights ? db : nullptr);
       return;
     }
   }
@@ -342,12 +344,6 @@ inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w,
   }
   if (dx == nullptr && dw == nullptr)
     return;
-#if defined(A2Q_WITH_ONEDNN)
-  if (OneDnnConv* onednn = onednn_conv_for(p, false)) {
-    onednn->backward(x, w, dy, dx, dw, nullptr);
-    return;
-  }
-#endif
   using ConstMap = Eigen::Map<const RowMatrix<float>>;
   using Map = Eigen::Map<RowMatrix<float>>;
   const Conv2dGeometry& g = p.geometry;

@@ -195,8 +195,9 @@ inline constexpr std::int64_t pool_lanes = 16;
 /// hold zeros): the even and odd columns are split apart with shuffles, and the scalar row's selects
 /// become lane-wise selects. `index` gets the plane index of each output's first maximum; `nan` collects
 /// the lanes that saw a NaN.
-inline void max_pool_2x2_lanes(PoolFloats a0, PoolFloats b0, PoolFloats a1, PoolFloats b1, std::int32_t first,
-                               std::int32_t width, PoolFloats& m, PoolInts& index, PoolInts& nan) {
+inline void max_pool_2x2_lanes(const PoolFloats& a0, const PoolFloats& b0, const PoolFloats& a1,
+                               const PoolFloats& b1, std::int32_t first, std::int32_t width, PoolFloats& m,
+                               PoolInts& index, PoolInts& nan) {
   const PoolFloats v0 =
       __builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const PoolFloats v1 =
