@@ -260,11 +260,16 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t coun
     const float m01 = v1 > v0 ? v1 : v0;
     const float m23 = v3 > v2 ? v3 : v2;
     const float best = m23 > m01 ? m23 : m01;
-    nan[0] |= static_cast<std::int32_t>((v0 != v0) || (v1 != v1) || (v2 != v2) || (v3 != v3));
-    // Offset of the first of v0..v3 equal to the maximum (0, 1, width or width + 1).
-    const std::int32_t offset = !(v0 < best) ? 0 : !(v1 < best) ? 1 : !(v2 < best) ? width : width + 1;
+    nan[0] |= static_cast<std::int32_t>((v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3));
+    // Offset of the first of v0..v3 equal to the maximum (0, 1, width or width + 1), as arithmetic on the
+    // 0/1 hits: a chain of selects becomes branches, which mispredict on random data.
+    const auto hit0 = static_cast<std::int32_t>(!(v0 < best));
+    const auto hit1 = static_cast<std::int32_t>(!(v1 < best));
+    const auto hit2 = static_cast<std::int32_t>(!(v2 < best));
+    const std::int32_t after1 = width + 1 - hit2;             // width if v2 hits, else width + 1
+    const std::int32_t after0 = after1 - hit1 * (after1 - 1); // 1 if v1 hits, else after1
     y[n] = best;
-    argmax[n] = first + 2 * static_cast<std::int32_t>(n) + offset;
+    argmax[n] = first + 2 * static_cast<std::int32_t>(n) + (1 - hit0) * after0;
   }
 }
 
