@@ -183,4 +183,19 @@ private:
   Storage data_;
 };
 
+/// Entries [first, first + count) along the first axis (e.g. a batch of a data set), as a new tensor.
+/// @throws shape_error for a scalar or a range outside the first axis
+template <class T>
+Tensor<T> leading_rows(const Tensor<T>& t, std::int64_t first, std::int64_t count) {
+  if (t.rank() < 1 || first < 0 || count < 0 || first + count > t.dim(0))
+    throw shape_error("leading_rows: rows [" + std::to_string(first) + ", " + std::to_string(first + count) +
+                      ") of a tensor of shape " + t.shape().to_string());
+  std::vector<std::int64_t> dims(t.shape().begin(), t.shape().end());
+  dims[0] = count;
+  Tensor<T> out = Tensor<T>::uninitialized(Shape(std::span<const std::int64_t>(dims)));
+  const std::int64_t row = t.dim(0) > 0 ? t.numel() / t.dim(0) : 0;
+  std::copy(t.data() + first * row, t.data() + (first + count) * row, out.data());
+  return out;
+}
+
 } // namespace a2q

@@ -96,14 +96,9 @@ DatasetOverflowReport count_dataset_overflows(const IntegerModel& model, const T
   ExecutionOptions options{
       .policy = policy, .accumulator_bits = P, .kernel = KernelChoice::reference, .stats = &report.layers};
   const std::int64_t S = images.dim(0);
-  const std::int64_t sample = images.numel() / std::max<std::int64_t>(S, 1);
   for (std::int64_t first = 0; first < S; first += batch_size) {
     const std::int64_t count = std::min(batch_size, S - first);
-    std::vector<std::int64_t> dims(images.shape().begin(), images.shape().end());
-    dims[0] = count;
-    Tensor<float> batch = Tensor<float>::uninitialized(Shape(std::span<const std::int64_t>(dims)));
-    std::copy(images.data() + first * sample, images.data() + (first + count) * sample, batch.data());
-    const Tensor<float> logits = model.forward(batch, options);
+    const Tensor<float> logits = model.forward(leading_rows(images, first, count), options);
     for (std::int64_t n = 0; n < count; ++n)
       report.correct += predicted_class(logits, n) == labels[static_cast<std::size_t>(first + n)];
     report.samples += count;
