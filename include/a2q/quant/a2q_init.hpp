@@ -25,6 +25,11 @@
 
 namespace a2q::quant {
 
+/// The soft threshold θ of the Euclidean projection onto the L1 ball of the given radius (Duchi et al.
+/// 2008): 0 when ||v||_1 <= radius, otherwise the θ for which Σ max(|v_i| - θ, 0) = radius.
+/// @throws config_error for a negative or NaN radius
+A2Q_DECL double l1_ball_threshold(std::span<const double> v, double radius);
+
 /// Euclidean projection of `v` onto the L1 ball of the given radius (Duchi et al. 2008): the identity
 /// when ||v||_1 <= radius, otherwise sign(v_i)·max(|v_i| - θ, 0) with θ chosen so the result has
 /// L1 norm exactly `radius`.

@@ -15,15 +15,14 @@
 
 namespace a2q::quant {
 
-std::vector<double> project_l1_ball(std::span<const double> v, double radius) {
+double l1_ball_threshold(std::span<const double> v, double radius) {
   if (!(radius >= 0.0))
-    throw config_error("project_l1_ball: radius must be >= 0, got " + std::to_string(radius));
-  std::vector<double> out(v.begin(), v.end());
+    throw config_error("l1_ball_threshold: radius must be >= 0, got " + std::to_string(radius));
   double norm = 0.0;
   for (double x : v)
     norm += std::abs(x);
   if (norm <= radius)
-    return out;
+    return 0.0;
   std::vector<double> u(v.size());
   std::transform(v.begin(), v.end(), u.begin(), [](double x) { return std::abs(x); });
   std::sort(u.begin(), u.end(), std::greater<>());
@@ -35,6 +34,12 @@ std::vector<double> project_l1_ball(std::span<const double> v, double radius) {
     if (u[j] - candidate > 0.0)
       theta = candidate;
   }
+  return theta;
+}
+
+std::vector<double> project_l1_ball(std::span<const double> v, double radius) {
+  const double theta = l1_ball_threshold(v, radius);
+  std::vector<double> out(v.begin(), v.end());
   for (double& x : out)
     x = std::copysign(std::max(std::abs(x) - theta, 0.0), x);
   return out;
