@@ -3,11 +3,13 @@
 // 1-channel models, a CIFAR-10 binary directory for 3-channel ones, and the input normalisation each
 // model was trained with.
 
+#include <a2q/autograd/variable.hpp>
 #include <a2q/core/shape.hpp>
 #include <a2q/data/dataset.hpp>
 #include <a2q/data/loader.hpp>
 #include <a2q/io/model_file.hpp>
 #include <a2q/io/model_io.hpp>
+#include <a2q/nn/module.hpp>
 
 #include <fmt/core.h>
 
@@ -117,6 +119,26 @@ inline a2q::data::ImageDataset load_split(const std::filesystem::path& dir, cons
   if (limit > 0 && limit < data.size())
     data = a2q::data::subset(data, 0, limit);
   return data;
+}
+
+/// The model's outputs for `images` ([S, ...]), computed `chunk` images at a time without gradients: whole
+/// test sets in one batch make buffers of hundreds of MiB, whose page faults cost more than the arithmetic.
+inline a2q::Tensor<float> forward_in_chunks(a2q::nn::Module& model, const a2q::Tensor<float>& images,
+                                            std::int64_t chunk = 256) {
+  const a2q::NoGradGuard no_grad;
+  const std::int64_t S = images.dim(0);
+  a2q::Tensor<float> out;
+  for (std::int64_t begin = 0; begin < S; begin += chunk) {
+    const a2q::Tensor<float> y =
+        model.forward(a2q::Var(a2q::leading_rows(images, begin, std::min(chunk, S - begin)))).value();
+    if (begin == 0) {
+      std::vector<std::int64_t> dims(y.shape().begin(), y.shape().end());
+      dims[0] = S;
+      out = a2q::Tensor<float>::uninitialized(a2q::Shape(std::span<const std::int64_t>(dims)));
+    }
+    std::copy(y.data(), y.data() + y.numel(), out.data() + begin * (y.numel() / y.dim(0)));
+  }
+  return out;
 }
 
 } // namespace a2q_cli

@@ -112,22 +112,15 @@ struct EvalCommand {
     const auto m = a2q::io::load_model(input.model);
     const a2q::data::Batch batch = test_batch(m, input);
     const auto S = static_cast<double>(batch.size());
-    std::int64_t model_correct = 0;
-    a2q::Tensor<float> model_logits;
-    {
-      a2q::NoGradGuard no_grad;
-      model_logits = m.model->forward(a2q::Var(batch.images)).value();
-      model_correct = a2q::count_correct(model_logits, batch.labels);
-    }
+    const a2q::Tensor<float> model_logits = forward_in_chunks(*m.model, batch.images);
+    const std::int64_t model_correct = a2q::count_correct(model_logits, batch.labels);
     if (!logits_csv.empty())
       write_logits(logits_csv, model_logits);
     const bool quantized = m.quantized();
     fmt::print("{}: {} test images\n", input.model, batch.size());
     if (quantized) { // what the rounding costs: the same model with every quantizer bypassed
-      const a2q::NoGradGuard no_grad;
       const a2q::quant::QuantizationBypass bypass;
-      const auto float_correct =
-          a2q::count_correct(m.model->forward(a2q::Var(batch.images)).value(), batch.labels);
+      const auto float_correct = a2q::count_correct(forward_in_chunks(*m.model, batch.images), batch.labels);
       fmt::print("  {:<28}{:>8.2f}%\n", "float (quantizers bypassed)",
                  100.0 * static_cast<double>(float_correct) / S);
     }
