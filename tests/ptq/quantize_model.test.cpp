@@ -1,0 +1,175 @@
+// Tests for a2q/ptq/quantize_model.hpp: a small MLP and CNN quantized after training-free initialisation,
+// every accumulator-aware result proven from its integers (engine/verify.hpp), the plain methods not
+// (negative control), tiles proven per tile, and refusals of networks PTQ cannot handle.
+
+#include "a2q/ptq/quantize_model.hpp"
+#include "a2q/engine/verify.hpp"
+#include "a2q/models/quant_zoo.hpp"
+#include "a2q/models/zoo.hpp"
+#include "a2q/nn/quant_model.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdint>
+#include <memory>
+
+namespace {
+
+using a2q::ptq::PtqMethod;
+
+/// Pixel-grid images (k / 255), smooth enough that neighbouring inputs correlate.
+a2q::Tensor<float> images(std::int64_t count, const a2q::Shape& sample, std::uint64_t seed) {
+  a2q::Rng rng(seed);
+  std::vector<std::int64_t> dims{count};
+  dims.insert(dims.end(), sample.begin(), sample.end());
+  a2q::Tensor<float> x{a2q::Shape(std::span<const std::int64_t>(dims))};
+  const std::int64_t n = sample.numel();
+  for (std::int64_t s = 0; s < count; ++s) {
+    const double phase = rng.uniform(0.0, 6.28), frequency = rng.uniform(0.05, 0.4);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const double v =
+          0.5 + 0.5 * std::sin(phase + frequency * static_cast<double>(i)) * rng.uniform(0.5, 1.0);
+      x[s * n + i] = static_cast<float>(std::round(v * 255.0) / 255.0);
+    }
+  }
+  return x;
+}
+
+a2q::models::QuantPolicy baseline_policy(int P) {
+  a2q::models::QuantPolicy policy;
+  policy.method = a2q::quant::QuantMethod::baseline;
+  policy.acc_bits = P;
+  return policy;
+}
+
+struct Pair {
+  std::unique_ptr<a2q::nn::Sequential> float_model, quantized;
+};
+
+Pair mlp_pair(int P) {
+  a2q::Rng rng(3);
+  Pair p{a2q::models::mlp(64, {48, 32}, 6, rng), nullptr};
+  p.quantized = a2q::models::quant_mlp(64, {48, 32}, 6, baseline_policy(P), rng);
+  a2q::models::load_float_weights(*p.quantized, *p.float_model);
+  return p;
+}
+
+Pair cnn_pair(int P) {
+  a2q::Rng rng(4);
+  Pair p{a2q::models::mnist_cnn(rng, false, 12, 12, 5), nullptr};
+  p.quantized = a2q::models::quant_mnist_cnn(baseline_policy(P), rng, 12, 12, 5);
+  a2q::models::load_float_weights(*p.quantized, *p.float_model);
+  return p;
+}
+
+std::vector<a2q::engine::LayerProof> quantize_and_prove(Pair& p, const a2q::Tensor<float>& x, PtqMethod m,
+                                                        const a2q::ptq::PtqOptions& base = {}) {
+  a2q::ptq::calibrate_activations(*p.quantized, x, 64);
+  a2q::ptq::PtqOptions options = base;
+  options.method = m;
+  options.batch_size = 64;
+  const auto results = a2q::ptq::quantize_weights(*p.quantized, *p.float_model, x, options);
+  CHECK(results.size() == 3);
+  std::vector<a2q::engine::LayerProof> proofs;
+  for (const auto& layer : a2q::nn::integer_layers(*p.quantized))
+    proofs.push_back(a2q::engine::prove_layer(layer));
+  return proofs;
+}
+
+double relative_output_error(Pair& p, const a2q::Tensor<float>& x) {
+  const a2q::NoGradGuard no_grad;
+  const auto y = p.float_model->forward(a2q::Var(x)).value();
+  const auto yq = p.quantized->forward(a2q::Var(x)).value();
+  double err = 0.0, ref = 0.0;
+  for (std::int64_t i = 0; i < y.numel(); ++i) {
+    err += (yq[i] - y[i]) * (yq[i] - y[i]);
+    ref += y[i] * y[i];
+  }
+  return std::sqrt(err / ref);
+}
+
+} // namespace
+
+TEST_CASE("PTQ of an MLP: every accumulator-aware method is proven at P = 12, the plain ones are not",
+          "[ptq][model]") {
+  const a2q::Tensor<float> x = images(256, a2q::Shape{64}, 1);
+  for (PtqMethod m : a2q::ptq::all_ptq_methods) {
+    Pair p = mlp_pair(12);
+    const auto proofs = quantize_and_prove(p, x, m);
+    INFO(a2q::ptq::to_string(m));
+    REQUIRE(proofs.size() == 3);
+    CHECK(proofs[1].target_bits == 12); // the hidden layer
+    CHECK(proofs[0].target_bits == 32); // the edges keep 32 bits
+    CHECK(proofs[1].proven() == a2q::ptq::fits_by_construction(m));
+    CHECK(proofs[0].proven());
+    CHECK(proofs[2].proven());
+  }
+}
+
+TEST_CASE("PTQ with a wide accumulator reproduces the float network closely", "[ptq][model]") {
+  const a2q::Tensor<float> x = images(256, a2q::Shape{64}, 2);
+  for (PtqMethod m : {PtqMethod::axe_gpfq, PtqMethod::axe_optq, PtqMethod::rtn}) {
+    Pair p = mlp_pair(32);
+    quantize_and_prove(p, x, m);
+    INFO(a2q::ptq::to_string(m));
+    CHECK(relative_output_error(p, x) < 0.05);
+  }
+}
+
+TEST_CASE("PTQ of a CNN: convolutions are proven, and the greedy methods beat round-to-nearest",
+          "[ptq][model]") {
+  const a2q::Tensor<float> x = images(128, a2q::Shape{1, 12, 12}, 3);
+  double rtn_error = 0.0;
+  for (PtqMethod m : {PtqMethod::rtn, PtqMethod::axe_gpfq, PtqMethod::axe_optq}) {
+    Pair p = cnn_pair(14);
+    const auto proofs = quantize_and_prove(p, x, m);
+    for (const auto& proof : proofs)
+      CHECK(proof.proven());
+    const double e = relative_output_error(p, x);
+    INFO(a2q::ptq::to_string(m) << ": output error " << e << ", rtn " << rtn_error);
+    if (m == PtqMethod::rtn)
+      rtn_error = e;
+    else
+      CHECK(e < rtn_error);
+  }
+}
+
+TEST_CASE("tiled PTQ holds every tile in the inner register", "[ptq][model][tiles]") {
+  const a2q::Tensor<float> x = images(256, a2q::Shape{64}, 4);
+  for (PtqMethod m : {PtqMethod::axe_gpfq, PtqMethod::rtn}) {
+    Pair p = mlp_pair(16);
+    a2q::ptq::PtqOptions options;
+    options.tiling["fc2"] = {8, 11};
+    quantize_and_prove(p, x, m, options);
+    const auto layers = a2q::nn::integer_layers(*p.quantized);
+    const auto& fc2 = layers[1];
+    REQUIRE(fc2.name == "fc2");
+    for (std::int64_t c = 0; c < fc2.out_channels; ++c) {
+      const auto bits = a2q::tiled_accumulator_bits(fc2.channel(c), fc2.input_range(), 8);
+      CHECK(bits.inner_bits <= 11);
+      CHECK(bits.outer_bits <= 16);
+    }
+  }
+}
+
+TEST_CASE("PTQ refuses networks it cannot quantize", "[ptq][model]") {
+  const a2q::Tensor<float> x = images(32, a2q::Shape{64}, 5);
+  Pair p = mlp_pair(12);
+  a2q::ptq::calibrate_activations(*p.quantized, x, 16);
+  a2q::ptq::PtqOptions options;
+  options.tiling["fc9"] = {8, 10};
+  CHECK_THROWS_AS(a2q::ptq::quantize_weights(*p.quantized, *p.float_model, x, options), a2q::config_error);
+  options.tiling.clear();
+  options.tiling["fc2"] = {8, 13}; // inner wider than the layer's P = 12
+  CHECK_THROWS_AS(a2q::ptq::quantize_weights(*p.quantized, *p.float_model, x, options), a2q::config_error);
+
+  a2q::Rng rng(1);
+  a2q::models::QuantPolicy a2q_policy;
+  a2q_policy.method = a2q::quant::QuantMethod::a2q;
+  auto trained = a2q::models::quant_mlp(64, {48, 32}, 6, a2q_policy, rng);
+  a2q::ptq::calibrate_activations(*trained, x, 16);
+  CHECK_THROWS_AS(a2q::ptq::quantize_weights(*trained, *p.float_model, x, {}), a2q::config_error);
+  CHECK_THROWS_AS(a2q::ptq::calibrate_activations(*trained, a2q::Tensor<float>(a2q::Shape{0, 64}), 16),
+                  a2q::config_error);
+}
