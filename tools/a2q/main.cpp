@@ -6,12 +6,14 @@
 //   a2q eval model.a2q
 //   a2q export model.a2q --format header -o model.h
 //   a2q inspect model.a2q [--arch]
+//   a2q quantize float.a2q --method axe-gpfq --acc-bits 16 -o model.a2q   (post-training, no retraining)
 //   a2q train --arch net.json --quant a2q+ --acc-bits 14 -o model.a2q
 //   a2q import model.onnx -o model.a2q            (built with a2q::onnx)
 //   a2q export model.a2q --format qonnx -o model.onnx
 //   a2q audit model.onnx --acc-bits 16             (any quantized ONNX model)
 
 #include "model_commands.hpp"
+#include "quantize_command.hpp"
 #include "train_command.hpp"
 #ifdef A2Q_HAS_ONNX
 #include "audit_command.hpp"
@@ -33,12 +35,14 @@ int main(int argc, char** argv) {
   a2q_cli::ReportCommand report;
   a2q_cli::ExportCommand export_;
   a2q_cli::InspectCommand inspect;
+  a2q_cli::QuantizeCommand quantize;
   train.add_to(app);
   eval.add_to(app);
   verify.add_to(app);
   report.add_to(app);
   export_.add_to(app);
   inspect.add_to(app);
+  quantize.add_to(app);
 #ifdef A2Q_HAS_ONNX
   a2q_cli::ImportCommand import;
   import.add_to(app);
@@ -61,6 +65,8 @@ int main(int argc, char** argv) {
       return report.run();
     if (inspect.selected)
       return inspect.run();
+    if (quantize.selected)
+      return quantize.run(command_line);
 #ifdef A2Q_HAS_ONNX
     if (import.selected)
       return import.run(command_line);
