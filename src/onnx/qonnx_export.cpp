@@ -297,13 +297,18 @@ private:
     const std::string k = "a2q.layer." + path + ".";
     meta(k + "accumulator_bits", std::to_string(L.accumulator_bits));
     meta(k + "required_bits", std::to_string(required));
-    meta(k + "proven", required <= L.accumulator_bits ? "true" : "false");
+    if (L.tiled()) { // multi-stage accumulation: QONNX has no op for it, so the metadata carries it
+      meta(k + "tile", std::to_string(L.tile));
+      meta(k + "inner_bits", std::to_string(L.inner_bits));
+      meta(k + "required_inner_bits", std::to_string(L.required_inner_bits()));
+    }
+    meta(k + "proven", L.fits() ? "true" : "false");
     meta(k + "method", std::string(quant::to_string(L.method)));
     meta(k + "weight_bits", std::to_string(L.weight_bits));
     meta(k + "input_bits", std::to_string(L.input_bits));
     meta(k + "input_signed", L.input_signed ? "true" : "false");
     max_p_ = std::max(max_p_, L.accumulator_bits);
-    verified_ = verified_ && required <= L.accumulator_bits;
+    verified_ = verified_ && L.fits();
   }
 
   void model_metadata() {

@@ -157,6 +157,8 @@ void require_equal(const ModelFile& a, const ModelFile& b) {
     CHECK(x.input_bits == y.input_bits);
     CHECK(x.input_signed == y.input_signed);
     CHECK(x.accumulator_bits == y.accumulator_bits);
+    CHECK(x.tile == y.tile);
+    CHECK(x.inner_bits == y.inner_bits);
     CHECK(x.bias_in_accumulator == y.bias_in_accumulator);
     CHECK(x.weights == y.weights);
     CHECK(same_bytes(std::span<const float>(x.weight_scale), std::span<const float>(y.weight_scale)));
@@ -239,6 +241,8 @@ struct RawLayer {
   std::uint32_t input_bits = 8;
   std::uint32_t accumulator_bits = 16;
   std::uint32_t flags = 4; // has a bias
+  std::uint64_t tile = 2;  // with flag bit 3
+  std::uint32_t inner_bits = 12;
   std::vector<std::uint64_t> dims = {2, 3};
   std::vector<std::int32_t> weights = {1, -2, 3, -4, 5, -6};
   std::uint64_t scale_count = 2;
@@ -251,6 +255,8 @@ struct RawLayer {
     Enc e;
     e.str(name).str(kind).str(method).u64(out_channels).u64(fan_in);
     e.u32(weight_bits).u32(input_bits).u32(accumulator_bits).u32(flags);
+    if ((flags & 8U) != 0)
+      e.u64(tile).u32(inner_bits);
     e.u32(static_cast<std::uint32_t>(dims.size()));
     for (const std::uint64_t d : dims)
       e.u64(d);
@@ -416,6 +422,15 @@ TEST_CASE("the model file layout is the documented one", "[io][model_file]") {
   CHECK(to_bytes(m) == model_bytes({section("META", meta), section("ARCH", {}), section("PARM", parm),
                                     section("INTL", intl({raw}))},
                                    2));
+
+  // A tiled layer sets flag bit 3 and stores the tile and the inner width after the flags.
+  raw.flags = 3 | 8;
+  m.integer_layers[0].tile = 2;
+  m.integer_layers[0].inner_bits = 12;
+  const Bytes tiled = model_bytes(
+      {section("META", meta), section("ARCH", {}), section("PARM", parm), section("INTL", intl({raw}))}, 2);
+  CHECK(to_bytes(m) == tiled);
+  require_equal(parse_model_file(tiled, "x"), m);
 }
 
 TEST_CASE("truncation at every byte offset is an io_error", "[io][model_file]") {
@@ -637,8 +652,16 @@ TEST_CASE("malformed layers with a correct checksum are rejected field by field"
   l.accumulator_bits = 65;
   expect(l, "accumulator_bits is 65, expected 2..64");
   l = {};
+  l.flags = 16 | 4;
+  expect(l, "flags are 0x00000014, expected only bits 0..3");
+  l = {};
   l.flags = 8 | 4;
-  expect(l, "flags are 0x0000000c, expected only bits 0..2");
+  l.tile = 4; // more than fan_in = 3
+  expect(l, "tile is 4, expected 1..3");
+  l = {};
+  l.flags = 8 | 4;
+  l.inner_bits = 17; // wider than the outer register
+  expect(l, "inner_bits is 17, expected 2..16");
   l = {};
   l.dims = {3, 2};
   expect(l, "weights have shape [3, 2], expected [2, 3] (out_channels, fan_in)");

@@ -64,6 +64,15 @@ inline void print_failed_proofs(const std::vector<a2q::engine::LayerProof>& proo
       fmt::print("OVERFLOW POSSIBLE: {}\n", a2q::engine::failed_proof_text(p));
 }
 
+/// One line per tiled layer (multi-stage accumulation): its inner registers and what its widest tile needs.
+inline void print_tiles(const std::vector<a2q::engine::LayerProof>& proofs) {
+  for (const auto& p : proofs)
+    if (p.tile > 0)
+      fmt::print("{}: tiles of {} products in {}-bit inner registers (the widest tile needs {} bits), "
+                 "outer register P = {}\n",
+                 p.name, p.tile, p.inner_bits, p.required_inner_bits, p.checked_bits);
+}
+
 /// Test images as float batches the model takes (normalised like in training).
 inline a2q::data::Batch test_batch(const a2q::io::LoadedModel& m, const ModelInput& in) {
   const auto test = load_split(in.data_dir(m), m.input, a2q::data::Split::test, in.limit);
@@ -210,6 +219,7 @@ struct VerifyCommand {
           fmt::format("{} of {} channels", adversarial[i].overflowing_channels, adversarial[i].channels),
           p.proven() ? "no input can overflow" : "OVERFLOW POSSIBLE");
     }
+    print_tiles(proofs);
     print_failed_proofs(proofs);
     fmt::print("static proof and adversarial check: {:.1f} ms\n", 1e3 * seconds);
 
@@ -281,6 +291,9 @@ struct ReportCommand {
                               {"checked_P", p.checked_bits},
                               {"datatype_bound_P", p.datatype_bits},
                               {"required_P", p.required_bits},
+                              {"tile", p.tile},
+                              {"inner_P", p.inner_bits},
+                              {"required_inner_P", p.required_inner_bits},
                               {"margin_bits", p.margin_bits()},
                               {"max_l1", p.max_l1},
                               {"l1_limit", p.l1_limit},
@@ -311,6 +324,7 @@ struct ReportCommand {
           p.datatype_bits, p.required_bits, p.margin_bits(), p.max_l1, p.l1_limit, 100.0 * p.sparsity,
           static_cast<double>(size.dense_bits) / 8192.0, size.total_bits() / 8192.0);
     }
+    print_tiles(proofs);
     print_failed_proofs(proofs);
     return 0;
   }

@@ -63,9 +63,12 @@ public:
   int slots() const { return slots_; }
   int output_slot() const { return output_; }
 
-  /// Whether layer `op` cannot overflow a P-bit accumulator for any input (exact worst case).
+  /// Whether layer `op` cannot overflow a P-bit accumulator (its outer one, and the inner ones of a tiled
+  /// layer) for any input (exact worst case).
   static bool proven_safe(const LayerOp& op, int P) {
-    return (op.required_bits > 0 ? op.required_bits : op.layer.required_bits()) <= P;
+    return (op.required_bits > 0 ? op.required_bits : op.layer.required_bits()) <= P &&
+           (op.required_inner_bits > 0 ? op.required_inner_bits : op.layer.required_inner_bits()) <=
+               op.layer.inner_bits;
   }
 
 private:

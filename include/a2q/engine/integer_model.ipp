@@ -91,6 +91,7 @@ Tensor<std::int64_t> IntegerModel::run_layer(const LayerOp& op, const Tensor<std
                                              const ExecutionOptions& options) {
   const nn::IntegerLayer& layer = op.layer;
   const int P = options.accumulator_bits.value_or(layer.accumulator_bits);
+  const AccumulatorLayout layout{.bits = P, .tile = layer.tile, .inner_bits = layer.inner_bits};
   std::vector<std::int64_t> start;
   if (layer.bias_in_accumulator && layer.bias)
     start = *layer.bias;
@@ -113,9 +114,9 @@ Tensor<std::int64_t> IntegerModel::run_layer(const LayerOp& op, const Tensor<std
   if (layer.kind == "conv2d") {
     const Tensor<std::int32_t> w = layer.weights.reshaped(
         Shape{layer.out_channels, layer.fan_in / (op.kernel_h * op.kernel_w), op.kernel_h, op.kernel_w});
-    return conv2d_reference(x, w, start, op.geometry, P, options.policy, stats, layer.name);
+    return conv2d_reference(x, w, start, op.geometry, layout, options.policy, stats, layer.name);
   }
-  return linear_reference(x, layer.weights, start, P, options.policy, stats, layer.name);
+  return linear_reference(x, layer.weights, start, layout, options.policy, stats, layer.name);
 }
 
 void IntegerModel::record_exact(OverflowStats& stats, const Tensor<std::int64_t>& acc,

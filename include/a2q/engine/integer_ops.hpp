@@ -62,6 +62,8 @@ struct LayerOp {
   std::shared_ptr<const PackedSparseWeights> sparse;
   /// layer.required_bits(), the exact worst case, computed once by pack_fast_kernels (0 before).
   int required_bits = 0;
+  /// layer.required_inner_bits() of a tiled layer, likewise (0 before, and for an untiled layer).
+  int required_inner_bits = 0;
 };
 
 /// Packs `op`'s weights for the fast kernels where they apply (see LayerOp), and records its worst case.

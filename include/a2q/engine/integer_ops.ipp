@@ -26,6 +26,7 @@ namespace a2q::engine {
 void pack_fast_kernels(LayerOp& op) {
   const nn::IntegerLayer& l = op.layer;
   op.required_bits = l.required_bits();
+  op.required_inner_bits = l.required_inner_bits();
   if (l.input_bits > 8 || l.weight_bits > 8 || op.geometry.groups != 1)
     return;
   try {

@@ -89,6 +89,15 @@ inline std::int64_t bias_at(std::span<const std::int64_t> bias_start, std::int64
 
 } // namespace detail
 
+/// The register(s) each dot product runs through: one `bits`-bit accumulator, or (tile > 0, spec §6) an
+/// inner `inner_bits`-bit register per tile of `tile` consecutive products, whose results are summed in
+/// the `bits`-bit outer register (engine::TiledAccumulator).
+struct AccumulatorLayout {
+  int bits = 32;
+  std::int64_t tile = 0;
+  int inner_bits = 0;
+};
+
 /// Integer fully connected layer: out[n, c] = bias_start[c] + Σ_k w[c, k] x[n, k], accumulated in a
 /// P-bit accumulator that starts at bias_start[c] (0 if bias_start is empty).
 /// @param x inputs [N, K]
@@ -103,6 +112,12 @@ A2Q_DECL Tensor<std::int64_t> linear_reference(const Tensor<std::int32_t>& x, co
                                                std::span<const std::int64_t> bias_start, int P,
                                                OverflowPolicy policy, OverflowStats* stats = nullptr,
                                                std::string_view layer = {});
+
+/// The same through the registers of `layout` (multi-stage accumulation when it has tiles).
+A2Q_DECL Tensor<std::int64_t> linear_reference(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w,
+                                               std::span<const std::int64_t> bias_start,
+                                               const AccumulatorLayout& layout, OverflowPolicy policy,
+                                               OverflowStats* stats = nullptr, std::string_view layer = {});
 
 /// Geometry of a 2-D convolution.
 struct Conv2dGeometry {
@@ -129,6 +144,13 @@ struct Conv2dGeometry {
 A2Q_DECL Tensor<std::int64_t> conv2d_reference(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w,
                                                std::span<const std::int64_t> bias_start,
                                                const Conv2dGeometry& geometry, int P, OverflowPolicy policy,
+                                               OverflowStats* stats = nullptr, std::string_view layer = {});
+
+/// The same through the registers of `layout` (tiles run over the (ci, ky, kx) order, padding included).
+A2Q_DECL Tensor<std::int64_t> conv2d_reference(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w,
+                                               std::span<const std::int64_t> bias_start,
+                                               const Conv2dGeometry& geometry,
+                                               const AccumulatorLayout& layout, OverflowPolicy policy,
                                                OverflowStats* stats = nullptr, std::string_view layer = {});
 
 /// A positive real multiplier as a Q31 fixed-point value and a power-of-two exponent:

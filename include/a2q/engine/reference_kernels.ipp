@@ -43,8 +43,38 @@ std::int64_t dot_product(std::span<const std::int32_t> w, std::span<const std::i
   return acc.finish();
 }
 
+namespace detail {
+
+/// One accumulator of `layout`'s kind; Run is called with it (an Accumulator or a TiledAccumulator).
+template <class Run>
+auto with_accumulator(const AccumulatorLayout& layout, OverflowPolicy policy, Run run) {
+  if (layout.tile > 0) {
+    TiledAccumulator acc(layout.inner_bits, layout.bits, layout.tile, policy);
+    return run(acc);
+  }
+  Accumulator acc(layout.bits, policy);
+  return run(acc);
+}
+
+inline std::int64_t finish(Accumulator& acc) {
+  return acc.value();
+}
+
+inline std::int64_t finish(TiledAccumulator& acc) {
+  return acc.finish();
+}
+
+} // namespace detail
+
 Tensor<std::int64_t> linear_reference(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w,
                                       std::span<const std::int64_t> bias_start, int P, OverflowPolicy policy,
+                                      OverflowStats* stats, std::string_view layer) {
+  return linear_reference(x, w, bias_start, AccumulatorLayout{.bits = P}, policy, stats, layer);
+}
+
+Tensor<std::int64_t> linear_reference(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w,
+                                      std::span<const std::int64_t> bias_start,
+                                      const AccumulatorLayout& layout, OverflowPolicy policy,
                                       OverflowStats* stats, std::string_view layer) {
   if (x.rank() != 2 || w.rank() != 2 || x.dim(1) != w.dim(1))
     throw shape_error("linear_reference: inputs " + x.shape().to_string() + " and weights " +
@@ -56,25 +86,33 @@ Tensor<std::int64_t> linear_reference(const Tensor<std::int32_t>& x, const Tenso
   if (stats != nullptr)
     stats->prepare(C);
 
-  Accumulator acc(P, policy);
-  Tensor<std::int64_t> out({N, C});
-  const auto k = static_cast<std::size_t>(K);
-  for (std::int64_t n = 0; n < N; ++n) {
-    const std::span<const std::int32_t> row{x.data() + n * K, k};
-    for (std::int64_t c = 0; c < C; ++c) {
-      acc.reset(detail::bias_at(bias_start, c));
-      out(n, c) = dot_product({w.data() + c * K, k}, row, acc, {.layer = layer, .channel = c, .sample = n});
-      if (stats != nullptr)
-        stats->record(c, acc.overflow_events(), acc.final_affected());
+  return detail::with_accumulator(layout, policy, [&](auto& acc) {
+    Tensor<std::int64_t> out({N, C});
+    const auto k = static_cast<std::size_t>(K);
+    for (std::int64_t n = 0; n < N; ++n) {
+      const std::span<const std::int32_t> row{x.data() + n * K, k};
+      for (std::int64_t c = 0; c < C; ++c) {
+        acc.reset(detail::bias_at(bias_start, c));
+        out(n, c) = dot_product({w.data() + c * K, k}, row, acc, {.layer = layer, .channel = c, .sample = n});
+        if (stats != nullptr)
+          stats->record(c, acc.overflow_events(), acc.final_affected());
+      }
     }
-  }
-  return out;
+    return out;
+  });
 }
 
 Tensor<std::int64_t> conv2d_reference(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w,
                                       std::span<const std::int64_t> bias_start,
                                       const Conv2dGeometry& geometry, int P, OverflowPolicy policy,
                                       OverflowStats* stats, std::string_view layer) {
+  return conv2d_reference(x, w, bias_start, geometry, AccumulatorLayout{.bits = P}, policy, stats, layer);
+}
+
+Tensor<std::int64_t> conv2d_reference(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w,
+                                      std::span<const std::int64_t> bias_start,
+                                      const Conv2dGeometry& geometry, const AccumulatorLayout& layout,
+                                      OverflowPolicy policy, OverflowStats* stats, std::string_view layer) {
   const Conv2dGeometry& g = geometry;
   if (g.stride_h < 1 || g.stride_w < 1 || g.pad_h < 0 || g.pad_w < 0 || g.groups < 1)
     throw config_error("conv2d_reference: stride " + std::to_string(g.stride_h) + "x" +
@@ -102,30 +140,31 @@ Tensor<std::int64_t> conv2d_reference(const Tensor<std::int32_t>& x, const Tenso
   const std::int64_t H_out = (H_pad - kh) / g.stride_h + 1;
   const std::int64_t W_out = (W_pad - kw) / g.stride_w + 1;
   const std::int64_t out_per_group = C_out / g.groups;
-  Accumulator acc(P, policy);
-  Tensor<std::int64_t> out({N, C_out, H_out, W_out});
-  for (std::int64_t n = 0; n < N; ++n)
-    for (std::int64_t co = 0; co < C_out; ++co) {
-      const std::int64_t first_in = (co / out_per_group) * C_group;
-      for (std::int64_t oy = 0; oy < H_out; ++oy)
-        for (std::int64_t ox = 0; ox < W_out; ++ox) {
-          acc.reset(detail::bias_at(bias_start, co));
-          acc.set_context({.layer = layer, .channel = co, .sample = n, .position = oy * W_out + ox});
-          for (std::int64_t ci = 0; ci < C_group; ++ci)
-            for (std::int64_t ky = 0; ky < kh; ++ky)
-              for (std::int64_t kx = 0; kx < kw; ++kx) {
-                const std::int64_t iy = oy * g.stride_h - g.pad_h + ky;
-                const std::int64_t ix = ox * g.stride_w - g.pad_w + kx;
-                const bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
-                const std::int64_t xv = inside ? x(n, first_in + ci, iy, ix) : 0;
-                acc.add(static_cast<std::int64_t>(w(co, ci, ky, kx)) * xv);
-              }
-          out(n, co, oy, ox) = acc.value();
-          if (stats != nullptr)
-            stats->record(co, acc.overflow_events(), acc.final_affected());
-        }
-    }
-  return out;
+  return detail::with_accumulator(layout, policy, [&](auto& acc) {
+    Tensor<std::int64_t> out({N, C_out, H_out, W_out});
+    for (std::int64_t n = 0; n < N; ++n)
+      for (std::int64_t co = 0; co < C_out; ++co) {
+        const std::int64_t first_in = (co / out_per_group) * C_group;
+        for (std::int64_t oy = 0; oy < H_out; ++oy)
+          for (std::int64_t ox = 0; ox < W_out; ++ox) {
+            acc.reset(detail::bias_at(bias_start, co));
+            acc.set_context({.layer = layer, .channel = co, .sample = n, .position = oy * W_out + ox});
+            for (std::int64_t ci = 0; ci < C_group; ++ci)
+              for (std::int64_t ky = 0; ky < kh; ++ky)
+                for (std::int64_t kx = 0; kx < kw; ++kx) {
+                  const std::int64_t iy = oy * g.stride_h - g.pad_h + ky;
+                  const std::int64_t ix = ox * g.stride_w - g.pad_w + kx;
+                  const bool inside = iy >= 0 && iy < H && ix >= 0 && ix < W;
+                  const std::int64_t xv = inside ? x(n, first_in + ci, iy, ix) : 0;
+                  acc.add(static_cast<std::int64_t>(w(co, ci, ky, kx)) * xv);
+                }
+            out(n, co, oy, ox) = detail::finish(acc);
+            if (stats != nullptr)
+              stats->record(co, acc.overflow_events(), acc.final_affected());
+          }
+      }
+    return out;
+  });
 }
 
 } // namespace a2q::engine

@@ -29,7 +29,9 @@ Tensor<float> forward_with_accumulators(nn::Sequential& model, const Tensor<floa
       continue;
     }
     const nn::IntegerLayer ints = layer->integer_layer(name);
-    const int P = accumulator_bits.value_or(ints.accumulator_bits);
+    const AccumulatorLayout P{.bits = accumulator_bits.value_or(ints.accumulator_bits),
+                              .tile = ints.tile,
+                              .inner_bits = ints.inner_bits};
     // The input is the ActQuant grid: recover its integers exactly.
     Tensor<std::int32_t> qx = Tensor<std::int32_t>::uninitialized(h.shape());
     for (std::int64_t i = 0; i < h.numel(); ++i)

@@ -29,9 +29,13 @@ struct ChannelProof {
   std::int64_t start = 0;       ///< the accumulator's start value (bias in accumulator units, or 0)
   AccumulatorRange worst{0, 0}; ///< exact extremes of start + Σ q·x over the input range
   int required_bits = 0;        ///< smallest P holding `worst`
+  int required_inner_bits = 0;  ///< tiled layers: the widest tile's need (from 0); 0 untiled
+  std::int64_t worst_tile = -1; ///< tiled layers: the tile that needs required_inner_bits
 };
 
-/// The static proof for one layer at one accumulator width.
+/// The static proof for one layer at one accumulator width. A tiled layer (multi-stage accumulation) is
+/// proven when every tile of every channel fits the inner register from 0 and the whole dot product fits
+/// the outer one from the bias; an override of P replaces the outer width only.
 struct LayerProof {
   std::string name;
   std::string kind;
@@ -41,7 +45,10 @@ struct LayerProof {
   int N = 0;          ///< input bits
   bool input_signed = false;
   int M = 0;                         ///< weight bits
-  int target_bits = 0;               ///< the P the layer was trained for
+  std::int64_t tile = 0;             ///< products per inner register (0: one register)
+  int inner_bits = 0;                ///< P_i of a tiled layer
+  int required_inner_bits = 0;       ///< largest inner need over the channels (0 untiled)
+  int target_bits = 0;               ///< the P the layer was trained for (the outer width when tiled)
   int checked_bits = 0;              ///< the P checked (target_bits unless overridden)
   int datatype_bits = 0;             ///< the data-type bound for K, N, M
   int required_bits = 0;             ///< largest over the channels

@@ -29,6 +29,8 @@ LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int> P) {
   p.N = layer.input_bits;
   p.input_signed = layer.input_signed;
   p.M = layer.weight_bits;
+  p.tile = layer.tile;
+  p.inner_bits = layer.inner_bits;
   p.target_bits = layer.accumulator_bits;
   p.checked_bits = P.value_or(layer.accumulator_bits);
   p.datatype_bits = layer.datatype_bits();
@@ -48,7 +50,18 @@ LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int> P) {
     ch.required_bits = required_accumulator_bits(layer.channel(c), range, ch.start);
     p.required_bits = std::max(p.required_bits, ch.required_bits);
     p.max_l1 = std::max(p.max_l1, ch.l1);
-    p.failing_channels += ch.required_bits > p.checked_bits;
+    for (std::int64_t t = 0; layer.tiled() && t * layer.tile < layer.fan_in; ++t) {
+      const std::int64_t count = std::min(layer.tile, layer.fan_in - t * layer.tile);
+      const int bits = required_accumulator_bits(
+          layer.channel(c).subspan(static_cast<std::size_t>(t * layer.tile), static_cast<std::size_t>(count)),
+          range);
+      if (bits > ch.required_inner_bits) {
+        ch.required_inner_bits = bits;
+        ch.worst_tile = t;
+      }
+    }
+    p.required_inner_bits = std::max(p.required_inner_bits, ch.required_inner_bits);
+    p.failing_channels += ch.required_bits > p.checked_bits || ch.required_inner_bits > p.inner_bits;
     p.channels.push_back(ch);
   }
   return p;
@@ -62,17 +75,32 @@ std::vector<LayerProof> prove_model(const IntegerModel& model, std::optional<int
 }
 
 std::string failed_proof_text(const LayerProof& proof) {
+  const std::string verdict = (proof.checked_bits == proof.target_bits ? " is claimed" : " is checked");
+  const std::string count = " (" + std::to_string(proof.failing_channels) + " of " +
+                            std::to_string(proof.out_channels) + " channels can overflow)";
+  // An inner register that overflows is named first, with its tile: the outer one may still fit.
+  const ChannelProof* worst_inner = nullptr;
+  for (const ChannelProof& c : proof.channels)
+    if (c.required_inner_bits > proof.inner_bits &&
+        (worst_inner == nullptr || c.required_inner_bits > worst_inner->required_inner_bits))
+      worst_inner = &c;
+  if (worst_inner != nullptr) {
+    const std::int64_t first = worst_inner->worst_tile * proof.tile;
+    return "layer '" + proof.name + "', channel " + std::to_string(worst_inner->channel) + ", tile " +
+           std::to_string(worst_inner->worst_tile) + " (weights " + std::to_string(first) + ".." +
+           std::to_string(std::min(first + proof.tile, proof.K) - 1) + ") needs a " +
+           std::to_string(worst_inner->required_inner_bits) +
+           "-bit inner accumulator, but P_i = " + std::to_string(proof.inner_bits) + " is claimed" + count;
+  }
   const ChannelProof* worst = nullptr;
   for (const ChannelProof& c : proof.channels)
     if (worst == nullptr || c.required_bits > worst->required_bits)
       worst = &c;
   A2Q_ASSERT(worst != nullptr);
   return "layer '" + proof.name + "', channel " + std::to_string(worst->channel) + " needs a " +
-         std::to_string(worst->required_bits) + "-bit accumulator (L1 norm " + std::to_string(worst->l1) +
-         "), but P = " + std::to_string(proof.checked_bits) +
-         (proof.checked_bits == proof.target_bits ? " is claimed" : " is checked") + " (" +
-         std::to_string(proof.failing_channels) + " of " + std::to_string(proof.out_channels) +
-         " channels can overflow)";
+         std::to_string(worst->required_bits) + "-bit " + (proof.tile > 0 ? "outer " : "") +
+         "accumulator (L1 norm " + std::to_string(worst->l1) +
+         "), but P = " + std::to_string(proof.checked_bits) + verdict + count;
 }
 
 void require_proven(const IntegerModel& model, const std::string& who, std::optional<int> P) {

@@ -31,7 +31,12 @@ nlohmann::ordered_json integer_weights_json(const std::vector<nn::IntegerLayer>&
     l["input_signed"] = layer.input_signed;
     l["accumulator_bits"] = layer.accumulator_bits;
     l["required_bits"] = layer.required_bits();
-    l["proven"] = layer.required_bits() <= layer.accumulator_bits;
+    if (layer.tiled()) {
+      l["tile"] = layer.tile;
+      l["inner_bits"] = layer.inner_bits;
+      l["required_inner_bits"] = layer.required_inner_bits();
+    }
+    l["proven"] = layer.fits();
     l["bias_in_accumulator"] = layer.bias_in_accumulator;
     nlohmann::ordered_json weights = nlohmann::ordered_json::array();
     for (std::int64_t c = 0; c < layer.out_channels; ++c) {

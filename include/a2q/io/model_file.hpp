@@ -33,7 +33,10 @@
 ///               method string: "float", "baseline", "a2q" or "a2q+" (quant/method.hpp)
 ///               u64 out_channels C (1..2^48), u64 fan_in K (1..2^48)
 ///               u32 weight_bits (1..32), u32 input_bits (1..32), u32 accumulator_bits (2..64)
-///               u32 flags: bit 0 input_signed, bit 1 bias_in_accumulator, bit 2 has a bias; others 0
+///               u32 flags: bit 0 input_signed, bit 1 bias_in_accumulator, bit 2 has a bias, bit 3 tiled;
+///                 others 0
+///               if tiled (multi-stage accumulation): u64 tile (1..fan_in), u32 inner_bits
+///                 (2..accumulator_bits)
 ///               weights: shape [C, K], then C·K x i32 in row-major order
 ///               u64 C, then C x f32 weight_scale (each finite and > 0)
 ///               f32 input_scale (finite and > 0)
@@ -145,7 +148,9 @@ inline constexpr std::uint32_t layer_flag_bias_in_accumulator = 1U << 1;
 
 inline constexpr std::uint32_t layer_flag_has_bias = 1U << 2;
 
-inline constexpr std::uint32_t layer_known_flags = 0x7U;
+inline constexpr std::uint32_t layer_flag_tiled = 1U << 3;
+
+inline constexpr std::uint32_t layer_known_flags = 0xFU;
 
 /// Fewer bytes than the smallest encoded layer (94: the shortest name, kind and method, the fixed fields
 /// and a 1 x 1 weight), so a layer count the remaining bytes cannot hold is rejected up front.

@@ -75,6 +75,10 @@ inline std::uint64_t integer_layer_size(const nn::IntegerLayer& layer, std::set<
   check_range(layer.weight_bits, "weight_bits", 1, 32);
   check_range(layer.input_bits, "input_bits", 1, 32);
   check_range(layer.accumulator_bits, "accumulator_bits", 2, 64);
+  if (layer.tiled() || layer.inner_bits != 0) {
+    check_range(layer.tile, "tile", 1, static_cast<std::uint64_t>(layer.fan_in));
+    check_range(layer.inner_bits, "inner_bits", 2, static_cast<std::uint64_t>(layer.accumulator_bits));
+  }
   const auto channels = static_cast<std::uint64_t>(layer.out_channels);
   if (layer.weights.rank() != 2 || layer.weights.shape()[0] != layer.out_channels ||
       layer.weights.shape()[1] != layer.fan_in)
@@ -95,8 +99,8 @@ inline std::uint64_t integer_layer_size(const nn::IntegerLayer& layer, std::set<
     throw config_error(label + std::to_string(layer.bias->size()) + " bias values, expected " +
                        std::to_string(channels) + " (one per output channel)");
   return 4 + layer.name.size() + 4 + layer.kind.size() + 4 + method.size() + 8 + 8 + 4 * 4 + 4 + 2 * 8 +
-         4 * static_cast<std::uint64_t>(layer.weights.numel()) + 8 + 4 * channels + 4 +
-         (layer.bias ? 8 + 8 * channels : 0);
+         (layer.tiled() ? 8 + 4 : 0) + 4 * static_cast<std::uint64_t>(layer.weights.numel()) + 8 +
+         4 * channels + 4 + (layer.bias ? 8 + 8 * channels : 0);
 }
 
 /// Validates the whole model as the reader will and returns each section's payload length.
@@ -126,7 +130,11 @@ inline void write_integer_layer(ByteEncoder& enc, const nn::IntegerLayer& layer)
   enc.u32(static_cast<std::uint32_t>(layer.accumulator_bits));
   enc.u32((layer.input_signed ? layer_flag_input_signed : 0U) |
           (layer.bias_in_accumulator ? layer_flag_bias_in_accumulator : 0U) |
-          (layer.bias ? layer_flag_has_bias : 0U));
+          (layer.bias ? layer_flag_has_bias : 0U) | (layer.tiled() ? layer_flag_tiled : 0U));
+  if (layer.tiled()) {
+    enc.u64(static_cast<std::uint64_t>(layer.tile));
+    enc.u32(static_cast<std::uint32_t>(layer.inner_bits));
+  }
   enc.shape(layer.weights.shape());
   enc.array(layer.weights.span());
   enc.u64(layer.weight_scale.size());
@@ -193,10 +201,14 @@ inline nn::IntegerLayer read_integer_layer(ByteDecoder& in, std::uint32_t index,
   const std::uint64_t flags_at = in.pos();
   const std::uint32_t flags = in.u32("the flags of " + label);
   if ((flags & ~layer_known_flags) != 0)
-    in.fail_at(flags_at, label + ": flags are " + hex32(flags) + ", expected only bits 0..2 (" +
+    in.fail_at(flags_at, label + ": flags are " + hex32(flags) + ", expected only bits 0..3 (" +
                              hex32(layer_known_flags) + ")");
   layer.input_signed = (flags & layer_flag_input_signed) != 0;
   layer.bias_in_accumulator = (flags & layer_flag_bias_in_accumulator) != 0;
+  if ((flags & layer_flag_tiled) != 0) {
+    layer.tile = read_u64_in("tile", 1, static_cast<std::uint64_t>(layer.fan_in));
+    layer.inner_bits = read_u32_in("inner_bits", 2, static_cast<std::uint32_t>(layer.accumulator_bits));
+  }
 
   const std::uint64_t shape_at = in.pos();
   const Shape shape = in.shape("the weights of " + label);

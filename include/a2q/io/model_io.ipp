@@ -45,11 +45,14 @@ inline std::string integer_layer_disagreement(const nn::IntegerLayer& stored,
       {"weight_bits", {stored.weight_bits, derived.weight_bits}},
       {"input_bits", {stored.input_bits, derived.input_bits}},
       {"accumulator_bits", {stored.accumulator_bits, derived.accumulator_bits}},
+      {"inner_bits", {stored.inner_bits, derived.inner_bits}},
       {"input_signed", {stored.input_signed, derived.input_signed}},
       {"bias_in_accumulator", {stored.bias_in_accumulator, derived.bias_in_accumulator}}};
   for (const auto& [what, values] : widths)
     if (values.first != values.second)
       return field(what, std::to_string(values.first), std::to_string(values.second));
+  if (stored.tile != derived.tile)
+    return field("tile", std::to_string(stored.tile), std::to_string(derived.tile));
   const std::int64_t K = stored.fan_in;
   const auto w = std::mismatch(stored.weights.begin(), stored.weights.end(), derived.weights.begin());
   if (w.first != stored.weights.end()) {

@@ -26,7 +26,12 @@ struct IntegerLayer {
   int weight_bits = 8;
   int input_bits = 8;
   bool input_signed = false;
-  int accumulator_bits = 32;
+  int accumulator_bits = 32; ///< P, the outer register's width when the layer is tiled
+  /// Multi-stage accumulation (spec §6): consecutive tiles of `tile` products each summed from 0 in an
+  /// inner `inner_bits`-bit register, the tile results summed in the accumulator_bits-bit register from
+  /// the bias. tile = 0: one register.
+  std::int64_t tile = 0;
+  int inner_bits = 0;
   bool bias_in_accumulator = false;
   Tensor<std::int32_t> weights;    ///< [out_channels, fan_in]; conv in (C_in/groups, kh, kw) order
   std::vector<float> weight_scale; ///< per output channel
@@ -51,6 +56,19 @@ struct IntegerLayer {
 
   /// Largest requirement over the channels.
   A2Q_DECL int required_bits() const;
+
+  bool tiled() const { return tile > 0; }
+
+  /// Exact bits the inner register of channel c needs (its widest tile); 0 for an untiled layer.
+  int required_inner_bits(std::int64_t c) const {
+    return tiled() ? tiled_accumulator_bits(channel(c), input_range(), tile).inner_bits : 0;
+  }
+
+  /// Largest inner requirement over the channels (0 untiled).
+  A2Q_DECL int required_inner_bits() const;
+
+  /// No input can overflow the layer's register(s): the outer (or only) one and, if tiled, every inner one.
+  bool fits() const { return required_bits() <= accumulator_bits && required_inner_bits() <= inner_bits; }
 
   /// Largest integer L1 norm over the channels.
   A2Q_DECL std::int64_t max_l1() const;

@@ -24,6 +24,13 @@ int IntegerLayer::required_bits() const {
   return bits;
 }
 
+int IntegerLayer::required_inner_bits() const {
+  int bits = 0;
+  for (std::int64_t c = 0; tiled() && c < out_channels; ++c)
+    bits = std::max(bits, required_inner_bits(c));
+  return bits;
+}
+
 std::int64_t IntegerLayer::max_l1() const {
   std::int64_t best = 0;
   for (std::int64_t c = 0; c < out_channels; ++c) {
