@@ -24,6 +24,8 @@ struct QuantFlags {
   int weight_bits = 8;
   int act_bits = 8;
   int acc_bits = 16;
+  std::int64_t tile = 0;
+  int inner_bits = 0;
   bool per_tensor = false;
   bool bias_in_accumulator = false;
   bool constrain_first = false;
@@ -44,6 +46,13 @@ inline void add_policy_flags(CLI::App& app, QuantFlags& q) {
   app.add_option("--weight-bits", q.weight_bits, "M: weight bits of hidden layers")->check(CLI::Range(2, 16));
   app.add_option("--act-bits", q.act_bits, "N: activation bits after ReLU")->check(CLI::Range(1, 16));
   app.add_option("--acc-bits", q.acc_bits, "P: accumulator bits of hidden layers")->check(CLI::Range(2, 64));
+  app.add_option(
+         "--tile", q.tile,
+         "Multi-stage accumulation of hidden layers: products per inner register (needs --inner-bits; "
+         "--acc-bits is then the outer register)")
+      ->check(CLI::Range(1, 1 << 30));
+  app.add_option("--inner-bits", q.inner_bits, "P_i: bits of the inner register of each tile")
+      ->check(CLI::Range(2, 64));
   app.add_flag("--per-tensor", q.per_tensor, "One weight scale per layer instead of per output channel");
   app.add_flag("--bias-in-accumulator", q.bias_in_accumulator,
                "Start the accumulator at the bias (the guarantee then includes |bias|)");
@@ -77,6 +86,13 @@ inline a2q::models::QuantPolicy make_policy(const QuantFlags& q) {
   p.weight_bits = q.weight_bits;
   p.act_bits = q.act_bits;
   p.acc_bits = q.acc_bits;
+  if ((q.tile > 0) != (q.inner_bits > 0))
+    throw a2q::config_error("--tile and --inner-bits go together");
+  if (q.inner_bits > q.acc_bits)
+    throw a2q::config_error("--inner-bits " + std::to_string(q.inner_bits) + " is wider than --acc-bits " +
+                            std::to_string(q.acc_bits) + " (the outer register)");
+  p.tile = q.tile;
+  p.inner_bits = q.inner_bits;
   p.per_channel = !q.per_tensor;
   p.bias_mode =
       q.bias_in_accumulator ? a2q::nn::BiasMode::in_accumulator : a2q::nn::BiasMode::after_accumulation;
@@ -142,7 +158,7 @@ inline bool verify_accumulators(const a2q::nn::Module& model) {
   for (const auto& l : layers) {
     const int needed = l.required_bits();
     const a2q::engine::AdversarialResult adversarial = a2q::engine::adversarial_check(l, l.accumulator_bits);
-    const bool fits = needed <= l.accumulator_bits && adversarial.overflowing_channels == 0;
+    const bool fits = l.fits() && adversarial.overflowing_channels == 0; // tiles included
     ok = ok && fits;
     fmt::print(
         "verify {:<{}} {:>8}: worst case needs {:>2} bits, P = {:>2}; adversarial inputs overflow {:>3} of "

@@ -10,6 +10,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <memory>
@@ -36,10 +37,12 @@ a2q::Tensor<float> images(std::int64_t count, const a2q::Shape& sample, std::uin
   return x;
 }
 
-a2q::models::QuantPolicy baseline_policy(int P) {
+a2q::models::QuantPolicy baseline_policy(int P, std::int64_t tile = 0, int inner_bits = 0) {
   a2q::models::QuantPolicy policy;
   policy.method = a2q::quant::QuantMethod::baseline;
   policy.acc_bits = P;
+  policy.tile = tile;
+  policy.inner_bits = inner_bits;
   return policy;
 }
 
@@ -47,10 +50,10 @@ struct Pair {
   std::unique_ptr<a2q::nn::Sequential> float_model, quantized;
 };
 
-Pair mlp_pair(int P) {
+Pair mlp_pair(int P, std::int64_t tile = 0, int inner_bits = 0) {
   a2q::Rng rng(3);
   Pair p{a2q::models::mlp(64, {48, 32}, 6, rng), nullptr};
-  p.quantized = a2q::models::quant_mlp(64, {48, 32}, 6, baseline_policy(P), rng);
+  p.quantized = a2q::models::quant_mlp(64, {48, 32}, 6, baseline_policy(P, tile, inner_bits), rng);
   a2q::models::load_float_weights(*p.quantized, *p.float_model);
   return p;
 }
@@ -135,20 +138,35 @@ TEST_CASE("PTQ of a CNN: convolutions are proven, and the greedy methods beat ro
   }
 }
 
-TEST_CASE("tiled PTQ holds every tile in the inner register", "[ptq][model][tiles]") {
+TEST_CASE("tiled PTQ holds every tile in the inner register, and the proof checks the tiles",
+          "[ptq][model][tiles]") {
   const a2q::Tensor<float> x = images(256, a2q::Shape{64}, 4);
-  for (PtqMethod m : {PtqMethod::axe_gpfq, PtqMethod::rtn}) {
-    Pair p = mlp_pair(16);
-    a2q::ptq::PtqOptions options;
-    options.tiling["fc2"] = {8, 11};
-    quantize_and_prove(p, x, m, options);
+  for (PtqMethod m : {PtqMethod::axe_gpfq, PtqMethod::rtn, PtqMethod::gpfq}) {
+    Pair p = mlp_pair(16, 8, 11);
+    const auto proofs = quantize_and_prove(p, x, m);
     const auto layers = a2q::nn::integer_layers(*p.quantized);
     const auto& fc2 = layers[1];
     REQUIRE(fc2.name == "fc2");
+    REQUIRE(fc2.tile == 8);
+    REQUIRE(fc2.inner_bits == 11);
+    int inner = 0, outer = 0;
     for (std::int64_t c = 0; c < fc2.out_channels; ++c) {
       const auto bits = a2q::tiled_accumulator_bits(fc2.channel(c), fc2.input_range(), 8);
-      CHECK(bits.inner_bits <= 11);
-      CHECK(bits.outer_bits <= 16);
+      inner = std::max(inner, bits.inner_bits);
+      outer = std::max(outer, bits.outer_bits);
+    }
+    INFO(a2q::ptq::to_string(m) << ": inner " << inner << ", outer " << outer);
+    CHECK(proofs[1].required_inner_bits == inner);
+    CHECK(proofs[1].proven() == a2q::ptq::fits_by_construction(m));
+    if (a2q::ptq::fits_by_construction(m)) {
+      CHECK(inner <= 11);
+      CHECK(outer <= 16);
+    } else { // the negative control: plain GPFQ's tiles overflow the inner register, and the text says which
+      CHECK(inner > 11);
+      CHECK_THAT(
+          a2q::engine::failed_proof_text(proofs[1]),
+          Catch::Matches("layer 'fc2', channel [0-9]+, tile [0-9] \\(weights [0-9]+\\.\\.[0-9]+\\) needs a "
+                         "[0-9]+-bit inner accumulator, but P_i = 11 is claimed.*"));
     }
   }
 }
@@ -157,13 +175,6 @@ TEST_CASE("PTQ refuses networks it cannot quantize", "[ptq][model]") {
   const a2q::Tensor<float> x = images(32, a2q::Shape{64}, 5);
   Pair p = mlp_pair(12);
   a2q::ptq::calibrate_activations(*p.quantized, x, 16);
-  a2q::ptq::PtqOptions options;
-  options.tiling["fc9"] = {8, 10};
-  CHECK_THROWS_AS(a2q::ptq::quantize_weights(*p.quantized, *p.float_model, x, options), a2q::config_error);
-  options.tiling.clear();
-  options.tiling["fc2"] = {8, 13}; // inner wider than the layer's P = 12
-  CHECK_THROWS_AS(a2q::ptq::quantize_weights(*p.quantized, *p.float_model, x, options), a2q::config_error);
-
   a2q::Rng rng(1);
   a2q::models::QuantPolicy a2q_policy;
   a2q_policy.method = a2q::quant::QuantMethod::a2q;

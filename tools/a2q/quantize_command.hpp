@@ -33,8 +33,6 @@ struct QuantizeCommand {
   std::int64_t calibration = 1024;
   std::int64_t batch_size = 256;
   std::int64_t test_limit = 0;
-  std::int64_t tile = 0;
-  int inner_bits = 0;
   int threads = 0;
   double damping = 0.01;
   examples::QuantFlags quant;
@@ -64,10 +62,10 @@ struct QuantizeCommand {
     cmd->add_option("--act-bits", quant.act_bits, "N: activation bits after ReLU")
         ->check(CLI::Range(1, 16))
         ->capture_default_str();
-    cmd->add_option("--tile", tile,
+    cmd->add_option("--tile", quant.tile,
                     "Multi-stage accumulation: weights per inner register (needs --inner-bits)")
         ->check(CLI::Range(1, 1 << 30));
-    cmd->add_option("--inner-bits", inner_bits, "P_i: bits of the inner register of each tile")
+    cmd->add_option("--inner-bits", quant.inner_bits, "P_i: bits of the inner register of each tile")
         ->check(CLI::Range(2, 64));
     cmd->add_option("--calibration", calibration, "Calibration images: the first N of the training split")
         ->check(CLI::Range(1, 1 << 24))
@@ -93,11 +91,6 @@ struct QuantizeCommand {
   }
 
   int run(const std::string& command_line) const {
-    if ((tile > 0) != (inner_bits > 0))
-      throw a2q::config_error("--tile and --inner-bits go together");
-    if (inner_bits > quant.acc_bits)
-      throw a2q::config_error("--inner-bits " + std::to_string(inner_bits) + " is wider than --acc-bits " +
-                              std::to_string(quant.acc_bits) + " (the outer register)");
     if (threads > 0)
       a2q::set_num_threads(threads);
     else
@@ -134,21 +127,18 @@ struct QuantizeCommand {
                      : data;
     const a2q::Tensor<float> images =
         load_images(data_dir, source.input, normalization, a2q::data::Split::train, calibration).images;
-    fmt::print("{}: {} post-training quantization, hidden layers W{}A{} at P = {}{}; {} calibration images "
-               "from {}\n",
-               model, method, quant.weight_bits, quant.act_bits, quant.acc_bits,
-               tile > 0 ? fmt::format(" (tiles of {} in {}-bit registers)", tile, inner_bits) : "",
-               images.dim(0), data_dir);
+    fmt::print(
+        "{}: {} post-training quantization, hidden layers W{}A{} at P = {}{}; {} calibration images "
+        "from {}\n",
+        model, method, quant.weight_bits, quant.act_bits, quant.acc_bits,
+        quant.tile > 0 ? fmt::format(" (tiles of {} in {}-bit registers)", quant.tile, quant.inner_bits) : "",
+        images.dim(0), data_dir);
 
     a2q::ptq::calibrate_activations(net, images, batch_size);
     a2q::ptq::PtqOptions options;
     options.method = a2q::ptq::parse_ptq_method(method);
     options.batch_size = batch_size;
     options.damping = damping;
-    if (tile > 0)
-      for (const auto& [name, layer] : a2q::nn::quant_layers(net))
-        if (layer->config().accumulator_bits == quant.acc_bits && layer->weight_quant.fan_in() > tile)
-          options.tiling[name] = {tile, inner_bits};
     const bool interactive = a2q::train::stdout_is_terminal();
     const auto results =
         a2q::ptq::quantize_weights(net, *float_net, images, options,
@@ -214,8 +204,8 @@ struct QuantizeCommand {
     fmt::print(
         "{}  [{}] {}/{} {:<8} {:>4}x{:<5} P = {:>2}{}  output error {:5.2f}%  sparsity {:5.1f}%  {:.2f} s\n",
         interactive ? "\r" : "", bar, p.layer + 1, p.layers, r.name, r.channels, r.fan_in, r.accumulator_bits,
-        r.tiling.tile > 0 ? fmt::format(" (tiles {} at {})", r.tiling.tile, r.tiling.inner_bits) : "",
-        100.0 * r.output_error, 100.0 * r.sparsity, r.seconds);
+        r.tile > 0 ? fmt::format(" (tiles {} at {})", r.tile, r.inner_bits) : "", 100.0 * r.output_error,
+        100.0 * r.sparsity, r.seconds);
   }
 
   /// A split's images (the first `limit`, 0 = all), normalised as the model takes them.

@@ -81,6 +81,10 @@ inline json describe_layer_config(const nn::LayerQuantConfig& c) {
   j["method"] = std::string(quant::to_string(c.method));
   j["weight_bits"] = c.weight_bits;
   j["acc_bits"] = c.accumulator_bits;
+  if (c.tile > 0) {
+    j["tile"] = c.tile;
+    j["inner_bits"] = c.inner_bits;
+  }
   j["per_channel"] = c.per_channel_scale;
   j["bias_mode"] = c.bias_mode == nn::BiasMode::in_accumulator ? "in_accumulator" : "after_accumulation";
   if (c.rounding)
@@ -648,12 +652,14 @@ nn::LayerQuantConfig ArchitectureReader::layer_config(const nlohmann::ordered_js
   if (!it->is_object())
     throw config_error("'" + key + "' must be an object of quantization settings");
   const nlohmann::ordered_json& q = *it;
-  only_keys(q, {"method", "weight_bits", "acc_bits", "per_channel", "bias_mode", "rounding", "bias_fraction",
-                "init", "penalty"});
+  only_keys(q, {"method", "weight_bits", "acc_bits", "tile", "inner_bits", "per_channel", "bias_mode",
+                "rounding", "bias_fraction", "init", "penalty"});
   if (q.contains("method"))
     c.method = quant::parse_quant_method(text(q, "method"));
   c.weight_bits = static_cast<int>(integer(q, "weight_bits", 2, 16, c.weight_bits));
   c.accumulator_bits = static_cast<int>(integer(q, "acc_bits", 2, 64, c.accumulator_bits));
+  c.tile = integer(q, "tile", 0, std::int64_t{1} << 30, c.tile);
+  c.inner_bits = static_cast<int>(integer(q, "inner_bits", 0, 64, c.inner_bits));
   c.per_channel_scale = boolean(q, "per_channel", c.per_channel_scale);
   if (q.contains("bias_mode")) {
     const std::string mode = text(q, "bias_mode");

@@ -26,7 +26,9 @@ struct QuantPolicy {
   quant::QuantMethod method = quant::QuantMethod::a2q; ///< hidden layers (none: a float model)
   int weight_bits = 8;                                 ///< M of hidden layers
   int act_bits = 8;                                    ///< N of hidden activations
-  int acc_bits = 16;                                   ///< P of hidden layers
+  int acc_bits = 16;                                   ///< P of hidden layers (the outer width with tiles)
+  std::int64_t tile = 0; ///< hidden layers: products per inner register (0: none)
+  int inner_bits = 0;    ///< hidden layers: P_i of the inner registers
   bool per_channel = true;
   nn::BiasMode bias_mode = nn::BiasMode::after_accumulation;
   bool constrain_first = false; ///< treat the first layer like a hidden one

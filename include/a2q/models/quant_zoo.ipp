@@ -34,6 +34,8 @@ nn::LayerQuantConfig QuantPolicy::layer(const std::string& name, bool first, boo
     c.method = method;
     c.weight_bits = weight_bits;
     c.accumulator_bits = acc_bits;
+    c.tile = tile;
+    c.inner_bits = inner_bits;
   }
   c.validate();
   return c;

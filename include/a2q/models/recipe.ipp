@@ -71,6 +71,10 @@ std::vector<std::pair<std::string, std::string>> ModelRecipe::to_metadata() cons
   m.emplace_back("weight_bits", std::to_string(policy.weight_bits));
   m.emplace_back("act_bits", std::to_string(policy.act_bits));
   m.emplace_back("acc_bits", std::to_string(policy.acc_bits));
+  if (policy.tile > 0) {
+    m.emplace_back("tile", std::to_string(policy.tile));
+    m.emplace_back("inner_bits", std::to_string(policy.inner_bits));
+  }
   m.emplace_back("per_channel", policy.per_channel ? "1" : "0");
   m.emplace_back("bias_in_accumulator", policy.bias_mode == nn::BiasMode::in_accumulator ? "1" : "0");
   m.emplace_back("constrain_first", policy.constrain_first ? "1" : "0");
@@ -123,6 +127,10 @@ ModelRecipe::from_metadata(const std::function<std::optional<std::string>(std::s
   r.policy.weight_bits = static_cast<int>(integer("weight_bits"));
   r.policy.act_bits = static_cast<int>(integer("act_bits"));
   r.policy.acc_bits = static_cast<int>(integer("acc_bits"));
+  if (find("tile")) { // files without multi-stage accumulation have neither key
+    r.policy.tile = integer("tile");
+    r.policy.inner_bits = static_cast<int>(integer("inner_bits"));
+  }
   r.policy.per_channel = flag("per_channel");
   r.policy.bias_mode =
       flag("bias_in_accumulator") ? nn::BiasMode::in_accumulator : nn::BiasMode::after_accumulation;

@@ -27,6 +27,10 @@ struct LayerQuantConfig {
   quant::QuantMethod method = quant::QuantMethod::a2q;
   int weight_bits = 8;       ///< M
   int accumulator_bits = 16; ///< P: the constraint for a2q/a2q+; the target width reported for the others
+  /// Multi-stage accumulation (spec §6): tiles of `tile` consecutive products summed in an inner
+  /// `inner_bits`-bit register, the tile results in the accumulator_bits-bit one; 0: one register.
+  std::int64_t tile = 0;
+  int inner_bits = 0;
   bool per_channel_scale = true;
   BiasMode bias_mode = BiasMode::after_accumulation;
   /// Weight rounding; default toward_zero for a2q/a2q+ (required for the guarantee) and

@@ -83,6 +83,10 @@ IntegerLayer QuantLayer::integer_layer(const std::string& name) const {
   layer.input_bits = input_->format().bits;
   layer.input_signed = input_->format().is_signed;
   layer.accumulator_bits = config().accumulator_bits;
+  if (config().tile > 0) { // a tile longer than the dot product is the whole of it
+    layer.tile = std::min(config().tile, layer.fan_in);
+    layer.inner_bits = config().inner_bits;
+  }
   layer.bias_in_accumulator = bias_in_accumulator();
   layer.weights = weight_quant.integers(bias_reservation()).reshaped(Shape{layer.out_channels, layer.fan_in});
   layer.weight_scale = weight_quant.channel_scales();

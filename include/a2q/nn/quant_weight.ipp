@@ -142,6 +142,8 @@ quant::A2QWeightSpec QuantWeight::a2q_spec() const {
           .input_bits = input_.bits,
           .input_signed = input_.is_signed,
           .accumulator_bits = config_.accumulator_bits,
+          .tile = config_.tile,
+          .inner_bits = config_.inner_bits,
           .rounding = config_.weight_rounding()};
 }
 

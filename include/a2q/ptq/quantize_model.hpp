@@ -12,7 +12,8 @@
 /// is chosen per channel where the accumulator budget binds (scale_search.hpp), else it stays the float
 /// weights' max|w| / qmax, and the method picks the integers. Each layer's accumulator
 /// constraint is its own P (its config's accumulator_bits), over its input quantizer's range, from the
-/// bias when the bias starts the accumulator, and optionally in tiles (multi-stage accumulation).
+/// bias when the bias starts the accumulator, and in tiles when its config has them (multi-stage
+/// accumulation: every tile within its inner register, the sum within P).
 
 #include "a2q/core/config.hpp"
 #include "a2q/core/tensor.hpp"
@@ -21,25 +22,16 @@
 
 #include <cstdint>
 #include <functional>
-#include <map>
 #include <string>
 #include <vector>
 
 namespace a2q::ptq {
-
-/// Multi-stage accumulation of one layer: tiles of `tile` consecutive weights summed in a P_i-bit inner
-/// register, tile results summed in the layer's P-bit register.
-struct Tiling {
-  std::int64_t tile = 0; ///< 0: one register
-  int inner_bits = 0;    ///< P_i
-};
 
 struct PtqOptions {
   PtqMethod method = PtqMethod::axe_gpfq;
   std::int64_t batch_size = 256; ///< calibration images per forward pass
   double damping = 0.01;         ///< GPFQ's and OPTQ's λ as a fraction of the mean of diag(H)
   int scale_grid = 16;           ///< per-channel scales tried where the budget binds (scale_search.hpp)
-  std::map<std::string, Tiling> tiling; ///< by layer name (as nn::quant_layers names them)
 };
 
 /// What quantizing one layer did.
@@ -48,7 +40,8 @@ struct LayerResult {
   std::int64_t channels = 0;
   std::int64_t fan_in = 0; ///< K
   int accumulator_bits = 0;
-  Tiling tiling;
+  std::int64_t tile = 0; ///< products per inner register (0: one register)
+  int inner_bits = 0;
   double sparsity = 0.0; ///< fraction of zero weights
   /// ‖X̃(s·q - w)ᵀ‖ / ‖X̃wᵀ‖ over the calibration rows (the layer's own output error on its quantized
   /// inputs); 0 when the method uses no calibration data or no row reached the layer.
@@ -77,7 +70,7 @@ A2Q_DECL int calibrate_activations(nn::Module& model, const Tensor<float>& image
 /// activations) from `images`, with `float_model` (the network it is the twin of, a Sequential too) for
 /// GPFQ's float inputs. The layers' float weights become scale times the chosen integers.
 /// @throws config_error for a network of another form (nested layers, a method other than baseline,
-///         layer counts that differ), tiling for an unknown layer, or an invalid tiling
+///         layer counts that differ)
 A2Q_DECL std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequential& float_model,
                                                    const Tensor<float>& images, const PtqOptions& options,
                                                    const PtqCallback& progress = {});

@@ -121,15 +121,6 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
     throw config_error(
         "post-training quantization: the float network has " + std::to_string(f_positions.size()) +
         " linear/conv layers at its top level, the quantized one " + std::to_string(q_positions.size()));
-  for (const auto& [name, tiling] : options.tiling) {
-    const auto found = std::find_if(q_positions.begin(), q_positions.end(), [&](std::size_t i) {
-      return quantized.named_children()[i].first == name;
-    });
-    if (found == q_positions.end())
-      throw config_error("post-training quantization: tiling for '" + name +
-                         "', which is not a quantized layer");
-  }
-
   NoGradGuard no_grad;
   quantized.eval();
   float_model.eval();
@@ -150,8 +141,6 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
     result.channels = layer.weight_quant.out_channels();
     result.fan_in = layer.weight_quant.fan_in();
     result.accumulator_bits = layer.config().accumulator_bits;
-    if (const auto it = options.tiling.find(name); it != options.tiling.end())
-      result.tiling = it->second;
 
     // Calibration statistics of this layer's inputs (earlier layers already quantized); the methods
     // without error feedback use them only to report the output error.
@@ -172,6 +161,8 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
 
     // Each channel's accumulator, and its integers and scale.
     const nn::IntegerLayer view = layer.integer_layer(name);
+    result.tile = view.tile;
+    result.inner_bits = view.inner_bits;
     const Tensor<float>& w = layer.weight_quant.weight.value();
     const std::int64_t C = result.channels;
     const std::int64_t K = result.fan_in;
@@ -200,8 +191,8 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
         spec.input = view.input_range();
         spec.bits = view.accumulator_bits;
         spec.start = view.accumulator_start(channel);
-        spec.tile = result.tiling.tile;
-        spec.inner_bits = result.tiling.inner_bits;
+        spec.tile = view.tile;
+        spec.inner_bits = view.inner_bits;
         spec.validate();
         problem.budget.push_back(spec);
       }

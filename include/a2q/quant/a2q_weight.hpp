@@ -8,7 +8,8 @@
 ///   g'_c = min(g_c / s_c, B_c)      B_c = T (A2Q) or Z (A2Q+), less any bias reservation
 ///   q_c  = clip(RTZ(g'_c u_c), -(2^(M-1)-1), 2^(M-1)-1)
 ///   w_c  = s_c q_c
-/// Round toward zero never increases a magnitude, so ||q_c||_1 <= g'_c <= B_c at every step. The
+/// Round toward zero never increases a magnitude, so ||q_c||_1 <= g'_c <= B_c at every step. With tiles,
+/// each tile of g'_c u_c is first scaled down (if needed) to the exact worst case of its inner register. The
 /// arithmetic runs in double and the integers are checked against the exact worst case afterwards
 /// (bounds.hpp); the rare element that floating-point error would push over is moved one step toward
 /// zero, so the guarantee is exact, not approximate.
@@ -36,7 +37,12 @@ struct A2QWeightSpec {
   int weight_bits = 8;                   ///< M: integers in [-(2^(M-1)-1), 2^(M-1)-1]
   int input_bits = 8;                    ///< N of the layer's input
   bool input_signed = false;             ///< signedness of the layer's input
-  int accumulator_bits = 16;             ///< P
+  int accumulator_bits = 16;             ///< P (the outer register with tiles)
+  /// Multi-stage accumulation (spec §6): each tile of `tile` consecutive weights must also fit an
+  /// inner_bits-bit register from 0. A tile whose share of g'u would not is scaled down to fit before the
+  /// rounding (its factor is a constant for the gradient). 0: one register.
+  std::int64_t tile = 0;
+  int inner_bits = 0;
   /// Rounding of g'u. toward_zero is what makes the guarantee hold; other modes exist for the
   /// negative control (round-to-nearest does overflow) and are then not repaired.
   RoundingMode rounding = RoundingMode::toward_zero;
@@ -49,6 +55,10 @@ struct A2QWeightSpec {
     if (input_bits < 1 || input_bits > 16)
       throw config_error("input bits N must be in [1, 16], got " + std::to_string(input_bits));
     (void)accumulator_limit(accumulator_bits);
+    if (tile < 0 || (tile > 0) != (inner_bits > 0) ||
+        (tile > 0 && (inner_bits < 2 || inner_bits > accumulator_bits)))
+      throw config_error("A2QWeightSpec: tile " + std::to_string(tile) + " with inner width " +
+                         std::to_string(inner_bits) + " (both or neither; 2 <= P_i <= P)");
   }
   std::int64_t weight_max() const { return (std::int64_t{1} << (weight_bits - 1)) - 1; }
   InputRange input_range() const { return InputRange::of_bits(input_bits, input_signed); }
@@ -68,7 +78,8 @@ struct A2QForward {
   std::vector<std::int32_t> q;          ///< integer weights, [C, K]
   std::vector<unsigned char> saturated; ///< element clipped to +-(2^(M-1)-1)
   std::vector<double> centred;          ///< v'_c, [C, K]
-  std::int64_t repairs = 0;             ///< elements moved toward zero by the exact check
+  std::vector<double> tile_factor; ///< tiled: per element, its tile's scale-down factor (<= 1); else empty
+  std::int64_t repairs = 0;        ///< elements moved toward zero by the exact check
 };
 
 /// The forward computation shared by the autograd op and the integer export.

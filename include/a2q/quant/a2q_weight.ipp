@@ -87,6 +87,32 @@ inline std::int64_t repair_channel(std::span<std::int32_t> q, InputRange x, std:
   return repairs;
 }
 
+/// The factor (<= 1) that brings one tile's continuous weights z (its share of g'u) within an inner
+/// register of P_i bits from 0, by the exact worst case of spec §3 over inputs x.
+inline double tile_factor(std::span<const double> z, InputRange x, int inner_bits) {
+  double pos = 0.0, neg = 0.0;
+  for (const double v : z)
+    (v > 0.0 ? pos : neg) += std::abs(v);
+  const double hi = static_cast<double>(x.hi), lo = -static_cast<double>(x.lo);
+  const double up = std::ldexp(1.0, inner_bits - 1) - 1.0; // the maximum: hi·A + lo·B
+  const double down = std::ldexp(1.0, inner_bits - 1);     // minus the minimum: lo·A + hi·B
+  double factor = 1.0;
+  if (hi * pos + lo * neg > up)
+    factor = std::min(factor, up / (hi * pos + lo * neg));
+  if (lo * pos + hi * neg > down)
+    factor = std::min(factor, down / (lo * pos + hi * neg));
+  return factor;
+}
+
+/// repair_channel for each tile of a tiled channel (inner register from 0).
+inline std::int64_t repair_tiles(std::span<std::int32_t> q, InputRange x, std::int64_t tile, int inner_bits) {
+  std::int64_t repairs = 0;
+  for (std::size_t begin = 0; begin < q.size(); begin += static_cast<std::size_t>(tile))
+    repairs += repair_channel(q.subspan(begin, std::min(static_cast<std::size_t>(tile), q.size() - begin)), x,
+                              0, inner_bits);
+  return repairs;
+}
+
 A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, std::span<const float> scale,
                        const quant::A2QWeightSpec& spec, std::span<const std::int64_t> reserved) {
   spec.validate();
@@ -139,16 +165,34 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
     const double factor = norm > 0.0 ? f.g_prime[c] / norm : 0.0;
     std::int32_t* q = f.q.data() + c * K;
     unsigned char* saturated = f.saturated.data() + c * K;
+    double* tf = nullptr; // per element: its tile's factor
+    if (spec.tile > 0) {
+      f.tile_factor.resize(C * K);
+      tf = f.tile_factor.data() + c * K;
+      const auto T = static_cast<std::size_t>(spec.tile);
+      std::vector<double> z;
+      for (std::size_t begin = 0; begin < K; begin += T) {
+        const std::size_t end = std::min(K, begin + T);
+        z.resize(end - begin);
+        for (std::size_t i = begin; i < end; ++i)
+          z[i - begin] = factor * centred[i];
+        const double t = tile_factor(z, x, spec.inner_bits);
+        std::fill(tf + begin, tf + end, t);
+      }
+    }
     with_rounding(spec.rounding, [&](auto round) {
       for (std::size_t i = 0; i < K; ++i) {
-        const double r = round(factor * centred[i]);
+        const double r = round(factor * (tf != nullptr ? tf[i] : 1.0) * centred[i]);
         const double clipped = std::clamp(r, -qmax, qmax); // r is finite: the norm and factor are
         saturated[i] = clipped != r;
         q[i] = static_cast<std::int32_t>(clipped);
       }
     });
-    if (spec.rounding == quant::RoundingMode::toward_zero)
+    if (spec.rounding == quant::RoundingMode::toward_zero) {
       f.repairs += repair_channel({q, K}, x, reserve, spec.accumulator_bits);
+      if (spec.tile > 0)
+        f.repairs += repair_tiles({q, K}, x, spec.tile, spec.inner_bits);
+    }
   }
   return f;
 }
@@ -188,9 +232,10 @@ Var a2q_weight(const Var& v, const Var& log2_g, const Var& log2_s, const A2QWeig
       const double factor = norm > 0.0 ? state->g_prime[c] / norm : 0.0;
       const double sc = s[s.size() == 1 ? 0 : c];
       const double qmax = static_cast<double>(spec.weight_max());
+      const double* tf = state->tile_factor.empty() ? nullptr : state->tile_factor.data() + c * K;
       for (std::size_t i = 0; i < K; ++i)
-        w[static_cast<std::int64_t>(c * K + i)] =
-            static_cast<float>(sc * std::clamp(factor * state->centred[c * K + i], -qmax, qmax));
+        w[static_cast<std::int64_t>(c * K + i)] = static_cast<float>(
+            sc * std::clamp(factor * (tf != nullptr ? tf[i] : 1.0) * state->centred[c * K + i], -qmax, qmax));
     }
     return Var(std::move(w));
   }
@@ -229,6 +274,11 @@ Var a2q_weight(const Var& v, const Var& log2_g, const Var& log2_s, const A2QWeig
           for (std::size_t i = 0; i < Kn; ++i) { // plain loops over doubles vectorise; mixed widths did not
             grad[i] = dw_row[i];
             dz_row[i] = grad[i] * sc * static_cast<double>(1 - sat[i]);
+          }
+          if (!state->tile_factor.empty()) { // z_i = factor_tile · g' u_i, the factor a constant
+            const double* tf = state->tile_factor.data() + c * Kn;
+            for (std::size_t i = 0; i < Kn; ++i)
+              dz_row[i] *= tf[i];
           }
           auto dz = [&](std::size_t i) { return dz_row[i]; };
           const double d_scale_direct =
