@@ -61,6 +61,7 @@
 #include "a2q/engine/model_conversion.hpp"
 #include "a2q/engine/verify.hpp"
 #include "a2q/engine/weight_compression.hpp"
+#include "a2q/hardware/lut_estimate.hpp"
 #include "a2q/io/model_io.hpp"
 #include "a2q/io/quantized_architecture.hpp"
 #include "a2q/io/c_header.hpp"

@@ -6,6 +6,7 @@
 #include <a2q/autograd/loss.hpp>
 #include <a2q/engine/verify.hpp>
 #include <a2q/engine/weight_compression.hpp>
+#include <a2q/hardware/lut_estimate.hpp>
 #include <a2q/io/atomic_file.hpp>
 #include <a2q/io/c_header.hpp>
 #include <a2q/io/int_weights_json.hpp>
@@ -254,6 +255,8 @@ struct ReportCommand {
   ModelInput input;
   int acc_bits = 0;
   bool json = false;
+  std::int64_t pe = 1;
+  std::int64_t simd = 1;
   bool selected = false;
 
   void add_to(CLI::App& app) {
@@ -262,15 +265,29 @@ struct ReportCommand {
     cmd->add_option("--acc-bits", acc_bits, "Report against this P (default: each layer's own)")
         ->check(CLI::Range(2, 64));
     cmd->add_flag("--json", json, "Print JSON instead of a table");
+    cmd->add_option("--pe", pe, "FPGA LUT estimate: output rows each layer computes in parallel (FINN's PE)")
+        ->check(CLI::Range(1, 1 << 20))
+        ->capture_default_str();
+    cmd->add_option("--simd", simd, "FPGA LUT estimate: input columns each layer computes in parallel (SIMD)")
+        ->check(CLI::Range(1, 1 << 20))
+        ->capture_default_str();
     cmd->callback([this] { selected = true; });
   }
 
   int run() const {
     const auto m = a2q::io::load_model(input.model);
     const a2q::engine::IntegerModel ints = a2q::io::to_integer_model(m);
-    const auto proofs =
-        a2q::engine::prove_model(ints, acc_bits > 0 ? std::optional<int>(acc_bits) : std::nullopt);
+    const std::optional<int> P = acc_bits > 0 ? std::optional<int>(acc_bits) : std::nullopt;
+    const auto proofs = a2q::engine::prove_model(ints, P);
     const auto layers = ints.layers();
+    // FPGA LUTs of each layer as a FINN MVAU (hardware/lut_estimate.hpp), and with 32-bit accumulators.
+    const auto luts = a2q::hardware::network_luts(layers, pe, simd, P);
+    const auto luts32 = a2q::hardware::network_luts(layers, pe, simd, 32);
+    double total = 0.0, total32 = 0.0;
+    for (std::size_t i = 0; i < luts.size(); ++i) {
+      total += luts[i].total;
+      total32 += luts32[i].total;
+    }
     if (json) {
       nlohmann::ordered_json doc = {{"model", input.model}};
       for (const auto& [k, v] : m.file.metadata)
@@ -302,9 +319,16 @@ struct ReportCommand {
                               {"sparsity", p.sparsity},
                               {"dense_bits", size.dense_bits},
                               {"compressed_bits", size.total_bits()},
-                              {"compression_ratio", size.ratio()}});
+                              {"compression_ratio", size.ratio()},
+                              {"lut_estimate", luts[i].total},
+                              {"lut_estimate_p32", luts32[i].total}});
       }
       doc["layers"] = std::move(out_layers);
+      doc["lut_estimate"] = {{"model", "FINN MVAU (FINN-R cost model), thresholds in LUTRAM"},
+                             {"pe", pe},
+                             {"simd", simd},
+                             {"total", total},
+                             {"total_p32", total32}};
       std::cout << doc.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
       return 0;
     }
@@ -312,18 +336,21 @@ struct ReportCommand {
                m.file.find_metadata("model").value_or("custom network"),
                m.file.find_metadata("quant").value_or(m.quantized() ? "quantized" : "float"),
                m.input.to_string(), m.file.find_metadata("test_accuracy").value_or("not recorded"));
-    fmt::print("{:<12}{:>7}{:>12}{:>6}{:>4}{:>4}{:>4}{:>8}{:>8}{:>8}{:>10}{:>10}{:>9}{:>10}{:>11}\n", "layer",
-               "kind", "shape", "K", "N", "M", "P", "dtype P", "needs P", "margin", "max L1", "L1 limit",
-               "sparsity", "dense KiB", "coded KiB");
+    fmt::print("{:<12}{:>7}{:>12}{:>6}{:>4}{:>4}{:>4}{:>8}{:>8}{:>8}{:>10}{:>10}{:>9}{:>10}{:>11}{:>9}\n",
+               "layer", "kind", "shape", "K", "N", "M", "P", "dtype P", "needs P", "margin", "max L1",
+               "L1 limit", "sparsity", "dense KiB", "coded KiB", "LUTs");
     for (std::size_t i = 0; i < proofs.size(); ++i) {
       const auto& p = proofs[i];
       const auto size = a2q::engine::estimate_compressed_size(*layers[i]);
-      fmt::print(
-          "{:<12}{:>7}{:>12}{:>6}{:>4}{:>4}{:>4}{:>8}{:>8}{:>8}{:>10}{:>10.1f}{:>8.1f}%{:>10.1f}{:>11.1f}\n",
-          p.name, p.kind, fmt::format("{}x{}", p.out_channels, p.K), p.K, p.N, p.M, p.checked_bits,
-          p.datatype_bits, p.required_bits, p.margin_bits(), p.max_l1, p.l1_limit, 100.0 * p.sparsity,
-          static_cast<double>(size.dense_bits) / 8192.0, size.total_bits() / 8192.0);
+      fmt::print("{:<12}{:>7}{:>12}{:>6}{:>4}{:>4}{:>4}{:>8}{:>8}{:>8}{:>10}{:>10.1f}{:>8.1f}%{:>10.1f}{:>11."
+                 "1f}{:>9.0f}\n",
+                 p.name, p.kind, fmt::format("{}x{}", p.out_channels, p.K), p.K, p.N, p.M, p.checked_bits,
+                 p.datatype_bits, p.required_bits, p.margin_bits(), p.max_l1, p.l1_limit, 100.0 * p.sparsity,
+                 static_cast<double>(size.dense_bits) / 8192.0, size.total_bits() / 8192.0, luts[i].total);
     }
+    fmt::print("FPGA LUT estimate (FINN MVAU cost model, PE {}, SIMD {}, thresholds in LUTRAM): {:.0f} LUTs; "
+               "{:.0f} with 32-bit accumulators ({:.2f}x)\n",
+               pe, simd, total, total32, total > 0.0 ? total32 / total : 0.0);
     print_tiles(proofs);
     print_failed_proofs(proofs);
     return 0;
