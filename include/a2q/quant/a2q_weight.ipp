@@ -8,6 +8,7 @@
 #include "a2q/quant/bypass.hpp"
 #include "a2q/quant/l1_budget.hpp"
 #include "a2q/quant/rounding.hpp"
+#include "a2q/quant/weight_repair.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -62,31 +63,6 @@ inline void with_rounding(quant::RoundingMode mode, F&& f) {
   throw config_error("A2Q weights do not support stochastic rounding");
 }
 
-/// Exact worst case of one channel, with `reserved` added to both ends (a bias that starts the
-/// accumulator); true if it fits a P-bit register.
-inline bool channel_fits(std::span<const std::int32_t> q, InputRange x, std::int64_t reserved, int P) {
-  const AccumulatorRange r = worst_case_accumulator(q, x);
-  const std::int64_t limit = quant::accumulator_limit(P);
-  return r.hi + reserved <= limit && r.lo - reserved >= -limit;
-}
-
-/// Moves the largest-magnitude weights one step toward zero until the channel fits. Only needed when
-/// floating-point error in the norm lets RTZ land one unit over the budget.
-inline std::int64_t repair_channel(std::span<std::int32_t> q, InputRange x, std::int64_t reserved, int P) {
-  std::int64_t repairs = 0;
-  while (!channel_fits(q, x, reserved, P)) {
-    std::size_t largest = 0;
-    for (std::size_t i = 1; i < q.size(); ++i)
-      if (std::abs(q[i]) > std::abs(q[largest]))
-        largest = i;
-    if (q[largest] == 0)
-      break; // the bias alone exceeds the register: reported by the caller's checks
-    q[largest] += q[largest] > 0 ? -1 : 1;
-    ++repairs;
-  }
-  return repairs;
-}
-
 /// The factor (<= 1) that brings one tile's continuous weights z (its share of g'u) within an inner
 /// register of P_i bits from 0, by the exact worst case of spec §3 over inputs x.
 inline double tile_factor(std::span<const double> z, InputRange x, int inner_bits) {
@@ -102,15 +78,6 @@ inline double tile_factor(std::span<const double> z, InputRange x, int inner_bit
   if (lo * pos + hi * neg > down)
     factor = std::min(factor, down / (lo * pos + hi * neg));
   return factor;
-}
-
-/// repair_channel for each tile of a tiled channel (inner register from 0).
-inline std::int64_t repair_tiles(std::span<std::int32_t> q, InputRange x, std::int64_t tile, int inner_bits) {
-  std::int64_t repairs = 0;
-  for (std::size_t begin = 0; begin < q.size(); begin += static_cast<std::size_t>(tile))
-    repairs += repair_channel(q.subspan(begin, std::min(static_cast<std::size_t>(tile), q.size() - begin)), x,
-                              0, inner_bits);
-  return repairs;
 }
 
 A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, std::span<const float> scale,
