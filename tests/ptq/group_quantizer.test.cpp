@@ -207,13 +207,23 @@ TEST_CASE("quantize_group refuses problems that do not fit the method", "[ptq][g
 TEST_CASE("the scale search keeps max|w|/qmax where the budget does not bind and does better where it does",
           "[ptq][group][scale]") {
   const Layer l = make_layer(400, 64, 6, 8);
+  // The scales a layer stores: the problem at those scales is what the search starts from.
+  const auto stored = [&](int P, std::vector<double>& lo) {
+    GroupProblem p = problem_for(l, P, &lo);
+    for (std::int64_t c = 0; c < 6; ++c) {
+      lo[static_cast<std::size_t>(c)] = a2q::ptq::storable_scale(lo[static_cast<std::size_t>(c)]);
+      p.target.row(c) = l.W.row(c) / lo[static_cast<std::size_t>(c)];
+    }
+    return p;
+  };
   for (PtqMethod m : {PtqMethod::rtn, PtqMethod::axe_optq, PtqMethod::axe_gpfq}) {
     std::vector<double> lo;
-    const GroupProblem loose = problem_for(l, 32, &lo);
+    const GroupProblem loose = stored(32, lo);
     const a2q::ptq::ScaledWeights kept = a2q::ptq::quantize_with_scale_search(m, loose, l.W, 16);
     CHECK(kept.scale == lo);
 
-    const GroupProblem tight = problem_for(l, 14);
+    lo.clear();
+    const GroupProblem tight = stored(14, lo);
     const std::vector<std::int32_t> at_lo = a2q::ptq::quantize_group(m, tight);
     const a2q::ptq::ScaledWeights searched = a2q::ptq::quantize_with_scale_search(m, tight, l.W, 16);
     bool coarser = false;
@@ -223,8 +233,41 @@ TEST_CASE("the scale search keeps max|w|/qmax where the budget does not bind and
       CHECK(a2q::required_accumulator_bits(row(searched.q, c, 64), a2q::InputRange::of_bits(8, false)) <= 14);
       CHECK(a2q::ptq::channel_objective(m, tight, l.W, c, row(searched.q, c, 64), searched.scale[i]) <=
             a2q::ptq::channel_objective(m, tight, l.W, c, row(at_lo, c, 64), lo[i]));
+      CHECK(searched.scale[i] == a2q::ptq::storable_scale(searched.scale[i]));
       coarser = coarser || searched.scale[i] > lo[i];
     }
     CHECK(coarser);
+  }
+}
+
+TEST_CASE(
+    "a shared scale is searched for all channels at once, and a start that moves with the scale is kept",
+    "[ptq][group][scale]") {
+  const Layer l = make_layer(300, 48, 5, 9);
+  const GroupProblem tight = problem_for(l, 13);
+  const a2q::ptq::ScaledWeights shared =
+      a2q::ptq::quantize_with_scale_search(PtqMethod::axe_optq, tight, l.W, 12, /*shared=*/true);
+  double largest = 0.0;
+  for (std::int64_t c = 0; c < 5; ++c)
+    largest = std::max(largest, l.W.row(c).cwiseAbs().maxCoeff());
+  for (std::int64_t c = 0; c < 5; ++c) {
+    CHECK(shared.scale[static_cast<std::size_t>(c)] == shared.scale[0]);
+    CHECK(a2q::required_accumulator_bits(row(shared.q, c, 48), a2q::InputRange::of_bits(8, false)) <= 13);
+  }
+  CHECK(shared.scale[0] > a2q::ptq::storable_scale(largest / 127.0)); // the budget binds: coarser
+
+  // A bias of 0.05 in float starts the register at 0.05 / (s · 0.01) (clipped to ±500): the budget is
+  // checked from there, at each scale tried.
+  const auto start = [](std::int64_t c, double s) {
+    const double b = c % 2 == 0 ? 0.05 : -0.05;
+    return static_cast<std::int64_t>(std::clamp(std::nearbyint(b / (s * 0.01)), -500.0, 500.0));
+  };
+  const a2q::ptq::ScaledWeights biased =
+      a2q::ptq::quantize_with_scale_search(PtqMethod::axe_gpfq, tight, l.W, 12, false, start);
+  for (std::int64_t c = 0; c < 5; ++c) {
+    const std::int64_t b = start(c, biased.scale[static_cast<std::size_t>(c)]);
+    INFO("channel " << c << ", start " << b);
+    CHECK(b != 0);
+    CHECK(a2q::required_accumulator_bits(row(biased.q, c, 48), a2q::InputRange::of_bits(8, false), b) <= 13);
   }
 }

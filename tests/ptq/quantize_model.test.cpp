@@ -37,8 +37,12 @@ a2q::Tensor<float> images(std::int64_t count, const a2q::Shape& sample, std::uin
   return x;
 }
 
-a2q::models::QuantPolicy baseline_policy(int P, std::int64_t tile = 0, int inner_bits = 0) {
+a2q::models::QuantPolicy baseline_policy(int P, std::int64_t tile = 0, int inner_bits = 0,
+                                         bool per_channel = true, bool bias_in_accumulator = false) {
   a2q::models::QuantPolicy policy;
+  policy.per_channel = per_channel;
+  policy.bias_mode =
+      bias_in_accumulator ? a2q::nn::BiasMode::in_accumulator : a2q::nn::BiasMode::after_accumulation;
   policy.method = a2q::quant::QuantMethod::baseline;
   policy.acc_bits = P;
   policy.tile = tile;
@@ -50,10 +54,12 @@ struct Pair {
   std::unique_ptr<a2q::nn::Sequential> float_model, quantized;
 };
 
-Pair mlp_pair(int P, std::int64_t tile = 0, int inner_bits = 0) {
+Pair mlp_pair(int P, std::int64_t tile = 0, int inner_bits = 0, bool per_channel = true,
+              bool bias_in_accumulator = false) {
   a2q::Rng rng(3);
   Pair p{a2q::models::mlp(64, {48, 32}, 6, rng), nullptr};
-  p.quantized = a2q::models::quant_mlp(64, {48, 32}, 6, baseline_policy(P, tile, inner_bits), rng);
+  p.quantized = a2q::models::quant_mlp(
+      64, {48, 32}, 6, baseline_policy(P, tile, inner_bits, per_channel, bias_in_accumulator), rng);
   a2q::models::load_float_weights(*p.quantized, *p.float_model);
   return p;
 }
@@ -108,6 +114,25 @@ TEST_CASE("PTQ of an MLP: every accumulator-aware method is proven at P = 12, th
     CHECK(proofs[0].proven());
     CHECK(proofs[2].proven());
   }
+}
+
+TEST_CASE("PTQ with per-tensor scales or the bias in the accumulator is proven too", "[ptq][model]") {
+  const a2q::Tensor<float> x = images(256, a2q::Shape{64}, 6);
+  for (PtqMethod m : {PtqMethod::axe_gpfq, PtqMethod::axe_optq, PtqMethod::rtn})
+    for (const bool per_channel : {false, true}) {
+      Pair p = mlp_pair(13, 0, 0, per_channel, per_channel);
+      const auto proofs = quantize_and_prove(p, x, m);
+      INFO(a2q::ptq::to_string(m) << (per_channel ? ", bias in the accumulator" : ", per-tensor scale"));
+      for (const auto& proof : proofs)
+        CHECK(proof.proven());
+      const auto layers = a2q::nn::integer_layers(*p.quantized);
+      CHECK(layers[1].bias_in_accumulator == per_channel);
+      if (per_channel) // the accumulator starts at the bias, which the proof includes
+        CHECK(layers[1].bias.has_value());
+      else
+        CHECK(std::all_of(layers[1].weight_scale.begin(), layers[1].weight_scale.end(),
+                          [&](float s) { return s == layers[1].weight_scale[0]; }));
+    }
 }
 
 TEST_CASE("PTQ with a wide accumulator reproduces the float network closely", "[ptq][model]") {

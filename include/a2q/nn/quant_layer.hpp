@@ -31,6 +31,10 @@ public:
   /// starts the accumulator; empty without a bias.
   A2Q_DECL std::vector<std::int64_t> integer_bias() const;
 
+  /// Channel c's integer bias if its weight scale were `weight_scale` (what integer_bias() gives with the
+  /// channel's own scale); 0 without a bias.
+  A2Q_DECL std::int64_t integer_bias_at(std::int64_t c, double weight_scale) const;
+
   /// The accumulator units each channel's bias takes from the weights' budget.
   A2Q_DECL std::vector<std::int64_t> bias_reservation() const;
 

@@ -55,12 +55,18 @@ std::vector<std::int64_t> QuantLayer::integer_bias() const {
   std::vector<std::int64_t> out;
   if (!bias.defined())
     return out;
-  const std::vector<double> steps = bias_steps();
-  const double limit = bias_in_accumulator() ? static_cast<double>(bias_limit()) : 9.0e18;
-  for (std::size_t c = 0; c < steps.size(); ++c)
-    out.push_back(static_cast<std::int64_t>(
-        std::clamp(std::nearbyint(bias.value()[static_cast<std::int64_t>(c)] / steps[c]), -limit, limit)));
+  const std::vector<float> scales = weight_quant.channel_scales();
+  for (std::size_t c = 0; c < scales.size(); ++c)
+    out.push_back(integer_bias_at(static_cast<std::int64_t>(c), static_cast<double>(scales[c])));
   return out;
+}
+
+std::int64_t QuantLayer::integer_bias_at(std::int64_t c, double weight_scale) const {
+  if (!bias.defined())
+    return 0;
+  const double step = weight_scale * input_->scale();
+  const double limit = bias_in_accumulator() ? static_cast<double>(bias_limit()) : 9.0e18;
+  return static_cast<std::int64_t>(std::clamp(std::nearbyint(bias.value()[c] / step), -limit, limit));
 }
 
 std::vector<std::int64_t> QuantLayer::bias_reservation() const {

@@ -9,8 +9,8 @@
 ///
 /// The network to quantize is the quantized twin of the float one (io/quantized_architecture.hpp) built
 /// with the baseline method, whose layers hold fixed integer weights times a per-channel scale: the scale
-/// is chosen per channel where the accumulator budget binds (scale_search.hpp), else it stays the float
-/// weights' max|w| / qmax, and the method picks the integers. Each layer's accumulator
+/// is chosen per channel (or once per tensor) where the accumulator budget binds (scale_search.hpp), else
+/// it stays the float weights' max|w| / qmax, and the method picks the integers. Each layer's accumulator
 /// constraint is its own P (its config's accumulator_bits), over its input quantizer's range, from the
 /// bias when the bias starts the accumulator, and in tiles when its config has them (multi-stage
 /// accumulation: every tile within its inner register, the sum within P).
@@ -42,7 +42,8 @@ struct LayerResult {
   int accumulator_bits = 0;
   std::int64_t tile = 0; ///< products per inner register (0: one register)
   int inner_bits = 0;
-  double sparsity = 0.0; ///< fraction of zero weights
+  double sparsity = 0.0;    ///< fraction of zero weights
+  std::int64_t repairs = 0; ///< units taken off weights because a stored bias rounded differently (rare)
   /// ‖X̃(s·q - w)ᵀ‖ / ‖X̃wᵀ‖ over the calibration rows (the layer's own output error on its quantized
   /// inputs); 0 when the method uses no calibration data or no row reached the layer.
   double output_error = 0.0;

@@ -11,11 +11,14 @@
 #include "a2q/ptq/layer_statistics.hpp"
 #include "a2q/ptq/quantize_model.hpp"
 #include "a2q/ptq/scale_search.hpp"
+#include "a2q/quant/weight_repair.hpp"
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <functional>
 #include <optional>
+#include <span>
 #include <string>
 
 namespace a2q::detail {
@@ -167,10 +170,9 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
     const std::int64_t C = result.channels;
     const std::int64_t K = result.fan_in;
     const std::int64_t per_group = C / groups;
-    // One scale per tensor cannot follow per-channel choices, and a bias in the accumulator takes a share
-    // of the budget that depends on the scale: both keep max|w|/qmax.
+    // A per-tensor scale is searched as one for all channels; a bias in the accumulator starts each
+    // channel's register at its integer value for the scale tried.
     const bool per_channel = layer.weight_quant.log2_scale.value().numel() == C;
-    const int grid = per_channel && !layer.bias_in_accumulator() ? options.scale_grid : 1;
     std::vector<std::int32_t> ints(static_cast<std::size_t>(C * K));
     std::vector<double> chosen(static_cast<std::size_t>(C));
     double error = 0.0;
@@ -196,7 +198,13 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
         spec.validate();
         problem.budget.push_back(spec);
       }
-      const ScaledWeights q = quantize_with_scale_search(method, problem, weights, per_channel ? grid : 1);
+      std::function<std::int64_t(std::int64_t, double)> start;
+      if (layer.bias_in_accumulator())
+        start = [&layer, first = g * per_group](std::int64_t c, double scale) {
+          return layer.integer_bias_at(first + c, scale);
+        };
+      const ScaledWeights q =
+          quantize_with_scale_search(method, problem, weights, options.scale_grid, !per_channel, start);
       std::copy(q.q.begin(), q.q.end(), ints.begin() + g * per_group * K);
       std::copy(q.scale.begin(), q.scale.end(), chosen.begin() + g * per_group);
       // ‖X̃(s·q - w)‖² against ‖X̃w‖², per channel.
@@ -215,16 +223,33 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
 
     // The layer's scales and float weights become the chosen scales and scale times the integers; read
     // back to be sure the integers round-trip.
-    if (per_channel)
-      for (std::int64_t c = 0; c < C; ++c)
-        layer.weight_quant.log2_scale.value()[c] =
-            static_cast<float>(std::log2(chosen[static_cast<std::size_t>(c)]));
+    Tensor<float>& log2_scale = layer.weight_quant.log2_scale.value();
+    for (std::int64_t c = 0; c < log2_scale.numel(); ++c)
+      log2_scale[c] = static_cast<float>(std::log2(chosen[static_cast<std::size_t>(c)]));
     const std::vector<float> scales = layer.weight_quant.channel_scales();
     Tensor<float>& weights = layer.weight_quant.weight.value();
     for (std::int64_t c = 0; c < C; ++c)
       for (std::int64_t k = 0; k < K; ++k)
         weights[c * K + k] = static_cast<float>(ints[static_cast<std::size_t>(c * K + k)]) *
                              scales[static_cast<std::size_t>(c)];
+    // A bias stored at the chosen scale can round one unit away from the one the budget assumed: the
+    // exact proof decides, and the rare channel over it loses a unit of its largest weight.
+    if (fits_by_construction(method)) {
+      nn::IntegerLayer stored = layer.integer_layer(name);
+      for (std::int64_t c = 0; c < C; ++c) {
+        if (stored.required_bits(c) <= stored.accumulator_bits &&
+            stored.required_inner_bits(c) <= stored.inner_bits)
+          continue;
+        const std::span<std::int32_t> row(ints.data() + c * K, static_cast<std::size_t>(K));
+        result.repairs += detail::repair_channel(
+            row, stored.input_range(), std::abs(stored.accumulator_start(c)), stored.accumulator_bits);
+        if (stored.tiled())
+          result.repairs += detail::repair_tiles(row, stored.input_range(), stored.tile, stored.inner_bits);
+        for (std::int64_t k = 0; k < K; ++k)
+          weights[c * K + k] =
+              static_cast<float>(row[static_cast<std::size_t>(k)]) * scales[static_cast<std::size_t>(c)];
+      }
+    }
     const Tensor<std::int32_t> check = layer.weight_quant.integers();
     for (std::int64_t i = 0; i < C * K; ++i)
       if (check[i] != ints[static_cast<std::size_t>(i)])

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -57,7 +58,8 @@ double channel_objective(PtqMethod method, const GroupProblem& p, const RowMatri
 }
 
 ScaledWeights quantize_with_scale_search(PtqMethod method, GroupProblem p, const RowMatrix<double>& weights,
-                                         int grid) {
+                                         int grid, bool shared,
+                                         const std::function<std::int64_t(std::int64_t, double)>& start) {
   const std::int64_t C = weights.rows();
   const std::int64_t K = weights.cols();
   if (grid < 1)
@@ -69,43 +71,66 @@ ScaledWeights quantize_with_scale_search(PtqMethod method, GroupProblem p, const
     throw config_error("scale search: " + std::to_string(p.budget.size()) + " budgets for " +
                        std::to_string(C) + " channels");
   const double qmax = static_cast<double>(p.qmax);
+  const auto set_start = [&](std::int64_t c, double s) {
+    if (constrained && start)
+      p.budget[static_cast<std::size_t>(c)].start = start(c, s);
+  };
+  // Each channel's range of scales: from max|w|/qmax to where its L1 norm fits half the budget.
   std::vector<double> lo(static_cast<std::size_t>(C)), hi(static_cast<std::size_t>(C));
-  bool search = false;
+  double shared_lo = 0.0;
+  for (std::int64_t c = 0; c < C; ++c)
+    shared_lo = std::max(shared_lo, weights.row(c).cwiseAbs().maxCoeff() / qmax);
   for (std::int64_t c = 0; c < C; ++c) {
+    const auto i = static_cast<std::size_t>(c);
     const double largest = weights.row(c).cwiseAbs().maxCoeff();
-    const double s = largest > 0.0 ? largest / qmax : 1.0;
-    lo[static_cast<std::size_t>(c)] = hi[static_cast<std::size_t>(c)] = s;
+    const double s =
+        storable_scale(shared ? (shared_lo > 0.0 ? shared_lo : 1.0) : (largest > 0.0 ? largest / qmax : 1.0));
+    lo[i] = hi[i] = s;
+    set_start(c, s);
     if (!constrained || grid == 1 || largest == 0.0 ||
-        detail::rounded_channel_fits(p.budget[static_cast<std::size_t>(c)], weights, c, s, qmax))
+        detail::rounded_channel_fits(p.budget[i], weights, c, s, qmax))
       continue;
-    const double fit =
-        weights.row(c).cwiseAbs().sum() / detail::half_l1_radius(p.budget[static_cast<std::size_t>(c)], K);
-    hi[static_cast<std::size_t>(c)] = std::max(s, fit);
-    search = search || fit > s;
+    hi[i] = std::max(s, weights.row(c).cwiseAbs().sum() / detail::half_l1_radius(p.budget[i], K));
   }
+  if (shared) { // one range for all: the widest
+    const double top = *std::max_element(hi.begin(), hi.end());
+    std::fill(hi.begin(), hi.end(), top);
+  }
+  bool search = false;
+  for (std::size_t i = 0; i < hi.size(); ++i)
+    search = search || hi[i] > lo[i];
   const int steps = search ? grid : 1;
   ScaledWeights best{std::vector<std::int32_t>(static_cast<std::size_t>(C * K)), lo};
   std::vector<double> best_error(static_cast<std::size_t>(C), std::numeric_limits<double>::infinity());
-  std::vector<double> scale(static_cast<std::size_t>(C));
+  double best_total = std::numeric_limits<double>::infinity();
+  std::vector<double> scale(static_cast<std::size_t>(C)), error(static_cast<std::size_t>(C));
   p.target.resize(C, K);
   for (int step = 0; step < steps; ++step) {
     const double f = steps == 1 ? 0.0 : static_cast<double>(step) / static_cast<double>(steps - 1);
     for (std::int64_t c = 0; c < C; ++c) {
       const auto i = static_cast<std::size_t>(c);
-      scale[i] = lo[i] * std::pow(hi[i] / lo[i], f);
+      scale[i] = storable_scale(lo[i] * std::pow(hi[i] / lo[i], f));
       p.target.row(c) = weights.row(c) / scale[i];
+      set_start(c, scale[i]);
     }
     const std::vector<std::int32_t> q = quantize_group(method, p);
+    double total = 0.0;
+    for (std::int64_t c = 0; c < C; ++c) {
+      const std::span<const std::int32_t> row(q.data() + c * K, static_cast<std::size_t>(K));
+      error[static_cast<std::size_t>(c)] =
+          channel_objective(method, p, weights, c, row, scale[static_cast<std::size_t>(c)]);
+      total += error[static_cast<std::size_t>(c)];
+    }
+    // Per channel, each keeps its best scale; shared, the step with the smallest total wins.
     for (std::int64_t c = 0; c < C; ++c) {
       const auto i = static_cast<std::size_t>(c);
-      const std::span<const std::int32_t> row(q.data() + c * K, static_cast<std::size_t>(K));
-      const double e = channel_objective(method, p, weights, c, row, scale[i]);
-      if (e < best_error[i]) {
-        best_error[i] = e;
+      if (shared ? total < best_total : error[i] < best_error[i]) {
+        best_error[i] = error[i];
         best.scale[i] = scale[i];
-        std::copy(row.begin(), row.end(), best.q.begin() + c * K);
+        std::copy(q.begin() + c * K, q.begin() + (c + 1) * K, best.q.begin() + c * K);
       }
     }
+    best_total = std::min(best_total, total);
   }
   return best;
 }
