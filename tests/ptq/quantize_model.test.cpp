@@ -6,6 +6,10 @@
 #include "a2q/engine/verify.hpp"
 #include "a2q/models/quant_zoo.hpp"
 #include "a2q/models/zoo.hpp"
+#include "a2q/nn/activation.hpp"
+#include "a2q/nn/conv2d.hpp"
+#include "a2q/nn/linear.hpp"
+#include "a2q/nn/pooling.hpp"
 #include "a2q/nn/quant_model.hpp"
 
 #include <catch2/catch.hpp>
@@ -133,6 +137,50 @@ TEST_CASE("PTQ with per-tensor scales or the bias in the accumulator is proven t
         CHECK(std::all_of(layers[1].weight_scale.begin(), layers[1].weight_scale.end(),
                           [&](float s) { return s == layers[1].weight_scale[0]; }));
     }
+}
+
+TEST_CASE("PTQ of a depthwise convolution with one scale per tensor is proven and round-trips",
+          "[ptq][model]") {
+  // conv(1 -> 4) -> ReLU -> depthwise 3x3 (4 groups, K = 9) -> ReLU -> flatten -> linear, per-tensor scales.
+  a2q::Rng rng(7);
+  auto float_model = std::make_unique<a2q::nn::Sequential>();
+  float_model->emplace<a2q::nn::Conv2d>(1, 4, 3, rng, a2q::Conv2dOptions{.stride = 1, .padding = 1});
+  float_model->emplace<a2q::nn::ReLU>();
+  float_model->emplace<a2q::nn::Conv2d>(4, 4, 3, rng,
+                                        a2q::Conv2dOptions{.stride = 1, .padding = 1, .groups = 4});
+  float_model->emplace<a2q::nn::ReLU>();
+  float_model->emplace<a2q::nn::Flatten>();
+  float_model->emplace<a2q::nn::Linear>(4 * 6 * 6, 3, rng);
+  a2q::models::QuantPolicy policy = baseline_policy(12, 0, 0, /*per_channel=*/false);
+  auto quantized = std::make_unique<a2q::nn::Sequential>();
+  const auto& input = quantized->emplace<a2q::nn::ActQuant>(a2q::models::pixel_input());
+  auto& c1 =
+      quantized->emplace_named<a2q::nn::QuantConv2d>("c1", 1, 4, 3, rng, policy.layer("c1", true, false),
+                                                     input, a2q::Conv2dOptions{.stride = 1, .padding = 1});
+  (void)c1;
+  quantized->emplace<a2q::nn::ReLU>();
+  const auto& a1 = quantized->emplace<a2q::nn::ActQuant>(policy.activation_options());
+  quantized->emplace_named<a2q::nn::QuantConv2d>("dw", 4, 4, 3, rng, policy.layer("dw", false, false), a1,
+                                                 a2q::Conv2dOptions{.stride = 1, .padding = 1, .groups = 4});
+  quantized->emplace<a2q::nn::ReLU>();
+  const auto& a2 = quantized->emplace<a2q::nn::ActQuant>(policy.activation_options());
+  quantized->emplace<a2q::nn::Flatten>();
+  quantized->emplace_named<a2q::nn::QuantLinear>("fc", 4 * 6 * 6, 3, rng, policy.layer("fc", false, true),
+                                                 a2);
+  a2q::models::load_float_weights(*quantized, *float_model);
+  Pair p{std::move(float_model), std::move(quantized)};
+  const a2q::Tensor<float> x = images(64, a2q::Shape{1, 6, 6}, 8);
+  for (PtqMethod m : {PtqMethod::axe_gpfq, PtqMethod::axe_optq}) {
+    const auto proofs = quantize_and_prove(p, x, m);
+    INFO(a2q::ptq::to_string(m));
+    CHECK(proofs[1].name == "dw");
+    CHECK(proofs[1].K == 9);
+    CHECK(proofs[1].proven());
+    // One scale for all four groups: the layer keeps a single scale, and its integers round-trip.
+    const auto layers = a2q::nn::integer_layers(*p.quantized);
+    for (const float scale : layers[1].weight_scale)
+      CHECK(scale == layers[1].weight_scale[0]);
+  }
 }
 
 TEST_CASE("PTQ with a wide accumulator reproduces the float network closely", "[ptq][model]") {

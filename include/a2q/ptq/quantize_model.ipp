@@ -203,8 +203,16 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
         start = [&layer, first = g * per_group](std::int64_t c, double scale) {
           return layer.integer_bias_at(first + c, scale);
         };
-      const ScaledWeights q =
-          quantize_with_scale_search(method, problem, weights, options.scale_grid, !per_channel, start);
+      // One scale shared by several groups cannot be searched group by group: it stays the layer's.
+      const int grid = !per_channel && groups > 1 ? 1 : options.scale_grid;
+      ScaledWeights q;
+      if (grid == 1 && !per_channel) {
+        const double s = static_cast<double>(layer.weight_quant.channel_scales()[0]);
+        problem.target = weights / s;
+        q = {quantize_group(method, problem), std::vector<double>(static_cast<std::size_t>(per_group), s)};
+      } else {
+        q = quantize_with_scale_search(method, problem, weights, grid, !per_channel, start);
+      }
       std::copy(q.q.begin(), q.q.end(), ints.begin() + g * per_group * K);
       std::copy(q.scale.begin(), q.scale.end(), chosen.begin() + g * per_group);
       // ‖X̃(s·q - w)‖² against ‖X̃w‖², per channel.
@@ -224,8 +232,10 @@ std::vector<LayerResult> quantize_weights(nn::Sequential& quantized, nn::Sequent
     // The layer's scales and float weights become the chosen scales and scale times the integers; read
     // back to be sure the integers round-trip.
     Tensor<float>& log2_scale = layer.weight_quant.log2_scale.value();
-    for (std::int64_t c = 0; c < log2_scale.numel(); ++c)
-      log2_scale[c] = static_cast<float>(std::log2(chosen[static_cast<std::size_t>(c)]));
+    const std::vector<float> before = layer.weight_quant.channel_scales();
+    for (std::int64_t c = 0; c < log2_scale.numel(); ++c) // only what changed: a kept scale stays exact
+      if (chosen[static_cast<std::size_t>(c)] != static_cast<double>(before[static_cast<std::size_t>(c)]))
+        log2_scale[c] = static_cast<float>(std::log2(chosen[static_cast<std::size_t>(c)]));
     const std::vector<float> scales = layer.weight_quant.channel_scales();
     Tensor<float>& weights = layer.weight_quant.weight.value();
     for (std::int64_t c = 0; c < C; ++c)
