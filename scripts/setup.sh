@@ -10,8 +10,11 @@ set -euo pipefail
 # libonnx-dev and libprotobuf-dev build a2q::onnx (ONNX import, QONNX export); python3-torch and python3-onnx
 # are the test clients that check it against PyTorch's exports and ONNX's checker. libdnnl-dev (oneDNN) runs
 # conv2d in training (CMake option A2Q_ONEDNN) and is the int8 benchmarks' peer.
+# librsvg2-bin (rsvg-convert) and libxml2-utils (xmllint) render and validate the sweep's SVG plots in CTest;
+# parallel (GNU parallel) runs the sweep's jobs there.
 packages=(g++ cmake make libeigen3-dev nlohmann-json3-dev catch2 libcli11-dev libfmt-dev zlib1g-dev
-  dataset-fashion-mnist libonnx-dev libprotobuf-dev python3-onnx python3-torch python3-numpy libdnnl-dev)
+  dataset-fashion-mnist libonnx-dev libprotobuf-dev python3-onnx python3-torch python3-numpy libdnnl-dev
+  librsvg2-bin libxml2-utils parallel)
 for arg in "$@"; do
   case "$arg" in
     --format) packages+=(clang-format) ;;

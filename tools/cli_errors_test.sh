@@ -88,6 +88,16 @@ if "$a2q" import --help >/dev/null 2>&1; then # built with a2q::onnx
   expect_error "import --normalize with a word" "'mean' is not a number" \
     "$a2q" import "$work/truncated.a2q" --normalize mean,0.2 -o "$work/x.a2q"
 fi
+# a2q sweep: each mistake is named before anything trains.
+expect_error "sweep without a directory" "needs -o DIR" "$a2q" sweep --model mlp
+expect_error "sweep: a backwards range" "runs backwards" "$a2q" sweep --acc-bits 16:10 -o "$work/sweep"
+expect_error "sweep: an unknown method" "unknown sweep method 'a3q'" "$a2q" sweep --methods float,a3q -o "$work/sweep"
+expect_error "sweep: bits above 8" "9 is outside" "$a2q" sweep --bits 4:9 -o "$work/sweep"
+expect_error "sweep: a bad train flag" "a2q train refuses the sweep.s flags: --optimizer" "$a2q" sweep --optimizer rmsprop --plan -o "$work/sweep"
+expect_error "sweep: collect without a plan" "plan.json: cannot be read" "$a2q" sweep --collect "$work"
+mkdir -p "$work/badplan" && echo '{"a2q_sweep_plan": 1, "points": 3}' >"$work/badplan/plan.json"
+expect_error "sweep: collect a broken plan" "not a sweep plan" "$a2q" sweep --collect "$work/badplan"
+
 if [ -n "$model_check" ]; then
   "$model_check" break-arch "$custom" "$work/broken-arch.a2q" || failures=$((failures + 1))
   for command in eval verify report inspect "export --format header -o $work/x.h"; do

@@ -7,6 +7,7 @@
 //   a2q export model.a2q --format header -o model.h
 //   a2q inspect model.a2q [--arch]
 //   a2q quantize float.a2q --method axe-gpfq --acc-bits 16 -o model.a2q   (post-training, no retraining)
+//   a2q sweep --model mlp --acc-bits 10:16 --methods float,baseline,a2q,a2q+ -o sweep   (Pareto fronts)
 //   a2q train --arch net.json --quant a2q+ --acc-bits 14 -o model.a2q
 //   a2q import model.onnx -o model.a2q            (built with a2q::onnx)
 //   a2q export model.a2q --format qonnx -o model.onnx
@@ -14,6 +15,7 @@
 
 #include "model_commands.hpp"
 #include "quantize_command.hpp"
+#include "sweep_command.hpp"
 #include "train_command.hpp"
 #ifdef A2Q_HAS_ONNX
 #include "audit_command.hpp"
@@ -36,6 +38,7 @@ int main(int argc, char** argv) {
   a2q_cli::ExportCommand export_;
   a2q_cli::InspectCommand inspect;
   a2q_cli::QuantizeCommand quantize;
+  a2q_cli::SweepCommand sweep;
   train.add_to(app);
   eval.add_to(app);
   verify.add_to(app);
@@ -43,6 +46,7 @@ int main(int argc, char** argv) {
   export_.add_to(app);
   inspect.add_to(app);
   quantize.add_to(app);
+  sweep.add_to(app);
 #ifdef A2Q_HAS_ONNX
   a2q_cli::ImportCommand import;
   import.add_to(app);
@@ -67,6 +71,8 @@ int main(int argc, char** argv) {
       return inspect.run();
     if (quantize.selected)
       return quantize.run(command_line);
+    if (sweep.selected)
+      return sweep.run();
 #ifdef A2Q_HAS_ONNX
     if (import.selected)
       return import.run(command_line);

@@ -69,22 +69,7 @@ struct TrainCommand {
       return run_architecture(command_line);
     if (!quant.init_from.empty() && is_model_file(quant.init_from))
       return run_from_model(command_line);
-    a2q::models::ModelRecipe recipe;
-    recipe.architecture = model;
-    recipe.policy = examples::make_policy(quant);
-    if (width > 0 && model == "cnn")
-      throw a2q::config_error("--width applies to the mlp and the resnet, not the cnn");
-    if (width > 0)
-      (model == "mlp" ? recipe.mlp_width : recipe.resnet_width) = width;
-    recipe.resnet_blocks = blocks;
-    // The shape comes from the data: read the test split first (small) to learn it.
-    const bool cifar = model == "resnet";
-    recipe.input = cifar ? a2q::Shape{3, 32, 32} : a2q::Shape{1, 28, 28};
-    if (!cifar && std::filesystem::is_directory(data)) {
-      const auto probe = a2q::data::load_mnist(data, a2q::data::Split::test);
-      recipe.input = a2q::Shape{probe.channels(), probe.height(), probe.width()};
-    }
-    recipe.validate();
+    a2q::models::ModelRecipe recipe = make_recipe();
     const auto train = load_split(data, recipe.input, a2q::data::Split::train, training.train_limit);
     const auto test = load_split(data, recipe.input, a2q::data::Split::test, training.test_limit);
     recipe.classes = std::max(train.num_classes, 2);
@@ -101,6 +86,26 @@ struct TrainCommand {
     return train_and_save(*net, model, recipe.input, normalization_for(recipe.input), train, test,
                           command_line,
                           [&](const a2q::io::Metadata& m) { a2q::io::save_model(out, recipe, *net, m); });
+  }
+
+  /// The recipe the flags ask for; its input shape comes from the data (the test split, which is small).
+  a2q::models::ModelRecipe make_recipe() const {
+    a2q::models::ModelRecipe recipe;
+    recipe.architecture = model;
+    recipe.policy = examples::make_policy(quant);
+    if (width > 0 && model == "cnn")
+      throw a2q::config_error("--width applies to the mlp and the resnet, not the cnn");
+    if (width > 0)
+      (model == "mlp" ? recipe.mlp_width : recipe.resnet_width) = width;
+    recipe.resnet_blocks = blocks;
+    const bool cifar = model == "resnet";
+    recipe.input = cifar ? a2q::Shape{3, 32, 32} : a2q::Shape{1, 28, 28};
+    if (!cifar && std::filesystem::is_directory(data)) {
+      const auto probe = a2q::data::load_mnist(data, a2q::data::Split::test);
+      recipe.input = a2q::Shape{probe.channels(), probe.height(), probe.width()};
+    }
+    recipe.validate();
+    return recipe;
   }
 
   static bool is_model_file(const std::string& path) {
