@@ -114,6 +114,36 @@ TEST_CASE("Integer ResNet folds batch norm and adds residual branches", "[engine
   CHECK(relative_gap(got, expected) < 1e-2);
 }
 
+TEST_CASE(
+    "Integer MobileNet: depthwise and pointwise layers with batch norm folded, every hidden layer proven",
+    "[engine][integer_model]") {
+  a2q::Rng rng(15);
+  auto model = a2q::models::quant_mobilenet(policy_for(QuantMethod::a2q_plus, 13), rng, 1, 4);
+  const Tensor<float> x = pixels(Shape{6, 1, 20, 20}, rng);
+  calibrate(*model, x);
+  const auto ints = a2q::engine::convert_to_integer(*model, Shape{1, 20, 20});
+  REQUIRE(ints.layers().size() == 12); // stem, five depthwise and five pointwise layers, fc
+  for (const auto* layer : ints.layers()) {
+    if (layer->name.rfind("dw", 0) == 0)
+      CHECK(layer->fan_in == 9); // depthwise 3x3: the shortest dot product
+    if (layer->name != "stem" && layer->name != "fc") {
+      CHECK(layer->accumulator_bits == 13);
+      CHECK(layer->fits());
+    }
+  }
+  const Tensor<float> expected = fake_quant_logits(*model, x);
+  const Tensor<float> got = ints.forward(x);
+  CHECK(relative_gap(got, expected) < 1e-2);
+  // The same network with baseline weights at P = 13 is not proven (the negative control).
+  auto baseline = a2q::models::quant_mobilenet(policy_for(QuantMethod::baseline, 13), rng, 1, 4);
+  calibrate(*baseline, x);
+  const auto unsafe = a2q::engine::convert_to_integer(*baseline, Shape{1, 20, 20});
+  bool any_unproven = false;
+  for (const auto* layer : unsafe.layers())
+    any_unproven = any_unproven || !layer->fits();
+  CHECK(any_unproven);
+}
+
 TEST_CASE("Integer engine overflow policies on a baseline model", "[engine][integer_model]") {
   a2q::Rng rng(14);
   auto model = a2q::models::quant_mnist_mlp(policy_for(QuantMethod::baseline, 16), rng);

@@ -44,6 +44,9 @@ Case make_case(const std::string& kind) {
     c.net = a2q::models::quant_mnist_mlp(policy, rng);
   } else if (kind == "cnn") {
     c.net = a2q::models::quant_mnist_cnn(policy, rng);
+  } else if (kind == "mobilenet") {
+    c.net = a2q::models::quant_mobilenet(policy, rng, 1, 4);
+    sample = Shape{1, 16, 16};
   } else if (kind == "separable") { // depthwise, average pooling, a residual block: not in the zoo
     c.net = test_nets::separable_cnn(rng, 14);
     sample = Shape{1, 16, 16};
@@ -108,7 +111,7 @@ TEST_CASE("The C header compiles and reproduces the engine's logits exactly", "[
     WARN("no C compiler (cc) on this machine: skipped");
     return;
   }
-  for (const std::string kind : {"mlp", "cnn", "resnet", "separable"}) {
+  for (const std::string kind : {"mlp", "cnn", "resnet", "separable", "mobilenet"}) {
     INFO(kind);
     const Case c = make_case(kind);
     const auto dir = std::filesystem::temp_directory_path() / ("a2q_c_header_" + kind);

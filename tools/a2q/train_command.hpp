@@ -39,17 +39,20 @@ struct TrainCommand {
   void add_to(CLI::App& app) {
     auto* cmd = app.add_subcommand("train", "Train a model and write it to a model file");
     cmd->add_option("--model", model, "Architecture")
-        ->check(CLI::IsMember({"mlp", "cnn", "resnet"}))
+        ->check(CLI::IsMember({"mlp", "cnn", "resnet", "mobilenet"}))
         ->capture_default_str();
     cmd->add_option("--arch", arch,
                     "Train the network described in this JSON file (see docs/architecture.md) instead of "
                     "--model; the quantization flags fill in the settings it leaves out")
         ->check(CLI::ExistingFile);
-    cmd->add_option("--data", data, "Data directory: MNIST-format IDX files, or CIFAR-10 binary for resnet")
+    cmd->add_option("--data", data,
+                    "Data directory: MNIST-format IDX files, or CIFAR-10 binary for resnet (and mobilenet)")
         ->capture_default_str();
     cmd->add_option("-o,--out", out, "Model file to write")->required();
-    cmd->add_option("--width", width,
-                    "mlp: hidden-layer width (default 256); resnet: channels of the first stage (default 16)")
+    cmd->add_option(
+           "--width", width,
+           "mlp: hidden-layer width (default 256); resnet: channels of the first stage (default 16); "
+           "mobilenet: channels of the stem (default 8)")
         ->check(CLI::Range(1, 4096));
     cmd->add_option("--blocks", blocks, "resnet: residual blocks per stage")->check(CLI::Range(1, 16));
     cmd->add_option("--crop-padding", crop_padding,
@@ -96,9 +99,14 @@ struct TrainCommand {
     if (width > 0 && model == "cnn")
       throw a2q::config_error("--width applies to the mlp and the resnet, not the cnn");
     if (width > 0)
-      (model == "mlp" ? recipe.mlp_width : recipe.resnet_width) = width;
+      (model == "mlp"         ? recipe.mlp_width
+       : model == "mobilenet" ? recipe.mobilenet_width
+                              : recipe.resnet_width) = width;
     recipe.resnet_blocks = blocks;
-    const bool cifar = model == "resnet";
+    // The resnet takes CIFAR-10; the mobilenet takes either, as the data directory holds.
+    const bool cifar =
+        model == "resnet" ||
+        (model == "mobilenet" && std::filesystem::exists(std::filesystem::path(data) / "test_batch.bin"));
     recipe.input = cifar ? a2q::Shape{3, 32, 32} : a2q::Shape{1, 28, 28};
     if (!cifar && std::filesystem::is_directory(data)) {
       const auto probe = a2q::data::load_mnist(data, a2q::data::Split::test);

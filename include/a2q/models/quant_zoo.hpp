@@ -62,6 +62,14 @@ A2Q_DECL std::unique_ptr<nn::Sequential> quant_mnist_cnn(const QuantPolicy& poli
                                                          std::int64_t height = 28, std::int64_t width = 28,
                                                          std::int64_t classes = 10);
 
+/// The quantized mobilenet() (layers stem, dw1, pw1, ..., dw5, pw5, fc): every depthwise and pointwise
+/// convolution is a hidden layer, fed by an unsigned N-bit activation quantizer after its ReLU; batch norm
+/// follows each convolution (folded by the integer engine). 1-channel input is the pixel grid, 3-channel
+/// input normalised signed 8-bit (as the resnet's).
+A2Q_DECL std::unique_ptr<nn::Sequential> quant_mobilenet(const QuantPolicy& policy, Rng& rng,
+                                                         std::int64_t in_channels, std::int64_t width = 8,
+                                                         std::int64_t classes = 10);
+
 /// The settings of a QuantResidualBlock's layers and quantizers.
 struct QuantResidualConfig {
   nn::LayerQuantConfig conv1, conv2;

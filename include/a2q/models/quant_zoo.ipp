@@ -104,6 +104,48 @@ std::unique_ptr<nn::Sequential> quant_mnist_cnn(const QuantPolicy& policy, Rng& 
   return model;
 }
 
+std::unique_ptr<nn::Sequential> quant_mobilenet(const QuantPolicy& policy, Rng& rng, std::int64_t in_channels,
+                                                std::int64_t width, std::int64_t classes) {
+  if (policy.method == quant::QuantMethod::none)
+    return mobilenet(rng, in_channels, width, classes);
+  if (in_channels < 1 || width < 1)
+    throw config_error("quant_mobilenet: input channels and width must be >= 1, got " +
+                       std::to_string(in_channels) + " and " + std::to_string(width));
+  auto model = std::make_unique<nn::Sequential>();
+  nn::ActQuantOptions image = pixel_input();
+  if (in_channels == 3) { // normalised CIFAR-10 images, as the resnet takes them
+    image = nn::ActQuantOptions{};
+    image.format = quant::IntFormat::signed_bits(8);
+  }
+  const nn::ActQuant* input = &model->emplace_named<nn::ActQuant>("input_quant", image);
+  // conv -> batch norm -> ReLU -> the next layer's input quantizer
+  const auto conv = [&](const std::string& name, std::int64_t in, std::int64_t out, std::int64_t kernel,
+                        Conv2dOptions options, bool first) {
+    model->emplace_named<nn::QuantConv2d>(name, in, out, kernel, rng, policy.layer(name, first, false),
+                                          *input, options, false);
+    model->emplace_named<nn::BatchNorm2d>(name + "_bn", out);
+    model->emplace_named<nn::ReLU>(name + "_relu");
+    input = &model->emplace_named<nn::ActQuant>(name + "_act", policy.activation_options());
+  };
+  conv("stem", in_channels, width, 3, Conv2dOptions{.stride = 1, .padding = 1}, true);
+  std::int64_t channels = width;
+  for (std::size_t b = 0; b < mobilenet_strides.size(); ++b) {
+    const std::string index = std::to_string(b + 1);
+    conv("dw" + index, channels, channels, 3,
+         Conv2dOptions{.stride = mobilenet_strides[b], .padding = 1, .groups = static_cast<int>(channels)},
+         false);
+    const std::int64_t out = width * mobilenet_widths[b];
+    conv("pw" + index, channels, out, 1, Conv2dOptions{}, false);
+    channels = out;
+  }
+  model->emplace_named<nn::GlobalAvgPool2d>("pool");
+  // Average pooling of unsigned N-bit values stays within their range: requantise for the classifier.
+  input = &model->emplace_named<nn::ActQuant>("pool_act", policy.activation_options());
+  model->emplace_named<nn::QuantLinear>("fc", channels, classes, rng, policy.layer("fc", false, true),
+                                        *input);
+  return model;
+}
+
 QuantResidualConfig QuantResidualConfig::from_policy(const QuantPolicy& policy, const std::string& name) {
   return {.conv1 = policy.layer(name + ".conv1", false, false),
           .conv2 = policy.layer(name + ".conv2", false, false),

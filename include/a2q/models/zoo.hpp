@@ -4,7 +4,9 @@
 /// - MLP 784-256-256-10 with ReLU (Fashion-MNIST/MNIST),
 /// - CNN: conv 1->16 3x3 pad 1, ReLU, max-pool 2, conv 16->32 3x3 pad 1, ReLU, max-pool 2, linear 1568->10
 ///   (optionally with batch norm after each convolution),
-/// - a small ResNet for CIFAR-10 (a stem and three stages of residual blocks).
+/// - a small ResNet for CIFAR-10 (a stem and three stages of residual blocks),
+/// - a MobileNetV1-style network of depthwise-separable convolutions (depthwise 3x3, K = 9: the extreme
+///   case of the accumulator bounds).
 
 #include "a2q/core/config.hpp"
 #include "a2q/nn/activation.hpp"
@@ -15,6 +17,7 @@
 #include "a2q/nn/residual.hpp"
 #include "a2q/nn/sequential.hpp"
 
+#include <array>
 #include <memory>
 #include <vector>
 
@@ -36,6 +39,17 @@ A2Q_DECL std::unique_ptr<nn::Sequential> mnist_cnn(Rng& rng, bool batch_norm = f
 /// blocks (widths w, 2w, 4w; stride 2 between stages), global average pooling, linear classifier.
 A2Q_DECL std::unique_ptr<nn::Sequential> cifar_resnet(Rng& rng, std::int64_t width = 16,
                                                       int blocks_per_stage = 1, std::int64_t classes = 10);
+
+/// The stride of each depthwise-separable block of mobilenet(): two of the five halve the image.
+inline constexpr std::array<int, 5> mobilenet_strides = {1, 2, 1, 2, 1};
+/// Each block's output channels as a multiple of the stem's width.
+inline constexpr std::array<int, 5> mobilenet_widths = {2, 4, 4, 8, 8};
+
+/// MobileNetV1-style network for C x H x W images: a 3x3 stem conv (`width` channels), five
+/// depthwise-separable blocks (depthwise 3x3 + batch norm + ReLU, pointwise 1x1 + batch norm + ReLU; widths
+/// 2w, 4w, 4w, 8w, 8w; strides 1, 2, 1, 2, 1), global average pooling and a linear classifier.
+A2Q_DECL std::unique_ptr<nn::Sequential> mobilenet(Rng& rng, std::int64_t in_channels, std::int64_t width = 8,
+                                                   std::int64_t classes = 10);
 
 } // namespace a2q::models
 

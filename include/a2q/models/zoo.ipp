@@ -77,4 +77,32 @@ std::unique_ptr<nn::Sequential> cifar_resnet(Rng& rng, std::int64_t width, int b
   return model;
 }
 
+std::unique_ptr<nn::Sequential> mobilenet(Rng& rng, std::int64_t in_channels, std::int64_t width,
+                                          std::int64_t classes) {
+  if (in_channels < 1 || width < 1)
+    throw config_error("mobilenet: input channels and width must be >= 1, got " +
+                       std::to_string(in_channels) + " and " + std::to_string(width));
+  auto model = std::make_unique<nn::Sequential>();
+  model->emplace<nn::Conv2d>(in_channels, width, 3, rng, Conv2dOptions{.stride = 1, .padding = 1}, false);
+  model->emplace<nn::BatchNorm2d>(width);
+  model->emplace<nn::ReLU>();
+  std::int64_t channels = width;
+  for (std::size_t b = 0; b < mobilenet_strides.size(); ++b) {
+    const std::int64_t out = width * mobilenet_widths[b];
+    model->emplace<nn::Conv2d>(
+        channels, channels, 3, rng,
+        Conv2dOptions{.stride = mobilenet_strides[b], .padding = 1, .groups = static_cast<int>(channels)},
+        false);
+    model->emplace<nn::BatchNorm2d>(channels);
+    model->emplace<nn::ReLU>();
+    model->emplace<nn::Conv2d>(channels, out, 1, rng, Conv2dOptions{}, false);
+    model->emplace<nn::BatchNorm2d>(out);
+    model->emplace<nn::ReLU>();
+    channels = out;
+  }
+  model->emplace<nn::GlobalAvgPool2d>();
+  model->emplace<nn::Linear>(channels, classes, rng);
+  return model;
+}
+
 } // namespace a2q::models
