@@ -43,6 +43,7 @@ struct TrainingOptions {
   std::string resume;
   bool quiet = false;
   double min_accuracy = 0.0; // exit with an error when the final test accuracy is lower (for smoke tests)
+  double min_psnr = 0.0;     // the same for image-to-image tasks, in dB
 };
 
 inline void add_training_flags(CLI::App& app, TrainingOptions& o) {
@@ -77,6 +78,9 @@ inline void add_training_flags(CLI::App& app, TrainingOptions& o) {
   app.add_option("--min-accuracy", o.min_accuracy,
                  "Fail (exit 3) if the final test accuracy is below this fraction")
       ->check(CLI::Range(0.0, 1.0));
+  app.add_option("--min-psnr", o.min_psnr,
+                 "Super-resolution: fail (exit 3) if the final test PSNR is below this many dB")
+      ->check(CLI::Range(0.0, 200.0));
 }
 
 inline a2q::data::ImageDataset limited(a2q::data::ImageDataset data, std::int64_t limit) {
@@ -178,9 +182,12 @@ inline void write_metrics(const std::string& path, const std::string& model_name
   const double mean_seconds = seconds.empty() ? 0.0
                                               : std::accumulate(seconds.begin(), seconds.end(), 0.0) /
                                                     static_cast<double>(seconds.size());
-  std::vector<double> test_accuracy_each;
-  for (const auto& v : s.fit.validation_history)
+  std::vector<double> test_accuracy_each, test_psnr_each;
+  for (const auto& v : s.fit.validation_history) {
     test_accuracy_each.push_back(v ? v->accuracy : 0.0);
+    if (v && v->psnr_db)
+      test_psnr_each.push_back(*v->psnr_db);
+  }
   nlohmann::ordered_json doc = {
       {"model", model_name},
       {"dataset", dataset},
@@ -197,6 +204,10 @@ inline void write_metrics(const std::string& path, const std::string& model_name
       {"epoch_seconds", mean_seconds},
       {"epoch_seconds_each", seconds},
       {"test_accuracy_each", test_accuracy_each}};
+  if (s.test.psnr_db) { // an image-to-image task: the losses are mean squared errors
+    doc["test_psnr_db"] = *s.test.psnr_db;
+    doc["test_psnr_db_each"] = test_psnr_each;
+  }
   if (extra)
     extra(doc);
   a2q::io::save_json(path, doc);
@@ -204,7 +215,12 @@ inline void write_metrics(const std::string& path, const std::string& model_name
 
 /// Exit code for a run: 0, or 3 when the accuracy is under --min-accuracy.
 inline int accuracy_exit_code(const TrainingOptions& o, const RunSummary& s) {
-  if (s.test.accuracy < o.min_accuracy) {
+  if (s.test.psnr_db && *s.test.psnr_db < o.min_psnr) {
+    std::cerr << "error: test PSNR " << *s.test.psnr_db << " dB is below the required " << o.min_psnr
+              << " dB\n";
+    return 3;
+  }
+  if (!s.test.psnr_db && s.test.accuracy < o.min_accuracy) {
     std::cerr << "error: test accuracy " << s.test.accuracy << " is below the required " << o.min_accuracy
               << "\n";
     return 3;

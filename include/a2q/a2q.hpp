@@ -12,6 +12,7 @@
 #include "a2q/core/shape.hpp"
 #include "a2q/core/rng.hpp"
 #include "a2q/core/tensor.hpp"
+#include "a2q/core/pixel_shuffle.hpp"
 #include "a2q/core/parallel.hpp"
 #include "a2q/quant/bounds.hpp"
 #include "a2q/autograd/ops.hpp"

@@ -1,6 +1,7 @@
 #include "a2q/autograd/shape_ops.hpp"
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/gradcheck.hpp"
+#include "a2q/core/pixel_shuffle.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -59,4 +60,30 @@ TEST_CASE("reshape rejects a different element count", "[autograd][shape_ops]") 
   CHECK_THROWS_AS(a2q::reshape(x, Shape{4, 2}), a2q::shape_error);
   CHECK_THROWS_WITH(a2q::reshape(x, Shape{4, 2}), Catch::Contains("[2, 3]") && Catch::Contains("[4, 2]"));
   CHECK_THROWS_AS(a2q::flatten(Var(Tensor<float>(Shape{}))), a2q::shape_error);
+}
+
+TEST_CASE(
+    "pixel shuffle follows PyTorch's order, is undone by pixel unshuffle, and passes the gradient check",
+    "[autograd][shape_ops][pixel_shuffle]") {
+  // PyTorch: out[n, c, h*r + i, w*r + j] = in[n, c*r*r + i*r + j, h, w]; one hand-worked case.
+  Tensor<float> x(Shape{1, 4, 1, 2});
+  for (std::int64_t k = 0; k < x.numel(); ++k)
+    x[k] = static_cast<float>(k); // channel c holds 2c, 2c + 1
+  const Tensor<float> y = a2q::pixel_shuffle(x, 2);
+  REQUIRE(y.shape() == Shape{1, 1, 2, 4});
+  // Row 0: (i = 0) channels 0 and 1 interleaved; row 1: channels 2 and 3.
+  const std::vector<float> expected = {0, 2, 1, 3, 4, 6, 5, 7};
+  CHECK(std::equal(y.begin(), y.end(), expected.begin()));
+  a2q::Rng rng(503);
+  const auto q = Tensor<std::int32_t>::uniform(Shape{2, 18, 3, 4}, -100, 100, rng);
+  CHECK(a2q::pixel_unshuffle(a2q::pixel_shuffle(q, 3), 3) == q);
+  CHECK_THROWS_WITH(a2q::pixel_shuffle(q, 4), Catch::Contains("divisible by 16"));
+  CHECK_THROWS_AS(a2q::pixel_unshuffle(q, 2), a2q::shape_error); // 3 x 4 is not divisible by 2
+
+  const Var v(Tensor<float>::uniform(Shape{2, 8, 2, 3}, -1.0f, 1.0f, rng), true);
+  const Var w(Tensor<float>::uniform(Shape{2, 2, 4, 6}, -1.0f, 1.0f, rng));
+  const auto check = a2q::gradcheck(
+      [&](const std::vector<Var>& in) { return a2q::sum(a2q::mul(a2q::pixel_shuffle(in[0], 2), w)); }, {v});
+  INFO(check.worst);
+  CHECK(check.ok);
 }

@@ -306,3 +306,56 @@ TEST_CASE("DataLoader batch(i) does not depend on the order batches are built", 
   }
   CHECK(count == backward.num_batches());
 }
+
+TEST_CASE("super-resolution pairs: the input is the rounded average pooling, the target the image itself",
+          "[data][loader][super_resolution]") {
+  ImageDataset images;
+  images.images = a2q::Tensor<std::uint8_t>::uninitialized({2, 1, 5, 4}); // 5 rows: the last is dropped
+  for (std::int64_t k = 0; k < images.images.numel(); ++k)
+    images.images[k] = static_cast<std::uint8_t>((k * 37 + 11) % 256);
+  images.labels = {3, 7};
+  images.num_classes = 10;
+  images.name = "tiny";
+  const ImageDataset pairs = a2q::data::super_resolution_pairs(images, 2);
+  REQUIRE(pairs.images.shape() == a2q::Shape{2, 1, 2, 2});
+  REQUIRE(pairs.targets.shape() == a2q::Shape{2, 1, 4, 4});
+  CHECK(pairs.labels == images.labels);
+  for (std::int64_t n = 0; n < 2; ++n)
+    for (std::int64_t y = 0; y < 2; ++y)
+      for (std::int64_t x = 0; x < 2; ++x) {
+        const auto px = [&](std::int64_t r, std::int64_t c) { return images.images[(n * 5 + r) * 4 + c]; };
+        const int sum =
+            px(2 * y, 2 * x) + px(2 * y, 2 * x + 1) + px(2 * y + 1, 2 * x) + px(2 * y + 1, 2 * x + 1);
+        const int rounded = (sum + 2) / 4; // half up
+        CHECK(pairs.images[(n * 2 + y) * 2 + x] == rounded);
+        CHECK(std::abs(4.0 * pairs.images[(n * 2 + y) * 2 + x] - sum) <= 2.0);
+      }
+  for (std::int64_t n = 0; n < 2; ++n)
+    for (std::int64_t y = 0; y < 4; ++y)
+      for (std::int64_t x = 0; x < 4; ++x)
+        CHECK(pairs.targets[(n * 4 + y) * 4 + x] == images.images[(n * 5 + y) * 4 + x]);
+  CHECK_THROWS_WITH(a2q::data::super_resolution_pairs(images, 9), Contains("outside [2, 8]"));
+  CHECK_THROWS_WITH(a2q::data::super_resolution_pairs(images, 5), Contains("smaller than the factor"));
+
+  // Batches carry the targets in the samples' (shuffled) order, scaled to [0, 1] and never normalised.
+  DataLoaderOptions o;
+  o.batch_size = 2;
+  o.shuffle = true;
+  o.seed = 5;
+  const DataLoader loader(pairs, o);
+  const Batch b = loader.batch(0);
+  REQUIRE(b.targets.shape() == a2q::Shape{2, 1, 4, 4});
+  for (std::int64_t i = 0; i < 2; ++i) {
+    const std::int64_t sample = b.labels[static_cast<std::size_t>(i)] == 3 ? 0 : 1;
+    for (std::int64_t k = 0; k < 16; ++k)
+      CHECK(b.targets[i * 16 + k] == static_cast<float>(pairs.targets[sample * 16 + k]) / 255.0f);
+  }
+  // Subsets keep the targets.
+  const ImageDataset second = a2q::data::subset(pairs, 1, 1);
+  REQUIRE(second.targets.shape() == a2q::Shape{1, 1, 4, 4});
+  CHECK(second.targets[0] == pairs.targets[16]);
+  // Augmenting the input would break its pairing with the target.
+  DataLoaderOptions augmented;
+  augmented.augmentation.horizontal_flip = true;
+  CHECK_THROWS_WITH(DataLoader(pairs, augmented), Contains("target images"));
+}

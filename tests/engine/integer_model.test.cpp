@@ -144,6 +144,26 @@ TEST_CASE(
   CHECK(any_unproven);
 }
 
+TEST_CASE("Integer ESPCN: the output is dequantized, then pixel-shuffled into the high-resolution image",
+          "[engine][integer_model][pixel_shuffle]") {
+  a2q::Rng rng(16);
+  auto model = a2q::models::quant_espcn(policy_for(QuantMethod::a2q_plus, 14), rng, 1, 8, 2);
+  const Tensor<float> x = pixels(Shape{5, 1, 7, 7}, rng);
+  calibrate(*model, x);
+  const auto ints = a2q::engine::convert_to_integer(*model, Shape{1, 7, 7});
+  REQUIRE(ints.layers().size() == 3);
+  const Tensor<float> expected = fake_quant_logits(*model, x);
+  const Tensor<float> got = ints.forward(x);
+  REQUIRE(expected.shape() == Shape{5, 1, 14, 14});
+  REQUIRE(got.shape() == expected.shape());
+  CHECK(relative_gap(got, expected) < 1e-3);
+  // The engine's output before the shuffle, shuffled by hand: the step is the same permutation.
+  const auto& steps = ints.steps();
+  REQUIRE(std::holds_alternative<a2q::engine::PixelShuffleOp>(steps.back().op));
+  CHECK(std::holds_alternative<a2q::engine::DequantizeOp>(steps[steps.size() - 2].op));
+  CHECK(steps.back().shape == Shape{1, 14, 14});
+}
+
 TEST_CASE("Integer engine overflow policies on a baseline model", "[engine][integer_model]") {
   a2q::Rng rng(14);
   auto model = a2q::models::quant_mnist_mlp(policy_for(QuantMethod::baseline, 16), rng);

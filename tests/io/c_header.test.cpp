@@ -44,6 +44,9 @@ Case make_case(const std::string& kind) {
     c.net = a2q::models::quant_mnist_mlp(policy, rng);
   } else if (kind == "cnn") {
     c.net = a2q::models::quant_mnist_cnn(policy, rng);
+  } else if (kind == "espcn") { // its output is an image: dequantized, then pixel-shuffled
+    c.net = a2q::models::quant_espcn(policy, rng, 1, 8, 2);
+    sample = Shape{1, 9, 9};
   } else if (kind == "mobilenet") {
     c.net = a2q::models::quant_mobilenet(policy, rng, 1, 4);
     sample = Shape{1, 16, 16};
@@ -111,7 +114,7 @@ TEST_CASE("The C header compiles and reproduces the engine's logits exactly", "[
     WARN("no C compiler (cc) on this machine: skipped");
     return;
   }
-  for (const std::string kind : {"mlp", "cnn", "resnet", "separable", "mobilenet"}) {
+  for (const std::string kind : {"mlp", "cnn", "resnet", "separable", "mobilenet", "espcn"}) {
     INFO(kind);
     const Case c = make_case(kind);
     const auto dir = std::filesystem::temp_directory_path() / ("a2q_c_header_" + kind);

@@ -204,11 +204,12 @@ TEST_CASE("CsvLogger writes one row per epoch", "[train][csv]") {
 
   const auto lines = split(read_text(dir / "log.csv"), '\n');
   REQUIRE(lines.size() == 5);
-  CHECK(lines[0] == "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second");
+  CHECK(lines[0] == "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second,"
+                    "train_psnr_db,val_psnr_db");
   CHECK(lines[4].empty());
   for (int e = 0; e < 3; ++e) {
     const auto fields = split(lines[static_cast<std::size_t>(e) + 1], ',');
-    REQUIRE(fields.size() == 8);
+    REQUIRE(fields.size() == 10);
     CHECK(fields[0] == std::to_string(e + 1));
     CHECK(parse(fields[1]) == 0.5);
     CHECK(parse(fields[2]) == result.history[static_cast<std::size_t>(e)].loss);
@@ -237,7 +238,7 @@ TEST_CASE("CsvLogger leaves validation columns empty and keeps earlier rows on r
   s.epoch = 1;
   csv.on_epoch_end(s, std::nullopt);
   CHECK(read_text(dir / "log.csv") ==
-        std::string(CsvLogger::header) + "\n1,0.25,1.5,0.5,,,2,128\n2,0.25,1.5,0.5,,,2,128\n");
+        std::string(CsvLogger::header) + "\n1,0.25,1.5,0.5,,,2,128,,\n2,0.25,1.5,0.5,,,2,128,,\n");
 
   // Resuming at epoch 1 (one epoch completed) keeps row 1, drops row 2, appends the new epochs.
   CsvLogger resumed(dir / "log.csv");
@@ -248,7 +249,7 @@ TEST_CASE("CsvLogger leaves validation columns empty and keeps earlier rows on r
   s.loss = 0.75;
   resumed.on_epoch_end(s, eval(0.5, 0.75));
   CHECK(read_text(dir / "log.csv") ==
-        std::string(CsvLogger::header) + "\n1,0.25,1.5,0.5,,,2,128\n2,0.25,0.75,0.5,0.5,0.75,2,128\n");
+        std::string(CsvLogger::header) + "\n1,0.25,1.5,0.5,,,2,128,,\n2,0.25,0.75,0.5,0.5,0.75,2,128,,\n");
   CHECK(CsvLogger::format(std::numeric_limits<double>::quiet_NaN()) == "nan");
   CHECK(CsvLogger::format(-std::numeric_limits<double>::infinity()) == "-inf");
 }

@@ -105,20 +105,36 @@ inline a2q::io::Metadata normalization_metadata(const a2q::Shape& input, const a
 }
 
 /// Loads one split; throws config_error when the directory is missing and when the images do not have
-/// the shape the model takes.
+/// the shape the model takes. A super-resolution model (`upscale` > 0) takes each image's average pooling
+/// by `upscale` and is scored against the image itself (data::super_resolution_pairs).
 inline a2q::data::ImageDataset load_split(const std::filesystem::path& dir, const a2q::Shape& input,
-                                          a2q::data::Split split, std::int64_t limit = 0) {
+                                          a2q::data::Split split, std::int64_t limit = 0,
+                                          std::int64_t upscale = 0) {
   if (!std::filesystem::is_directory(dir))
     throw a2q::config_error("the data directory " + dir.string() + " does not exist");
   a2q::data::ImageDataset data = data_format(input) == "cifar10" ? a2q::data::load_cifar10(dir, split)
                                                                  : a2q::data::load_mnist(dir, split);
+  if (limit > 0 && limit < data.size())
+    data = a2q::data::subset(data, 0, limit);
+  if (upscale > 0)
+    data = a2q::data::super_resolution_pairs(data, static_cast<int>(upscale));
   const a2q::Shape sample{data.images.dim(1), data.images.dim(2), data.images.dim(3)};
   if (sample != input)
     throw a2q::config_error("the model takes " + input.to_string() + " images, but " + dir.string() +
-                            " holds " + sample.to_string() + " images");
-  if (limit > 0 && limit < data.size())
-    data = a2q::data::subset(data, 0, limit);
+                            " holds " + sample.to_string() + (upscale > 0 ? " low-resolution" : "") +
+                            " images");
   return data;
+}
+
+/// The upscaling factor of a super-resolution model file (its recipe's "upscale"); 0 for a classifier.
+inline std::int64_t upscale_of(const a2q::io::ModelFile& file) {
+  const auto value = file.find_metadata("upscale");
+  if (!value)
+    return 0;
+  const std::vector<float> v = parse_numbers<a2q::io_error>(*value, "the model file's upscale");
+  if (v.size() != 1 || v[0] < 2 || v[0] > 8 || v[0] != std::floor(v[0]))
+    throw a2q::io_error("the model file's upscale '" + *value + "' is not an integer in [2, 8]");
+  return static_cast<std::int64_t>(v[0]);
 }
 
 /// The model's outputs for `images` ([S, ...]), computed `chunk` images at a time without gradients: whole

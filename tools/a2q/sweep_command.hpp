@@ -6,6 +6,7 @@
 // command per line) for GNU parallel or a job array; --collect DIR gathers what they wrote.
 
 #include "data_source.hpp"
+#include "model_commands.hpp"
 #include "train_command.hpp"
 
 #include <a2q/engine/verify.hpp>
@@ -86,6 +87,7 @@ struct SweepCommand {
       if (const std::string& v = train_options.at(flag); !v.empty())
         spec.train_args.insert(spec.train_args.end(), {flag, v});
     spec.constrained = constrained_layers(spec);
+    spec.metric = model == "espcn" ? a2q::sweep::Metric::psnr : a2q::sweep::Metric::accuracy;
     const std::vector<a2q::sweep::Point> points = a2q::sweep::plan(spec);
     for (const auto& p : points) // every job's command line is checked before anything trains
       if (p.trained())
@@ -171,36 +173,31 @@ struct SweepCommand {
     const std::string data = arg_after(plan.spec.train_args, "--data");
     const auto test = load_split(
         data.empty() ? m.file.find_metadata("data").value_or(a2q::data::default_fashion_mnist_dir) : data,
-        m.input, a2q::data::Split::test, limit.empty() ? 0 : std::stoll(limit));
+        m.input, a2q::data::Split::test, limit.empty() ? 0 : std::stoll(limit), upscale_of(m.file));
     a2q::data::DataLoaderOptions o{.batch_size = test.size(), .shuffle = false};
     o.normalization = normalization_for(m.input, m.file);
     const a2q::data::Batch batch = a2q::data::DataLoader(test, o).batch(0);
 
     a2q::sweep::PointResult r;
     r.point = p;
+    const bool psnr = batch.targets.numel() > 0;
+    const auto score = [&](const a2q::Tensor<float>& outputs) {
+      if (psnr)
+        return mean_psnr(outputs, batch);
+      std::int64_t correct = 0;
+      for (std::int64_t i = 0; i < batch.size(); ++i)
+        correct += a2q::engine::predicted_class(outputs, i) == batch.labels[static_cast<std::size_t>(i)];
+      return static_cast<double>(correct) / static_cast<double>(batch.size());
+    };
     if (!m.quantized()) {
-      r.metric =
-          static_cast<double>(a2q::count_correct(forward_in_chunks(*m.model, batch.images), batch.labels)) /
-          static_cast<double>(batch.size());
+      r.metric = score(forward_in_chunks(*m.model, batch.images));
     } else {
       const a2q::engine::IntegerModel ints = a2q::io::to_integer_model(m);
       r = a2q::sweep::summarize_point(p, ints, plan.spec.constrained);
-      a2q::engine::LayerOverflowStats stats;
-      a2q::engine::ExecutionOptions run;
-      run.policy = a2q::engine::OverflowPolicy::count;
-      run.stats = &stats;
-      std::int64_t correct = 0;
-      for (std::int64_t begin = 0; begin < batch.size(); begin += 500) {
-        const std::int64_t n = std::min<std::int64_t>(500, batch.size() - begin);
-        const a2q::Tensor<float> logits = ints.forward(a2q::leading_rows(batch.images, begin, n), run);
-        for (std::int64_t i = 0; i < n; ++i)
-          correct +=
-              a2q::engine::predicted_class(logits, i) == batch.labels[static_cast<std::size_t>(begin + i)];
-      }
-      r.metric = static_cast<double>(correct) / static_cast<double>(batch.size());
-      r.overflow_events = 0;
-      for (const auto& [name, s] : stats)
-        r.overflow_events += s.events;
+      const IntegerRun run =
+          run_integer(ints, batch.images, a2q::engine::OverflowPolicy::count, std::nullopt);
+      r.metric = score(run.outputs);
+      r.overflow_events = run.events();
     }
     std::ifstream metrics(a2q::sweep::metrics_file(plan.spec.directory, p));
     if (metrics) {

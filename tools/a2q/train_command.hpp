@@ -39,7 +39,7 @@ struct TrainCommand {
   void add_to(CLI::App& app) {
     auto* cmd = app.add_subcommand("train", "Train a model and write it to a model file");
     cmd->add_option("--model", model, "Architecture")
-        ->check(CLI::IsMember({"mlp", "cnn", "resnet", "mobilenet"}))
+        ->check(CLI::IsMember({"mlp", "cnn", "resnet", "mobilenet", "espcn"}))
         ->capture_default_str();
     cmd->add_option("--arch", arch,
                     "Train the network described in this JSON file (see docs/architecture.md) instead of "
@@ -73,8 +73,12 @@ struct TrainCommand {
     if (!quant.init_from.empty() && is_model_file(quant.init_from))
       return run_from_model(command_line);
     a2q::models::ModelRecipe recipe = make_recipe();
-    const auto train = load_split(data, recipe.input, a2q::data::Split::train, training.train_limit);
-    const auto test = load_split(data, recipe.input, a2q::data::Split::test, training.test_limit);
+    const std::int64_t upscale = recipe.super_resolution() ? recipe.upscale : 0;
+    if (upscale > 0 && (crop_padding > 0 || flip))
+      throw a2q::config_error("--crop-padding and --flip augment classifiers' inputs; the " + model +
+                              " is scored against its target images");
+    const auto train = load_split(data, recipe.input, a2q::data::Split::train, training.train_limit, upscale);
+    const auto test = load_split(data, recipe.input, a2q::data::Split::test, training.test_limit, upscale);
     recipe.classes = std::max(train.num_classes, 2);
 
     a2q::Rng rng(training.seed);
@@ -97,10 +101,12 @@ struct TrainCommand {
     recipe.architecture = model;
     recipe.policy = examples::make_policy(quant);
     if (width > 0 && model == "cnn")
-      throw a2q::config_error("--width applies to the mlp and the resnet, not the cnn");
+      throw a2q::config_error(
+          "--width applies to the mlp, the resnet, the mobilenet and the espcn, not the cnn");
     if (width > 0)
       (model == "mlp"         ? recipe.mlp_width
        : model == "mobilenet" ? recipe.mobilenet_width
+       : model == "espcn"     ? recipe.espcn_width
                               : recipe.resnet_width) = width;
     recipe.resnet_blocks = blocks;
     // The resnet takes CIFAR-10; the mobilenet takes either, as the data directory holds.
@@ -112,6 +118,9 @@ struct TrainCommand {
       const auto probe = a2q::data::load_mnist(data, a2q::data::Split::test);
       recipe.input = a2q::Shape{probe.channels(), probe.height(), probe.width()};
     }
+    if (recipe.super_resolution()) // the network reads the low-resolution image
+      recipe.input =
+          a2q::Shape{recipe.input[0], recipe.input[1] / recipe.upscale, recipe.input[2] / recipe.upscale};
     recipe.validate();
     return recipe;
   }
@@ -218,8 +227,10 @@ struct TrainCommand {
     test_loader.normalization = normalization;
     const auto summary =
         examples::run_training(net, train, test, training, train_loader, test_loader, trainer_options);
-    fmt::print("test accuracy {:.2f}% after {} epochs ({:.2f} s/epoch, {} threads)\n",
-               100.0 * summary.test.accuracy, summary.fit.history.size(),
+    fmt::print("test {} after {} epochs ({:.2f} s/epoch, {} threads)\n",
+               summary.test.psnr_db ? fmt::format("PSNR {:.2f} dB", *summary.test.psnr_db)
+                                    : fmt::format("accuracy {:.2f}%", 100.0 * summary.test.accuracy),
+               summary.fit.history.size(),
                summary.fit.history.empty() ? 0.0 : summary.fit.history.back().seconds, summary.threads);
     examples::write_metrics(training.metrics, name, data, training, summary, net.parameter_count(),
                             [&](nlohmann::ordered_json& doc) {
@@ -232,6 +243,8 @@ struct TrainCommand {
                                {"data", data},
                                {"epochs", std::to_string(summary.fit.history.size())},
                                {"test_accuracy", fmt::format("{:.6f}", summary.test.accuracy)}};
+    if (summary.test.psnr_db)
+      metadata.emplace_back("test_psnr_db", fmt::format("{:.4f}", *summary.test.psnr_db));
     for (auto& entry : normalization_metadata(input, normalization))
       metadata.push_back(std::move(entry));
     save(std::move(metadata));

@@ -38,6 +38,11 @@ A2Q_DECL Var softmax_cross_entropy(const Var& logits, std::span<const std::int32
 /// @throws shape_error when the shapes differ or are empty
 A2Q_DECL Var mse_loss(const Var& pred, const Var& target);
 
+/// Σ over the samples (dimension 0) of each one's PSNR in dB, 10·log10(peak² / mse_n), with the mean squared
+/// error of its elements (floored at 1e-12 so that a perfect sample is finite: 120 dB for peak 1).
+/// @throws shape_error when the shapes differ or are empty
+A2Q_DECL double sum_psnr_db(const Tensor<float>& pred, const Tensor<float>& target, double peak = 1.0);
+
 } // namespace a2q
 
 #if A2Q_HEADER_ONLY

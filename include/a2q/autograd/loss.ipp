@@ -128,4 +128,21 @@ Var mse_loss(const Var& pred, const Var& target) {
                              });
 }
 
+double sum_psnr_db(const Tensor<float>& pred, const Tensor<float>& target, double peak) {
+  if (pred.shape() != target.shape() || pred.rank() < 1 || pred.numel() == 0)
+    throw shape_error("sum_psnr_db: prediction " + pred.shape().to_string() + " and target " +
+                      target.shape().to_string() + " must have the same non-empty shape");
+  const std::int64_t N = pred.dim(0), n = pred.numel() / N;
+  double total = 0.0;
+  for (std::int64_t i = 0; i < N; ++i) {
+    double sq = 0.0;
+    for (std::int64_t k = 0; k < n; ++k) {
+      const double d = static_cast<double>(pred[i * n + k]) - static_cast<double>(target[i * n + k]);
+      sq += d * d;
+    }
+    total += 10.0 * std::log10(peak * peak / std::max(sq / static_cast<double>(n), 1e-12));
+  }
+  return total;
+}
+
 } // namespace a2q

@@ -6,6 +6,7 @@
 
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/error.hpp"
+#include "a2q/core/pixel_shuffle.hpp"
 #include "a2q/core/tensor.hpp"
 
 #include <cstdint>
@@ -34,6 +35,12 @@ Var flatten(const Var& x) {
   for (int axis = 1; axis < s.rank(); ++axis)
     features *= s[axis];
   return reshape(x, Shape{s[0], features});
+}
+
+Var pixel_shuffle(const Var& x, std::int64_t factor) {
+  return detail::make_result(
+      pixel_shuffle(x.value(), factor), {x}, "pixel_shuffle",
+      [factor](detail::Node& self) { detail::accumulate_grad(self, 0, pixel_unshuffle(self.grad, factor)); });
 }
 
 } // namespace a2q

@@ -35,6 +35,12 @@ struct ImageDataset {
   std::vector<std::int32_t> labels{}; ///< N labels in [0, num_classes)
   int num_classes = 0;
   std::string name{}; ///< for messages and logs, e.g. "fashion-mnist/train"
+  /// Image-to-image tasks (super-resolution): the target image of each sample, [N, C', H', W'], pixels
+  /// 0..255; empty for classification.
+  Tensor<std::uint8_t> targets{};
+
+  /// The samples have target images (a regression task) rather than only labels.
+  bool has_targets() const { return targets.rank() == 4; }
 
   /// Number of samples N.
   std::int64_t size() const { return static_cast<std::int64_t>(labels.size()); }
@@ -64,6 +70,9 @@ struct ImageDataset {
                         ") but " + std::to_string(size()) + " labels");
     if (num_classes < 1)
       throw config_error(who + "num_classes must be >= 1, got " + std::to_string(num_classes));
+    if (targets.numel() > 0 && (targets.rank() != 4 || targets.dim(0) != size()))
+      throw shape_error(who + "targets must be [N, C, H, W] with one per sample, got shape " +
+                        targets.shape().to_string() + " for " + std::to_string(size()) + " samples");
     for (std::size_t i = 0; i < labels.size(); ++i)
       if (labels[i] < 0 || labels[i] >= num_classes)
         throw config_error(who + "label " + std::to_string(labels[i]) + " of sample " + std::to_string(i) +
@@ -75,6 +84,12 @@ struct ImageDataset {
 /// tests. The name gets "[first:first+count]" appended.
 /// @throws config_error if the range does not lie within the dataset.
 A2Q_DECL ImageDataset subset(const ImageDataset& dataset, std::int64_t first, std::int64_t count);
+
+/// Super-resolution pairs from `images`: each target is an image itself, each input its r x r average
+/// pooling rounded to the nearest pixel value (a low-resolution image stored in 8 bits, as a camera or a
+/// file holds it). Labels are kept. Sides that r does not divide lose their last rows or columns.
+/// @throws config_error for a factor outside [2, 8] or images smaller than r x r
+A2Q_DECL ImageDataset super_resolution_pairs(const ImageDataset& images, int factor);
 
 /// Loads an MNIST-format dataset (MNIST, Fashion-MNIST, KMNIST: 10 classes) from `dir`, which holds
 /// train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte,

@@ -40,6 +40,50 @@ ImageDataset subset(const ImageDataset& dataset, std::int64_t first, std::int64_
   out.labels.assign(dataset.labels.begin() + first, dataset.labels.begin() + first + count);
   out.num_classes = dataset.num_classes;
   out.name = dataset.name + "[" + std::to_string(first) + ":" + std::to_string(first + count) + "]";
+  if (dataset.has_targets()) {
+    const Shape& t = dataset.targets.shape();
+    const std::int64_t target_bytes = t[1] * t[2] * t[3];
+    out.targets = Tensor<std::uint8_t>::uninitialized({count, t[1], t[2], t[3]});
+    if (count > 0)
+      std::memcpy(out.targets.data(), dataset.targets.data() + first * target_bytes,
+                  static_cast<std::size_t>(count * target_bytes));
+  }
+  return out;
+}
+
+ImageDataset super_resolution_pairs(const ImageDataset& images, int factor) {
+  images.validate();
+  if (factor < 2 || factor > 8)
+    throw config_error("super_resolution_pairs: factor " + std::to_string(factor) + " is outside [2, 8]");
+  const std::int64_t N = images.size(), C = images.channels();
+  const std::int64_t H = images.height() / factor, W = images.width() / factor;
+  if (H < 1 || W < 1)
+    throw config_error("super_resolution_pairs: images of " + std::to_string(images.height()) + "x" +
+                       std::to_string(images.width()) + " are smaller than the factor " +
+                       std::to_string(factor));
+  ImageDataset out;
+  out.labels = images.labels;
+  out.num_classes = images.num_classes;
+  out.name = images.name + "/x" + std::to_string(factor);
+  out.targets = Tensor<std::uint8_t>::uninitialized({N, C, H * factor, W * factor});
+  out.images = Tensor<std::uint8_t>::uninitialized({N, C, H, W});
+  const std::int64_t src_h = images.height(), src_w = images.width(), area = factor * factor;
+  for (std::int64_t n = 0; n < N; ++n)
+    for (std::int64_t c = 0; c < C; ++c) {
+      const std::uint8_t* src = images.images.data() + (n * C + c) * src_h * src_w;
+      std::uint8_t* target = out.targets.data() + (n * C + c) * H * factor * W * factor;
+      std::uint8_t* low = out.images.data() + (n * C + c) * H * W;
+      for (std::int64_t y = 0; y < H * factor; ++y)
+        std::memcpy(target + y * W * factor, src + y * src_w, static_cast<std::size_t>(W * factor));
+      for (std::int64_t y = 0; y < H; ++y)
+        for (std::int64_t x = 0; x < W; ++x) {
+          std::int64_t sum = 0;
+          for (std::int64_t i = 0; i < factor; ++i)
+            for (std::int64_t j = 0; j < factor; ++j)
+              sum += src[(y * factor + i) * src_w + x * factor + j];
+          low[y * W + x] = static_cast<std::uint8_t>((2 * sum + area) / (2 * area)); // round half up
+        }
+    }
   return out;
 }
 

@@ -39,6 +39,8 @@ namespace a2q::data {
 struct Batch {
   Tensor<float> images{};             ///< [B, C, H, W], normalised
   std::vector<std::int32_t> labels{}; ///< B labels
+  Tensor<float> targets{};            ///< [B, C', H', W'] target images in [0, 1] (never normalised); empty
+                                      ///< for classification
   /// Number of samples B.
   std::int64_t size() const { return static_cast<std::int64_t>(labels.size()); }
 };

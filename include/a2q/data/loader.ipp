@@ -37,6 +37,10 @@ DataLoader::DataLoader(const ImageDataset& dataset, DataLoaderOptions options)
       throw config_error("DataLoader: normalization channel " + std::to_string(c) + " has mean " +
                          std::to_string(norm.mean[c]) + ", stddev " + std::to_string(norm.stddev[c]) +
                          "; stddev must be positive and both finite");
+  if (dataset.has_targets() && options_.augmentation.enabled())
+    throw config_error("DataLoader: dataset '" + dataset.name +
+                       "' has target images, which crops and flips of the input would no longer match; "
+                       "use no augmentation");
   if (options_.augmentation.random_crop_padding < 0)
     throw config_error("DataLoader: random_crop_padding must be >= 0, got " +
                        std::to_string(options_.augmentation.random_crop_padding));
@@ -89,6 +93,18 @@ Batch DataLoader::batch(std::int64_t index) const {
     const std::int64_t sample = order_[static_cast<std::size_t>(first + i)];
     out.labels[static_cast<std::size_t>(i)] = ds.labels[static_cast<std::size_t>(sample)];
     convert(ds.images.data() + sample * sample_size, out.images.data() + i * sample_size, first + i);
+  }
+  if (ds.has_targets()) {
+    const Shape& t = ds.targets.shape();
+    const std::int64_t target_size = t[1] * t[2] * t[3];
+    out.targets = Tensor<float>::uninitialized({count, t[1], t[2], t[3]});
+    for (std::int64_t i = 0; i < count; ++i) {
+      const std::int64_t sample = order_[static_cast<std::size_t>(first + i)];
+      const std::uint8_t* in = ds.targets.data() + sample * target_size;
+      float* target = out.targets.data() + i * target_size;
+      for (std::int64_t k = 0; k < target_size; ++k)
+        target[k] = static_cast<float>(in[k]) / 255.0f;
+    }
   }
   return out;
 }

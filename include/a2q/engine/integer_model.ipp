@@ -4,6 +4,8 @@
 
 #include "a2q/engine/integer_model.hpp"
 
+#include "a2q/core/pixel_shuffle.hpp"
+
 #include "a2q/engine/dense_kernel.hpp"
 #include "a2q/engine/integer_ops.hpp"
 #include "a2q/engine/sparse_kernel.hpp"
@@ -178,6 +180,17 @@ IntegerValue IntegerModel::run(const IntegerStep& step, std::vector<IntegerValue
       v.q.reshape(flat);
     else
       v.acc.reshape(flat);
+    return v;
+  }
+  if (const auto* op = std::get_if<PixelShuffleOp>(&step.op)) {
+    IntegerValue v =
+        take(step, values, 0, values[static_cast<std::size_t>(step.inputs.at(0))].kind, last_use);
+    if (v.kind == Kind::real)
+      v.real = pixel_shuffle(v.real, op->factor);
+    else if (v.kind == Kind::quantized)
+      v.q = pixel_shuffle(v.q, op->factor);
+    else
+      throw internal_error("IntegerModel: step '" + step.name + "' shuffles an accumulator value");
     return v;
   }
   if (const auto* op = std::get_if<DequantizeOp>(&step.op)) {

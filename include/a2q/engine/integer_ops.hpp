@@ -13,6 +13,8 @@
 /// - ReluOp, MaxPoolOp: q -> q on the integers (monotone, so exactly the float op on the grid).
 /// - SumPoolOp: q -> accumulator, the window sums of an average pool (the 1/k² goes into the factor).
 /// - FlattenOp: any value -> [N, rest].
+/// - PixelShuffleOp: a float or quantized value [N, C·r², H, W] -> [N, C, H·r, W·r] (core/pixel_shuffle.hpp);
+///   an accumulator is dequantized first, since its channels carry different factors.
 /// - DequantizeOp: accumulator -> float, a_c · v + b_c (the logits).
 
 #include "a2q/core/config.hpp"
@@ -92,13 +94,17 @@ struct SumPoolOp {
 
 struct FlattenOp {};
 
+struct PixelShuffleOp {
+  std::int64_t factor = 2;
+};
+
 struct DequantizeOp {
   std::vector<double> scale;  ///< a_c
   std::vector<double> offset; ///< b_c
 };
 
-using IntegerOp =
-    std::variant<QuantizeInput, LayerOp, RequantizeOp, ReluOp, MaxPoolOp, SumPoolOp, FlattenOp, DequantizeOp>;
+using IntegerOp = std::variant<QuantizeInput, LayerOp, RequantizeOp, ReluOp, MaxPoolOp, SumPoolOp, FlattenOp,
+                               PixelShuffleOp, DequantizeOp>;
 
 /// One step of the program: op applied to the values in `inputs`, result stored in `output`.
 struct IntegerStep {

@@ -43,6 +43,8 @@ public:
       sum_pool(name, engine::SumPoolOp{.kernel = 0, .stride = 1, .padding = 0});
     else if (dynamic_cast<const nn::Flatten*>(&m) != nullptr)
       flatten(name);
+    else if (const auto* shuffle = dynamic_cast<const nn::PixelShuffle*>(&m))
+      pixel_shuffle(name, shuffle->factor());
     else if (dynamic_cast<const nn::Dropout*>(&m) != nullptr)
       return; // the identity at inference
     else if (const auto* block = dynamic_cast<const models::QuantResidualBlock*>(&m))
@@ -53,13 +55,15 @@ public:
   }
 
   engine::IntegerModel finish() {
-    if (current_.kind == Kind::real)
+    if (current_.kind == Kind::real && !output_dequantized_)
       throw config_error("convert_to_integer: the model has no quantized layer");
     if (current_.relu)
       throw config_error("convert_to_integer: a ReLU ends the model after its last layer; the integer "
                          "engine folds ReLU into a following activation quantizer");
-    engine::DequantizeOp op{.scale = current_.a, .offset = current_.b};
-    emit("output", op, {current_.slot}, Kind::real);
+    if (current_.kind != Kind::real || !output_dequantized_) {
+      engine::DequantizeOp op{.scale = current_.a, .offset = current_.b};
+      emit("output", op, {current_.slot}, Kind::real);
+    }
     return engine::IntegerModel(std::move(steps_), slots_, current_.slot);
   }
 
@@ -104,6 +108,7 @@ private:
   void quantize(const std::string& name, const nn::ActQuant& act) {
     require(act.fixed() || act.calibrated() || act.observed_batches() > 0, name,
             "the activation quantizer was never calibrated (train or load the model first)");
+    require(!output_dequantized_, name, "nothing can be quantized after a pixel shuffle of the output");
     if (current_.kind == Kind::real) {
       require(!current_.relu, name, "a ReLU before the input quantizer is not supported");
       emit(name, engine::QuantizeInput{.options = act.fake_quant_options(), .scale = act.scale()},
@@ -260,6 +265,28 @@ private:
     keep_meaning([&] { emit(name, engine::FlattenOp{}, {current_.slot}, current_.kind); });
   }
 
+  /// Sub-pixel upscaling. An accumulator's channels have different factors, which a shuffle would mix:
+  /// it is dequantized first (only the model's output may be: nothing quantized follows).
+  void pixel_shuffle(const std::string& name, std::int64_t r) {
+    require(shape_.rank() == 3 && shape_[0] % (r * r) == 0, name,
+            "pixel shuffle by " + std::to_string(r) + " needs [C, H, W] with C divisible by " +
+                std::to_string(r * r) + ", got " + shape_.to_string());
+    require(current_.kind != Kind::real || output_dequantized_, name,
+            "a pixel shuffle needs a quantized layer before it");
+    if (current_.kind == Kind::accumulator) {
+      require(!current_.relu, name, "a ReLU before a pixel shuffle at the output is not supported");
+      emit(name + ".dequantize", engine::DequantizeOp{.scale = current_.a, .offset = current_.b},
+           {current_.slot}, Kind::real);
+      output_dequantized_ = true;
+    }
+    shape_ = Shape{shape_[0] / (r * r), shape_[1] * r, shape_[2] * r};
+    if (current_.kind == Kind::quantized) { // one grid: every channel has the same factor
+      current_.a.resize(static_cast<std::size_t>(shape_[0]));
+      current_.b.resize(static_cast<std::size_t>(shape_[0]));
+    }
+    keep_meaning([&] { emit(name, engine::PixelShuffleOp{.factor = r}, {current_.slot}, current_.kind); });
+  }
+
   void residual_block(const std::string& name, const models::QuantResidualBlock& block) {
     require(current_.kind == Kind::quantized, name, "a residual block needs a quantized input");
     const Current input = current_;
@@ -318,7 +345,8 @@ private:
   std::span<const nn::IntegerLayer> stored_;
   Current current_;
   std::vector<engine::IntegerStep> steps_;
-  int slots_ = 1; // slot 0 is the input
+  int slots_ = 1;                   // slot 0 is the input
+  bool output_dequantized_ = false; // the output was dequantized early (a pixel shuffle follows it)
 };
 
 } // namespace a2q::detail

@@ -299,6 +299,15 @@ inline void register_builtin_serializers(SerializerRegistry& registry) {
                                      r.only_keys(node, {});
                                      return make_unique<nn::GlobalAvgPool2d>();
                                    });
+  add_builtin<nn::PixelShuffle>(
+      registry, "PixelShuffle",
+      [](const nn::PixelShuffle& m, json& node, ArchitectureWriter&, const std::string&) {
+        node["factor"] = m.factor();
+      },
+      [](const json& node, ArchitectureReader& r, const std::string&) {
+        r.only_keys(node, {"factor"});
+        return make_unique<nn::PixelShuffle>(r.integer(node, "factor", 1, 64));
+      });
   add_builtin<nn::Dropout>(
       registry, "Dropout",
       [](const nn::Dropout& m, json& node, ArchitectureWriter&, const std::string&) {

@@ -116,6 +116,17 @@ static inline void {P}_dequantize(const int64_t* v, int64_t channels, int64_t pl
     for (i = 0; i < plane; ++i)
       out[c * plane + i] = (float)((double)v[c * plane + i] * scale[c] + offset[c]);
 }
+
+/* Sub-pixel upscaling of the output: [C*r*r, H, W] -> [C, H*r, W*r], PyTorch's order. */
+static inline void {P}_pixel_shuffle(const float* in, int64_t C, int64_t H, int64_t W, int64_t r, float* out) {
+  int64_t c, i, j, h, w;
+  for (c = 0; c < C; ++c)
+    for (i = 0; i < r; ++i)
+      for (j = 0; j < r; ++j)
+        for (h = 0; h < H; ++h)
+          for (w = 0; w < W; ++w)
+            out[(c * H * r + h * r + i) * W * r + w * r + j] = in[((c * r + i) * r + j) * H * W + h * W + w];
+}
 )C";
 
 /// Dense and convolution kernels for one weight type {T} (suffix {S}).
@@ -249,6 +260,7 @@ void write_c_header(std::ostream& out, const engine::IntegerModel& model, const 
   bool wide_used[2] = {false, false};         // int64 copies of quantized requantization inputs
   std::vector<Shape> slot_shape(static_cast<std::size_t>(model.slots()));
   std::vector<bool> slot_is_sum(static_cast<std::size_t>(model.slots()), false); // int64 sums, not int32 q
+  const auto last = [&](const engine::IntegerStep& step) { return &step == &steps.back(); };
   for (const engine::IntegerStep& step : steps) {
     if (&step < &*first_quantize)
       continue; // a flatten of the float input: the C input is flat already
@@ -368,7 +380,18 @@ void write_c_header(std::ostream& out, const engine::IntegerModel& model, const 
       c_array(data, "double", id + "_offset", dequant->offset, c_double, 4);
       const auto [C, plane] = channels_and_plane(step.shape);
       program << "  " << P << "_dequantize(" << slot(in(0)) << ", " << C << ", " << plane << ", " << id
-              << "_scale, " << id << "_offset, logits);\n";
+              << "_scale, " << id << "_offset, " << (last(step) ? "logits" : slot(step.output)) << ");\n";
+    } else if (const auto* shuffle = std::get_if<engine::PixelShuffleOp>(&step.op)) {
+      const auto producer = std::find_if(steps.begin(), steps.end(),
+                                         [&](const engine::IntegerStep& s) { return s.output == in(0); });
+      if (producer == steps.end() || !std::holds_alternative<engine::DequantizeOp>(producer->op))
+        throw config_error("write_c_header: '" + step.name +
+                           "' shuffles a value that is not the dequantized output; the header covers a pixel "
+                           "shuffle of the output only");
+      const Shape& s = slot_shape[static_cast<std::size_t>(in(0))];
+      program << "  " << P << "_pixel_shuffle(" << slot(in(0)) << ", " << step.shape[0] << ", " << s[1]
+              << ", " << s[2] << ", " << shuffle->factor << ", "
+              << (last(step) ? "logits" : slot(step.output)) << ");\n";
     }
   }
 
@@ -381,8 +404,12 @@ void write_c_header(std::ostream& out, const engine::IntegerModel& model, const 
     const std::int64_t n = shape_numel(step.shape);
     widest = std::max(widest, n);
     const bool sums = slot_is_sum[static_cast<std::size_t>(step.output)];
-    if (std::holds_alternative<engine::DequantizeOp>(step.op))
+    if (std::holds_alternative<engine::DequantizeOp>(step.op) ||
+        std::holds_alternative<engine::PixelShuffleOp>(step.op)) { // float values: the output, or on its way
+      if (!last(step))
+        buffers << "static float " << P << "_v" << step.output << "[" << n << "];\n";
       continue;
+    }
     if (std::holds_alternative<engine::FlattenOp>(step.op)) {
       buffers << "#define " << P << "_v" << step.output << " " << P << "_v" << step.inputs.at(0) << "\n";
       continue;

@@ -59,7 +59,7 @@ public:
         const std::string q = unique(names, name + "_quant");
         out.push_back(quantizer(q));
         reaching_quantizer_ = prefix.empty() ? q : prefix + "." + q;
-      } else if (type == "MaxPool2d" || type == "Flatten" || type == "Dropout") {
+      } else if (type == "MaxPool2d" || type == "Flatten" || type == "Dropout" || type == "PixelShuffle") {
         // the quantizer's integers pass through unchanged
       } else if (type == "AvgPool2d" || type == "GlobalAvgPool2d") {
         reaching_quantizer_.clear();
@@ -74,8 +74,8 @@ public:
       } else {
         throw config_error(
             "layer '" + path + "' (" + type +
-            "): the quantized twin covers Linear, Conv2d, BatchNorm2d, ReLU, pooling, Flatten and "
-            "Dropout (residual connections are not supported yet)");
+            "): the quantized twin covers Linear, Conv2d, BatchNorm2d, ReLU, pooling, Flatten, PixelShuffle "
+            "and Dropout (residual connections are not supported yet)");
       }
     }
     return {{"type", "Sequential"}, {"layers", std::move(out)}};

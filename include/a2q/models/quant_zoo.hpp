@@ -70,6 +70,12 @@ A2Q_DECL std::unique_ptr<nn::Sequential> quant_mobilenet(const QuantPolicy& poli
                                                          std::int64_t in_channels, std::int64_t width = 8,
                                                          std::int64_t classes = 10);
 
+/// The quantized espcn() (layers conv1, conv2, conv3, then the pixel shuffle "upscale"): conv2 is the hidden
+/// layer; conv1 reads the pixel grid, conv3's output is the image (dequantized, then shuffled).
+A2Q_DECL std::unique_ptr<nn::Sequential> quant_espcn(const QuantPolicy& policy, Rng& rng,
+                                                     std::int64_t channels = 1, std::int64_t width = 32,
+                                                     std::int64_t factor = 2);
+
 /// The settings of a QuantResidualBlock's layers and quantizers.
 struct QuantResidualConfig {
   nn::LayerQuantConfig conv1, conv2;

@@ -146,6 +146,32 @@ std::unique_ptr<nn::Sequential> quant_mobilenet(const QuantPolicy& policy, Rng& 
   return model;
 }
 
+std::unique_ptr<nn::Sequential> quant_espcn(const QuantPolicy& policy, Rng& rng, std::int64_t channels,
+                                            std::int64_t width, std::int64_t factor) {
+  if (policy.method == quant::QuantMethod::none)
+    return espcn(rng, channels, width, factor);
+  if (channels < 1 || width < 2 || factor < 2 || factor > 8)
+    throw config_error("quant_espcn: channels >= 1, width >= 2 and factor in [2, 8] needed, got " +
+                       std::to_string(channels) + ", " + std::to_string(width) + " and " +
+                       std::to_string(factor));
+  auto model = std::make_unique<nn::Sequential>();
+  const nn::ActQuant* input = &model->emplace_named<nn::ActQuant>("input_quant", pixel_input());
+  model->emplace_named<nn::QuantConv2d>("conv1", channels, width, 5, rng, policy.layer("conv1", true, false),
+                                        *input, Conv2dOptions{.stride = 1, .padding = 2});
+  model->emplace_named<nn::ReLU>("relu1");
+  input = &model->emplace_named<nn::ActQuant>("act1", policy.activation_options());
+  model->emplace_named<nn::QuantConv2d>("conv2", width, width / 2, 3, rng,
+                                        policy.layer("conv2", false, false), *input,
+                                        Conv2dOptions{.stride = 1, .padding = 1});
+  model->emplace_named<nn::ReLU>("relu2");
+  input = &model->emplace_named<nn::ActQuant>("act2", policy.activation_options());
+  model->emplace_named<nn::QuantConv2d>("conv3", width / 2, channels * factor * factor, 3, rng,
+                                        policy.layer("conv3", false, true), *input,
+                                        Conv2dOptions{.stride = 1, .padding = 1});
+  model->emplace_named<nn::PixelShuffle>("upscale", factor);
+  return model;
+}
+
 QuantResidualConfig QuantResidualConfig::from_policy(const QuantPolicy& policy, const std::string& name) {
   return {.conv1 = policy.layer(name + ".conv1", false, false),
           .conv2 = policy.layer(name + ".conv2", false, false),

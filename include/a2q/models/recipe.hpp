@@ -25,20 +25,26 @@
 namespace a2q::models {
 
 /// The architectures a recipe can build.
-inline constexpr std::array<std::string_view, 4> recipe_architectures = {"mlp", "cnn", "resnet", "mobilenet"};
+inline constexpr std::array<std::string_view, 5> recipe_architectures = {"mlp", "cnn", "resnet", "mobilenet",
+                                                                         "espcn"};
 
 /// The widest hidden layer a recipe builds (a guard against absurd metadata, not a kernel limit).
 inline constexpr std::int64_t max_mlp_width = 8192;
 
 struct ModelRecipe {
-  std::string architecture = "mlp"; ///< "mlp" (784-W-W-10), "cnn", "resnet" or "mobilenet"
+  std::string architecture = "mlp"; ///< "mlp" (784-W-W-10), "cnn", "resnet", "mobilenet" or "espcn"
   Shape input{1, 28, 28};           ///< one sample: [C, H, W]
   std::int64_t classes = 10;
   std::int64_t mlp_width = 256;     ///< mlp only: width of both hidden layers
   std::int64_t resnet_width = 16;   ///< resnet only
   int resnet_blocks = 1;            ///< resnet only: blocks per stage
   std::int64_t mobilenet_width = 8; ///< mobilenet only: the stem's channels
-  QuantPolicy policy{};             ///< method none: the float model
+  std::int64_t espcn_width = 32;    ///< espcn only: the first convolution's channels
+  std::int64_t upscale = 2;         ///< espcn only: the upscaling factor (input is the low-resolution image)
+
+  /// An image-to-image model (espcn): trained on target images, scored by PSNR.
+  bool super_resolution() const { return architecture == "espcn"; }
+  QuantPolicy policy{}; ///< method none: the float model
 
   /// Checks the fields; config_error with one clear sentence otherwise.
   A2Q_DECL void validate() const;

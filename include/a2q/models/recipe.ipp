@@ -26,7 +26,8 @@ namespace a2q::models {
 void ModelRecipe::validate() const {
   if (std::find(recipe_architectures.begin(), recipe_architectures.end(), architecture) ==
       recipe_architectures.end())
-    throw config_error("unknown model '" + architecture + "' (expected mlp, cnn, resnet or mobilenet)");
+    throw config_error("unknown model '" + architecture +
+                       "' (expected mlp, cnn, resnet, mobilenet or espcn)");
   if (input.rank() != 3 || input[0] < 1 || input[1] < 1 || input[2] < 1)
     throw config_error("the input shape " + input.to_string() + " is not a positive [C, H, W]");
   if (classes < 2)
@@ -38,6 +39,9 @@ void ModelRecipe::validate() const {
   if (architecture == "mlp" && (mlp_width < 1 || mlp_width > max_mlp_width))
     throw config_error("the mlp's hidden width must be in [1, " + std::to_string(max_mlp_width) + "], got " +
                        std::to_string(mlp_width));
+  if (architecture == "espcn" && (espcn_width < 2 || espcn_width > 1024 || upscale < 2 || upscale > 8))
+    throw config_error("the espcn's width must be in [2, 1024] and its upscaling in [2, 8], got " +
+                       std::to_string(espcn_width) + " and " + std::to_string(upscale));
   if (architecture == "mobilenet" && (mobilenet_width < 1 || mobilenet_width > 1024))
     throw config_error("the mobilenet's width must be in [1, 1024], got " + std::to_string(mobilenet_width));
   if (architecture == "resnet" && (resnet_width < 1 || resnet_blocks < 1))
@@ -56,6 +60,8 @@ std::unique_ptr<nn::Sequential> ModelRecipe::build(Rng& rng) const {
     return quant_mnist_cnn(policy, rng, input[1], input[2], classes); // float when method is none
   if (architecture == "mobilenet")
     return quant_mobilenet(policy, rng, input[0], mobilenet_width, classes);
+  if (architecture == "espcn")
+    return quant_espcn(policy, rng, input[0], espcn_width, upscale);
   return quant_cifar_resnet(policy, rng, resnet_width, resnet_blocks, classes);
 }
 
@@ -69,6 +75,10 @@ std::vector<std::pair<std::string, std::string>> ModelRecipe::to_metadata() cons
     m.emplace_back("mlp_width", std::to_string(mlp_width));
   if (architecture == "mobilenet")
     m.emplace_back("mobilenet_width", std::to_string(mobilenet_width));
+  if (architecture == "espcn") {
+    m.emplace_back("espcn_width", std::to_string(espcn_width));
+    m.emplace_back("upscale", std::to_string(upscale));
+  }
   if (architecture == "resnet") {
     m.emplace_back("resnet_width", std::to_string(resnet_width));
     m.emplace_back("resnet_blocks", std::to_string(resnet_blocks));
@@ -127,6 +137,10 @@ ModelRecipe::from_metadata(const std::function<std::optional<std::string>(std::s
     r.mlp_width = integer("mlp_width");
   if (r.architecture == "mobilenet")
     r.mobilenet_width = integer("mobilenet_width");
+  if (r.architecture == "espcn") {
+    r.espcn_width = integer("espcn_width");
+    r.upscale = integer("upscale");
+  }
   if (r.architecture == "resnet") {
     r.resnet_width = integer("resnet_width");
     r.resnet_blocks = static_cast<int>(integer("resnet_blocks"));

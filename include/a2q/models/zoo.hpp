@@ -6,7 +6,9 @@
 ///   (optionally with batch norm after each convolution),
 /// - a small ResNet for CIFAR-10 (a stem and three stages of residual blocks),
 /// - a MobileNetV1-style network of depthwise-separable convolutions (depthwise 3x3, K = 9: the extreme
-///   case of the accumulator bounds).
+///   case of the accumulator bounds),
+/// - an ESPCN-style super-resolution network (Shi et al. 2016): convolutions on the low-resolution image and
+///   a sub-pixel (pixel shuffle) upscaling at the end.
 
 #include "a2q/core/config.hpp"
 #include "a2q/nn/activation.hpp"
@@ -50,6 +52,12 @@ inline constexpr std::array<int, 5> mobilenet_widths = {2, 4, 4, 8, 8};
 /// 2w, 4w, 4w, 8w, 8w; strides 1, 2, 1, 2, 1), global average pooling and a linear classifier.
 A2Q_DECL std::unique_ptr<nn::Sequential> mobilenet(Rng& rng, std::int64_t in_channels, std::int64_t width = 8,
                                                    std::int64_t classes = 10);
+
+/// ESPCN-style super-resolution for C-channel images, upscaling by `factor`: conv 5x5 C -> w, ReLU,
+/// conv 3x3 w -> w/2, ReLU, conv 3x3 w/2 -> C·factor², pixel shuffle. Its output is the high-resolution
+/// image (pixel values in [0, 1]); trained with the mean squared error.
+A2Q_DECL std::unique_ptr<nn::Sequential> espcn(Rng& rng, std::int64_t channels = 1, std::int64_t width = 32,
+                                               std::int64_t factor = 2);
 
 } // namespace a2q::models
 

@@ -105,4 +105,21 @@ std::unique_ptr<nn::Sequential> mobilenet(Rng& rng, std::int64_t in_channels, st
   return model;
 }
 
+std::unique_ptr<nn::Sequential> espcn(Rng& rng, std::int64_t channels, std::int64_t width,
+                                      std::int64_t factor) {
+  if (channels < 1 || width < 2 || factor < 2 || factor > 8)
+    throw config_error("espcn: channels >= 1, width >= 2 and factor in [2, 8] needed, got " +
+                       std::to_string(channels) + ", " + std::to_string(width) + " and " +
+                       std::to_string(factor));
+  auto model = std::make_unique<nn::Sequential>();
+  model->emplace<nn::Conv2d>(channels, width, 5, rng, Conv2dOptions{.stride = 1, .padding = 2});
+  model->emplace<nn::ReLU>();
+  model->emplace<nn::Conv2d>(width, width / 2, 3, rng, Conv2dOptions{.stride = 1, .padding = 1});
+  model->emplace<nn::ReLU>();
+  model->emplace<nn::Conv2d>(width / 2, channels * factor * factor, 3, rng,
+                             Conv2dOptions{.stride = 1, .padding = 1});
+  model->emplace<nn::PixelShuffle>(factor);
+  return model;
+}
+
 } // namespace a2q::models

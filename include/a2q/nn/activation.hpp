@@ -23,6 +23,21 @@ public:
   std::string type_name() const override { return "Flatten"; }
 };
 
+/// Sub-pixel upscaling: [N, C·r², H, W] -> [N, C, H·r, W·r] (ESPCN's last layer, after a convolution).
+class PixelShuffle : public Module {
+public:
+  explicit PixelShuffle(std::int64_t factor) : factor_(factor) {
+    if (factor < 1 || factor > 64)
+      throw config_error("PixelShuffle: factor must be in [1, 64], got " + std::to_string(factor));
+  }
+  Var forward(const Var& x) override { return pixel_shuffle(x, factor_); }
+  std::string type_name() const override { return "PixelShuffle"; }
+  std::int64_t factor() const { return factor_; }
+
+private:
+  std::int64_t factor_;
+};
+
 /// Inverted dropout with its own seeded generator (identity in eval mode).
 class Dropout : public Module {
 public:

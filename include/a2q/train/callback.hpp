@@ -36,14 +36,15 @@ struct TrainInfo {
 
 /// Progress within an epoch, after each training batch; given to Callback::on_batch_end.
 struct BatchProgress {
-  int epoch = 0;                ///< current epoch (from 0)
-  int epochs = 0;               ///< total epochs of the fit
-  std::int64_t batch = 0;       ///< batches finished in this epoch, 1..batches
-  std::int64_t batches = 0;     ///< batches per epoch
-  std::int64_t global_step = 0; ///< optimizer steps since epoch 0 (epoch * batches + batch - 1)
-  double loss = 0.0;            ///< running mean cross-entropy of the epoch so far
-  double accuracy = 0.0;        ///< running accuracy of the epoch so far, in [0, 1]
-  double lr = 0.0;              ///< learning rate of the last step
+  int epoch = 0;                 ///< current epoch (from 0)
+  int epochs = 0;                ///< total epochs of the fit
+  std::int64_t batch = 0;        ///< batches finished in this epoch, 1..batches
+  std::int64_t batches = 0;      ///< batches per epoch
+  std::int64_t global_step = 0;  ///< optimizer steps since epoch 0 (epoch * batches + batch - 1)
+  double loss = 0.0;             ///< running mean cross-entropy of the epoch so far
+  double accuracy = 0.0;         ///< running accuracy of the epoch so far, in [0, 1]
+  std::optional<double> psnr_db; ///< image-to-image tasks: running mean PSNR (loss is then the MSE)
+  double lr = 0.0;               ///< learning rate of the last step
   double samples_per_second = 0.0;
   double elapsed_seconds = 0.0; ///< since the epoch began
   double eta_seconds = 0.0;     ///< estimated time to the end of the epoch's training batches
@@ -51,8 +52,9 @@ struct BatchProgress {
 
 /// Result of one evaluation pass (Trainer::evaluate).
 struct EvalResult {
-  double loss = 0.0;     ///< mean cross-entropy (no label smoothing) over all samples
-  double accuracy = 0.0; ///< correct / samples, in [0, 1]
+  double loss = 0.0;     ///< mean cross-entropy (no label smoothing) over all samples; MSE with targets
+  double accuracy = 0.0; ///< correct / samples, in [0, 1] (0 with targets)
+  std::optional<double> psnr_db; ///< image-to-image tasks: mean PSNR over the samples, peak 1
   std::int64_t samples = 0;
   std::int64_t correct = 0;
   double seconds = 0.0;
@@ -60,10 +62,11 @@ struct EvalResult {
 
 /// Statistics of one training epoch.
 struct EpochStats {
-  int epoch = 0;           ///< from 0
-  double loss = 0.0;       ///< mean cross-entropy over the epoch's samples (with label smoothing)
-  double extra_loss = 0.0; ///< mean of TrainerOptions::extra_loss over the batches (0 if none)
-  double accuracy = 0.0;   ///< training accuracy, in [0, 1]
+  int epoch = 0;                 ///< from 0
+  double loss = 0.0;             ///< mean cross-entropy over the epoch's samples (with label smoothing)
+  double extra_loss = 0.0;       ///< mean of TrainerOptions::extra_loss over the batches (0 if none)
+  double accuracy = 0.0;         ///< training accuracy, in [0, 1]
+  std::optional<double> psnr_db; ///< image-to-image tasks: mean training PSNR (loss is then the MSE)
   std::int64_t samples = 0;
   double seconds = 0.0; ///< training time of the epoch (validation excluded)
   double samples_per_second = 0.0;

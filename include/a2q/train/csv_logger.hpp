@@ -21,7 +21,8 @@ namespace a2q::train {
 
 /// Writes one CSV row per epoch:
 ///
-///     epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second
+///     epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second,train_psnr_db,val_psnr_db
+/// (the PSNR columns are empty unless the task is image-to-image, whose losses are then mean squared errors)
 ///     1,0.1,0.6931,0.5,0.6012,0.71,0.25,1024
 ///
 /// Epochs are counted from 1, accuracies are fractions in [0, 1], numbers are written in their shortest
@@ -34,7 +35,8 @@ class CsvLogger : public Callback {
 public:
   /// The header line (without the newline).
   static constexpr const char* header =
-      "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second";
+      "epoch,lr,train_loss,train_accuracy,val_loss,val_accuracy,seconds,samples_per_second,train_psnr_db,"
+      "val_psnr_db";
 
   /// @param path the CSV file, replaced at the first epoch of every fit.
   explicit CsvLogger(std::filesystem::path path) : path_(std::move(path)) {}

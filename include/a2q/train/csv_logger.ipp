@@ -32,7 +32,7 @@ void CsvLogger::on_epoch_end(const EpochStats& s, const std::optional<EvalResult
        {std::optional<double>(s.lr), std::optional<double>(s.loss), std::optional<double>(s.accuracy),
         v ? std::optional<double>(v->loss) : std::nullopt,
         v ? std::optional<double>(v->accuracy) : std::nullopt, std::optional<double>(s.seconds),
-        std::optional<double>(s.samples_per_second)}) {
+        std::optional<double>(s.samples_per_second), s.psnr_db, v ? v->psnr_db : std::nullopt}) {
     row += ',';
     if (value)
       row += format(*value);

@@ -18,7 +18,24 @@
 #include <string>
 #include <unistd.h>
 
+namespace a2q::detail {
+
+/// "<lead>acc 85.12%", or "<lead>psnr 27.31 dB" for an image-to-image task.
+inline std::string metric_text(const char* lead, double accuracy, const std::optional<double>& psnr_db) {
+  std::ostringstream out;
+  out << std::fixed << std::setprecision(2) << lead;
+  if (psnr_db)
+    out << "psnr " << *psnr_db << " dB";
+  else
+    out << "acc " << 100.0 * accuracy << '%';
+  return out.str();
+}
+
+} // namespace a2q::detail
+
 namespace a2q::train {
+
+using a2q::detail::metric_text;
 
 bool stdout_is_terminal() {
   return ::isatty(::fileno(stdout)) != 0;
@@ -45,7 +62,7 @@ void ProgressBar::on_batch_end(const BatchProgress& p) {
     line << (i < filled ? '=' : i == filled ? '>' : ' ');
   const int digits = static_cast<int>(std::to_string(p.batches).size());
   line << "] " << std::setw(digits) << p.batch << '/' << p.batches << std::fixed << std::setprecision(4)
-       << " loss " << p.loss << std::setprecision(2) << " acc " << 100.0 * p.accuracy << '%'
+       << " loss " << p.loss << std::setprecision(2) << metric_text(" ", p.accuracy, p.psnr_db)
        << std::setprecision(0) << ' ' << p.samples_per_second << " samples/s ETA "
        << format_duration(p.eta_seconds);
   draw(line.str());
@@ -58,20 +75,20 @@ void ProgressBar::on_epoch_end(const EpochStats& s, const std::optional<EvalResu
     // Finish the live line: keep the bar, replace the ETA by the epoch's totals.
     line << "epoch " << s.epoch + 1 << '/' << epochs_ << " ["
          << std::string(static_cast<std::size_t>(width_), '=') << "] " << std::setprecision(4) << "loss "
-         << s.loss << std::setprecision(2) << " acc " << 100.0 * s.accuracy << '%';
+         << s.loss << std::setprecision(2) << metric_text(" ", s.accuracy, s.psnr_db);
     if (v)
-      line << std::setprecision(4) << " val loss " << v->loss << std::setprecision(2) << " val acc "
-           << 100.0 * v->accuracy << '%';
+      line << std::setprecision(4) << " val loss " << v->loss << std::setprecision(2)
+           << metric_text(" val ", v->accuracy, v->psnr_db);
     line << std::setprecision(1) << ' ' << s.seconds << " s " << std::setprecision(0) << s.samples_per_second
          << " samples/s";
     draw(line.str());
     out_ << '\n';
   } else {
     line << "epoch " << s.epoch + 1 << '/' << epochs_ << ": " << std::setprecision(4) << "loss " << s.loss
-         << ", acc " << std::setprecision(2) << 100.0 * s.accuracy << '%';
+         << std::setprecision(2) << metric_text(", ", s.accuracy, s.psnr_db);
     if (v)
-      line << ", val loss " << std::setprecision(4) << v->loss << ", val acc " << std::setprecision(2)
-           << 100.0 * v->accuracy << '%';
+      line << ", val loss " << std::setprecision(4) << v->loss << std::setprecision(2)
+           << metric_text(", val ", v->accuracy, v->psnr_db);
     line << ", " << std::setprecision(1) << s.seconds << " s, " << std::setprecision(0)
          << s.samples_per_second << " samples/s";
     out_ << line.str() << '\n';

@@ -1,6 +1,7 @@
 #pragma once
 /// @file
-/// a2q::train::Trainer: the supervised classification training loop (forward, softmax cross-entropy,
+/// a2q::train::Trainer: the supervised training loop (forward, softmax cross-entropy against the labels, or
+/// the mean squared error against target images when the batches carry them, as super-resolution's do,
 /// backward, optional gradient clipping, optimizer step), with a built-in divergence check, validation,
 /// callbacks for all reporting, and resuming from checkpoints.
 ///
@@ -92,7 +93,8 @@ public:
 
   /// Evaluates the model on every batch of `loader` (its current epoch) in evaluation mode without
   /// recording gradients; restores the previous training mode afterwards, also on errors.
-  /// @return mean cross-entropy (no label smoothing) and accuracy over all samples.
+  /// @return mean cross-entropy (no label smoothing) and accuracy over all samples; with target images the
+  ///   mean squared error and the mean PSNR.
   A2Q_DECL EvalResult evaluate(data::DataLoader& loader);
 
 private:

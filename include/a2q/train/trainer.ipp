@@ -113,17 +113,28 @@ EvalResult Trainer::evaluate(data::DataLoader& loader) {
 
   EvalResult result;
   double loss_sum = 0.0;
+  double psnr_sum = 0.0;
+  bool regression = false;
   for (std::int64_t b = 0; b < loader.num_batches(); ++b) {
     data::Batch batch = loader.batch(b);
     const Var logits = model_(Var(std::move(batch.images)));
-    const Var loss = softmax_cross_entropy(logits, batch.labels);
-    loss_sum += static_cast<double>(loss.value()[0]) * static_cast<double>(batch.size());
-    result.correct += count_correct(logits.value(), batch.labels);
+    if (batch.targets.numel() > 0) { // an image-to-image task: MSE and PSNR
+      const Var loss = mse_loss(logits, Var(batch.targets));
+      loss_sum += static_cast<double>(loss.value()[0]) * static_cast<double>(batch.size());
+      psnr_sum += sum_psnr_db(logits.value(), batch.targets);
+      regression = true;
+    } else {
+      const Var loss = softmax_cross_entropy(logits, batch.labels);
+      loss_sum += static_cast<double>(loss.value()[0]) * static_cast<double>(batch.size());
+      result.correct += count_correct(logits.value(), batch.labels);
+    }
     result.samples += batch.size();
   }
   if (result.samples > 0) {
     result.loss = loss_sum / static_cast<double>(result.samples);
     result.accuracy = static_cast<double>(result.correct) / static_cast<double>(result.samples);
+    if (regression)
+      result.psnr_db = psnr_sum / static_cast<double>(result.samples);
   }
   result.seconds = seconds_since(start);
   return result;
@@ -163,6 +174,8 @@ EpochStats Trainer::train_epoch(data::DataLoader& train, int epoch) {
   const std::int64_t batches = train.num_batches();
   double loss_sum = 0.0;  // cross-entropy times batch size, summed in batch order
   double extra_sum = 0.0; // extra loss, summed in batch order
+  double psnr_sum = 0.0;  // image-to-image tasks: per-sample PSNR, summed in batch order
+  bool any_regression = false;
   std::int64_t correct = 0;
   std::int64_t seen = 0;
 
@@ -176,7 +189,10 @@ EpochStats Trainer::train_epoch(data::DataLoader& train, int epoch) {
     optimizer_.zero_grad();
     model_.zero_grad();
     const Var logits = model_(Var(std::move(batch.images)));
-    const Var cross_entropy = softmax_cross_entropy(logits, batch.labels, options_.label_smoothing);
+    const bool regression = batch.targets.numel() > 0; // an image-to-image task: MSE, scored by PSNR
+    const Var cross_entropy = regression
+                                  ? mse_loss(logits, Var(batch.targets))
+                                  : softmax_cross_entropy(logits, batch.labels, options_.label_smoothing);
     Var loss = cross_entropy;
     double extra_value = 0.0;
     if (options_.extra_loss) {
@@ -193,10 +209,15 @@ EpochStats Trainer::train_epoch(data::DataLoader& train, int epoch) {
     if (!std::isfinite(loss_value))
       throw numeric_error(
           "training diverged at " + position(epoch, b, batches) + ": loss is " + format_value(loss_value) +
-          " (cross-entropy " + format_value(cross_entropy.value()[0]) +
+          (regression ? " (mean squared error " : " (cross-entropy ") +
+          format_value(cross_entropy.value()[0]) +
           (options_.extra_loss ? ", extra loss " + format_value(extra_value) : std::string()) +
           ", learning rate " + format_value(optimizer_.lr()) + ")");
-    const std::int64_t batch_correct = count_correct(logits.value(), batch.labels);
+    const std::int64_t batch_correct = regression ? 0 : count_correct(logits.value(), batch.labels);
+    if (regression) {
+      psnr_sum += sum_psnr_db(logits.value(), batch.targets);
+      any_regression = true;
+    }
     if (loss.requires_grad())
       loss.backward();
     if (options_.grad_clip_norm > 0.0)
@@ -219,6 +240,8 @@ EpochStats Trainer::train_epoch(data::DataLoader& train, int epoch) {
       progress.global_step = step;
       progress.loss = loss_sum / static_cast<double>(seen);
       progress.accuracy = static_cast<double>(correct) / static_cast<double>(seen);
+      if (any_regression)
+        progress.psnr_db = psnr_sum / static_cast<double>(seen);
       progress.lr = optimizer_.lr();
       progress.elapsed_seconds = seconds_since(start);
       progress.samples_per_second =
@@ -236,6 +259,8 @@ EpochStats Trainer::train_epoch(data::DataLoader& train, int epoch) {
   stats.loss = seen > 0 ? loss_sum / static_cast<double>(seen) : 0.0;
   stats.extra_loss = batches > 0 ? extra_sum / static_cast<double>(batches) : 0.0;
   stats.accuracy = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0.0;
+  if (any_regression && seen > 0)
+    stats.psnr_db = psnr_sum / static_cast<double>(seen);
   stats.seconds = seconds_since(start);
   stats.samples_per_second = stats.seconds > 0.0 ? static_cast<double>(seen) / stats.seconds : 0.0;
   stats.lr = optimizer_.lr();
