@@ -12,6 +12,7 @@
 #include <a2q/io/int_weights_json.hpp>
 #include <a2q/io/model_io.hpp>
 #include <a2q/quant/bypass.hpp>
+#include <a2q/sweep/results.hpp>
 #ifdef A2Q_HAS_ONNX
 #include <a2q/onnx/qonnx_export.hpp>
 #endif
@@ -408,6 +409,10 @@ struct ReportCommand {
                               {"lut_estimate_p32", luts32[i].total}});
       }
       doc["layers"] = std::move(out_layers);
+      const a2q::sweep::WeightSummary weights = a2q::sweep::summarize_weights(layers);
+      doc["compression"] = {{"model", a2q::engine::compression_model}, {"weights", weights.weights},
+                            {"sparsity", weights.sparsity()},          {"dense_bits", weights.dense_bits},
+                            {"coded_bits", weights.coded_bits},        {"ratio", weights.compression()}};
       doc["lut_estimate"] = {{"model", "FINN MVAU (FINN-R cost model), thresholds in LUTRAM"},
                              {"pe", pe},
                              {"simd", simd},
@@ -432,6 +437,11 @@ struct ReportCommand {
                  p.datatype_bits, p.required_bits, p.margin_bits(), p.max_l1, p.l1_limit, 100.0 * p.sparsity,
                  static_cast<double>(size.dense_bits) / 8192.0, size.total_bits() / 8192.0, luts[i].total);
     }
+    const a2q::sweep::WeightSummary weights = a2q::sweep::summarize_weights(layers);
+    fmt::print("weights: {} of which {:.1f}% zero; dense int-M {:.1f} KiB, entropy-coded {:.1f} KiB: {:.1f}x "
+               "compression\n",
+               weights.weights, 100.0 * weights.sparsity(), static_cast<double>(weights.dense_bits) / 8192.0,
+               weights.coded_bits / 8192.0, weights.compression());
     fmt::print("FPGA LUT estimate (FINN MVAU cost model, PE {}, SIMD {}, thresholds in LUTRAM): {:.0f} LUTs; "
                "{:.0f} with 32-bit accumulators ({:.2f}x)\n",
                pe, simd, total, total32, total > 0.0 ? total32 / total : 0.0);

@@ -215,8 +215,11 @@ struct SweepCommand {
         missing.push_back(p.id);
     if (!missing.empty()) {
       std::string list;
-      for (const auto& id : missing)
-        list += (list.empty() ? "" : ", ") + id;
+      for (const auto& id : missing) {
+        if (!list.empty())
+          list += ", ";
+        list += id;
+      }
       throw a2q::config_error(std::to_string(missing.size()) +
                               " of the sweep's jobs have not written their model (" + list + "): run " +
                               (plan.spec.directory / "jobs.txt").string() + " first");

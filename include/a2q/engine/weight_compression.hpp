@@ -28,6 +28,11 @@ struct CompressedSize {
   double ratio() const { return total_bits() > 0.0 ? static_cast<double>(dense_bits) / total_bits() : 0.0; }
 };
 
+/// The coding model in one sentence, for reports that quote a ratio.
+inline constexpr const char* compression_model =
+    "dense int-M bits / entropy-coded bits: per output channel, (zero-run, nonzero value) pairs closed by a "
+    "final run; runs and values each at their empirical entropy over the layer, plus code tables";
+
 /// The entropy-coding estimate of `layer`'s integer weights (see the file comment).
 A2Q_DECL CompressedSize estimate_compressed_size(const nn::IntegerLayer& layer);
 

@@ -198,7 +198,9 @@ std::string render_svg(const LinePlot& plot) {
     for (const auto& [x, y] : s.points) {
       if (!std::isfinite(x) || !std::isfinite(y))
         continue;
-      line += (line.empty() ? "" : " ") + px(sx(x)) + "," + px(sy(y));
+      if (!line.empty())
+        line += ' ';
+      line += px(sx(x)) + "," + px(sy(y));
       if (!s.dashed)
         markers += detail::marker(style, sx(x), sy(y), colour) + "\n";
     }

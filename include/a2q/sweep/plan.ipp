@@ -204,8 +204,11 @@ std::string shell_quote(const std::string& arg) {
 
 std::string shell_line(const std::vector<std::string>& command) {
   std::string line;
-  for (const std::string& arg : command)
-    line += (line.empty() ? "" : " ") + shell_quote(arg);
+  for (const std::string& arg : command) {
+    if (!line.empty())
+      line += ' ';
+    line += shell_quote(arg);
+  }
   return line;
 }
 

@@ -257,10 +257,7 @@ void write_results(const Plan& plan, std::span<const PointResult> results) {
   doc["a2q_sweep"] = 1;
   doc["model"] = plan.spec.model;
   doc["metric"] = psnr ? "psnr_db" : "accuracy";
-  doc["compression_model"] =
-      "dense int-M bits / entropy-coded bits: per output channel, (zero-run, nonzero value) pairs closed by "
-      "a "
-      "final run; runs and values each at their empirical entropy over the layer, plus code tables";
+  doc["compression_model"] = engine::compression_model;
   doc["front_rule"] = "a method's front at P: its best proven point with an accumulator of at most P bits";
   nlohmann::ordered_json points = nlohmann::ordered_json::array();
   for (std::size_t i = 0; i < results.size(); ++i) {
