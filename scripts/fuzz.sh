@@ -14,7 +14,7 @@ shift || true
 case "$seconds" in '' | *[!0-9]*) echo "fuzz.sh: SECONDS must be a number, got '$seconds'" >&2; exit 2 ;; esac
 scripts/setup.sh --fuzz
 
-all=(model_file tensor_archive idx cifar10 architecture onnx)
+all=(model_file tensor_archive idx cifar10 architecture sweep_plan onnx)
 harnesses=("${@:-${all[@]}}")
 for h in "${harnesses[@]}"; do
   [[ " ${all[*]} " == *" $h "* ]] || { echo "fuzz.sh: unknown harness '$h' (known: ${all[*]})" >&2; exit 2; }

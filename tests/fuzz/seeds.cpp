@@ -11,6 +11,7 @@
 #include <a2q/io/architecture.hpp>
 #include <a2q/io/model_io.hpp>
 #include <a2q/io/tensor_archive.hpp>
+#include <a2q/sweep/plan.hpp>
 #include <a2q/train/checkpoint.hpp>
 #ifdef A2Q_HAS_ONNX
 #include <a2q/onnx/qonnx_export.hpp>
@@ -165,6 +166,27 @@ void data_seeds(const fs::path& out) {
   write_bytes(cifar / "two_records.bin", batch);
 }
 
+/// Plans as a2q sweep writes them: a classifier's and a super-resolution net's.
+void sweep_plan_seeds(const fs::path& out) {
+  for (const char* model : {"mlp", "espcn"}) {
+    a2q::sweep::Spec spec;
+    spec.model = model;
+    spec.acc_bits = {10, 12, 16};
+    spec.methods = {a2q::sweep::Method::float_reference, a2q::sweep::Method::baseline,
+                    a2q::sweep::Method::a2q, a2q::sweep::Method::a2q_plus};
+    spec.bits = {4, 8};
+    spec.train_args = {"--epochs", "2", "--data", "/data/fashion mnist"};
+    spec.directory = fs::temp_directory_path() / ("a2q-seed-plan-" + std::string(model));
+    spec.constrained = {{"conv2", 288, false}, {"fc2", 256, true}};
+    spec.metric =
+        std::string_view(model) == "espcn" ? a2q::sweep::Metric::psnr : a2q::sweep::Metric::accuracy;
+    a2q::sweep::write_plan(spec, a2q::sweep::plan(spec));
+    fs::copy_file(spec.directory / "plan.json", out / "sweep_plan" / (std::string(model) + ".json"),
+                  fs::copy_options::overwrite_existing);
+    fs::remove_all(spec.directory);
+  }
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -174,13 +196,15 @@ int main(int argc, char** argv) {
   }
   const fs::path out = argv[1];
   try {
-    for (const char* harness : {"model_file", "tensor_archive", "idx", "cifar10", "architecture", "onnx"}) {
+    for (const char* harness :
+         {"model_file", "tensor_archive", "idx", "cifar10", "architecture", "sweep_plan", "onnx"}) {
       fs::remove_all(out / harness); // the seeds of an earlier run, which may have had other files
       fs::create_directories(out / harness);
     }
     model_seeds(out, A2Q_TEST_DATA_DIR);
     archive_seeds(out);
     data_seeds(out);
+    sweep_plan_seeds(out);
   } catch (const std::exception& e) {
     std::cerr << "a2q_fuzz_seeds: " << e.what() << "\n";
     return 1;

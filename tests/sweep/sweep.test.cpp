@@ -128,7 +128,12 @@ TEST_CASE("plan.json reads back, jobs.txt has one line per trained point, bad pl
 
   std::ofstream(dir / "plan.json") << "{\"a2q_sweep_plan\": 1, \"model\": 3}";
   CHECK_THROWS_WITH(a2q::sweep::read_plan(dir),
-                    Catch::Contains("plan.json") && Catch::Contains("not a sweep plan"));
+                    Catch::Contains("plan.json") && Catch::Contains("'model' must be a string"));
+  std::ofstream(dir / "plan.json") << "{\"a2q_sweep_plan\": 1, \"model\": \"mlp\", \"acc_bits\": [1e300]}";
+  CHECK_THROWS_WITH(a2q::sweep::read_plan(dir), Catch::Contains("'acc_bits' must hold integers in [2, 64]"));
+  std::ofstream(dir / "plan.json") << "{\"a2q_sweep_plan\": 1, \"model\"";
+  CHECK_THROWS_WITH(a2q::sweep::read_plan(dir), Catch::Contains("not JSON"));
+  CHECK_THROWS_WITH(a2q::sweep::parse_plan("[]", dir, "x.json"), Catch::Contains("x.json: not a sweep plan"));
   std::filesystem::remove(dir / "plan.json");
   CHECK_THROWS_WITH(a2q::sweep::read_plan(dir), Catch::Contains("cannot be read"));
   CHECK_THROWS_WITH(a2q::sweep::parse_int_list("16:10", "--acc-bits", 2, 32), Catch::Contains("backwards"));

@@ -107,6 +107,12 @@ struct Plan {
 /// @throws io_error naming the file and what is wrong with it
 A2Q_DECL Plan read_plan(const std::filesystem::path& directory);
 
+/// Parses a plan's text (what read_plan reads); `directory` becomes the plan's DIR, `source` names it in
+/// errors. Every value is type- and range-checked: a plan may come from another machine.
+/// @throws io_error naming `source` and what is wrong
+A2Q_DECL Plan parse_plan(std::string_view text, const std::filesystem::path& directory,
+                         const std::string& source);
+
 } // namespace a2q::sweep
 
 #if A2Q_HEADER_ONLY

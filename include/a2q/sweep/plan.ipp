@@ -254,43 +254,101 @@ Plan read_plan(const std::filesystem::path& directory) {
   std::ifstream file(path, std::ios::binary);
   if (!file)
     throw io_error(path.string() + ": cannot be read (write it with a2q sweep --plan)");
+  std::stringstream text;
+  text << file.rdbuf();
+  return parse_plan(text.str(), directory, path.string());
+}
+
+Plan parse_plan(std::string_view text, const std::filesystem::path& directory, const std::string& source) {
+  using json = nlohmann::json;
+  const auto fail = [&](const std::string& what) -> io_error { return io_error(source + ": " + what); };
+  const auto member = [&](const json& node, const char* key) -> const json& {
+    if (!node.is_object() || !node.contains(key))
+      throw fail(std::string("not a sweep plan: '") + key + "' is missing");
+    return node.at(key);
+  };
+  const auto integer = [&](const json& node, const char* key, int lo, int hi) {
+    const json& v = member(node, key);
+    if (!v.is_number_integer() || v.get<std::int64_t>() < lo || v.get<std::int64_t>() > hi)
+      throw fail(std::string("'") + key + "' must be an integer in [" + std::to_string(lo) + ", " +
+                 std::to_string(hi) + "]");
+    return static_cast<int>(v.get<std::int64_t>());
+  };
+  const auto text_of = [&](const json& node, const char* key) {
+    const json& v = member(node, key);
+    if (!v.is_string())
+      throw fail(std::string("'") + key + "' must be a string");
+    return v.get<std::string>();
+  };
+  const auto array = [&](const json& node, const char* key) -> const json& {
+    const json& v = member(node, key);
+    if (!v.is_array())
+      throw fail(std::string("'") + key + "' must be an array");
+    return v;
+  };
+  const auto ints = [&](const json& node, const char* key, int lo, int hi) {
+    std::vector<int> out;
+    for (const json& v : array(node, key)) {
+      if (!v.is_number_integer() || v.get<std::int64_t>() < lo || v.get<std::int64_t>() > hi)
+        throw fail(std::string("'") + key + "' must hold integers in [" + std::to_string(lo) + ", " +
+                   std::to_string(hi) + "]");
+      out.push_back(static_cast<int>(v.get<std::int64_t>()));
+    }
+    return out;
+  };
+  const auto strings = [&](const json& node, const char* key) {
+    std::vector<std::string> out;
+    for (const json& v : array(node, key)) {
+      if (!v.is_string())
+        throw fail(std::string("'") + key + "' must hold strings");
+      out.push_back(v.get<std::string>());
+    }
+    return out;
+  };
+
+  const json doc = json::parse(text.begin(), text.end(), nullptr, false);
+  if (doc.is_discarded())
+    throw fail("not a sweep plan (not JSON)");
+  if (integer(doc, "a2q_sweep_plan", 0, 1 << 20) != detail::plan_version)
+    throw fail("unsupported plan version " + member(doc, "a2q_sweep_plan").dump());
   Plan plan;
   try {
-    const nlohmann::json doc = nlohmann::json::parse(file);
-    if (doc.at("a2q_sweep_plan").get<int>() != detail::plan_version)
-      throw io_error(path.string() + ": unsupported plan version " + doc.at("a2q_sweep_plan").dump());
-    plan.spec.model = doc.at("model").get<std::string>();
-    plan.spec.acc_bits = doc.at("acc_bits").get<std::vector<int>>();
-    for (const auto& m : doc.at("methods"))
-      plan.spec.methods.push_back(parse_method(m.get<std::string>()));
-    plan.spec.bits = doc.at("bits").get<std::vector<int>>();
-    plan.spec.train_args = doc.at("train_args").get<std::vector<std::string>>();
-    plan.spec.program = doc.at("program").get<std::string>();
+    plan.spec.model = text_of(doc, "model");
+    plan.spec.acc_bits = ints(doc, "acc_bits", 2, 64);
+    for (const std::string& m : strings(doc, "methods"))
+      plan.spec.methods.push_back(parse_method(m));
+    plan.spec.bits = ints(doc, "bits", 2, 8);
+    plan.spec.train_args = strings(doc, "train_args");
+    plan.spec.program = text_of(doc, "program");
     plan.spec.directory = directory;
-    const std::string metric = doc.at("metric").get<std::string>();
+    const std::string metric = text_of(doc, "metric");
     if (metric != "accuracy" && metric != "psnr")
-      throw io_error(path.string() + ": unknown metric '" + metric + "' (expected accuracy or psnr)");
+      throw fail("unknown metric '" + metric + "' (expected accuracy or psnr)");
     plan.spec.metric = metric == "psnr" ? Metric::psnr : Metric::accuracy;
-    for (const auto& l : doc.at("constrained_layers"))
-      plan.spec.constrained.push_back({l.at("name").get<std::string>(), l.at("fan_in").get<std::int64_t>(),
-                                       l.at("input_signed").get<bool>()});
-    for (const auto& item : doc.at("points")) {
+    for (const json& l : array(doc, "constrained_layers")) {
+      const json& fan_in = member(l, "fan_in");
+      const json& is_signed = member(l, "input_signed");
+      if (!fan_in.is_number_integer() || fan_in.get<std::int64_t>() < 1 || !is_signed.is_boolean())
+        throw fail("a constrained layer needs a positive integer 'fan_in' and a boolean 'input_signed'");
+      plan.spec.constrained.push_back(
+          {text_of(l, "name"), fan_in.get<std::int64_t>(), is_signed.get<bool>()});
+    }
+    for (const json& item : array(doc, "points")) {
       Point p;
-      p.id = item.at("id").get<std::string>();
-      if (p.id.empty() || p.id.find('/') != std::string::npos || p.id.find("..") != std::string::npos)
-        throw io_error(path.string() + ": point id '" + p.id + "' is not a plain file name");
-      p.method = parse_method(item.at("method").get<std::string>());
-      p.acc_bits = item.at("acc_bits").get<int>();
-      p.weight_bits = item.at("weight_bits").get<int>();
-      p.act_bits = item.at("act_bits").get<int>();
-      p.skipped = item.at("skipped").get<std::string>();
-      p.command = item.at("command").get<std::vector<std::string>>();
+      p.id = text_of(item, "id");
+      if (p.id.empty() || p.id.size() > 128 || p.id.find('/') != std::string::npos ||
+          p.id.find('\0') != std::string::npos || p.id.find("..") != std::string::npos)
+        throw fail("point id '" + p.id.substr(0, 60) + "' is not a plain file name");
+      p.method = parse_method(text_of(item, "method"));
+      p.acc_bits = integer(item, "acc_bits", 0, 64);
+      p.weight_bits = integer(item, "weight_bits", 0, 16);
+      p.act_bits = integer(item, "act_bits", 0, 16);
+      p.skipped = text_of(item, "skipped");
+      p.command = strings(item, "command");
       plan.points.push_back(std::move(p));
     }
-  } catch (const nlohmann::json::exception& e) {
-    throw io_error(path.string() + ": not a sweep plan (" + e.what() + ")");
   } catch (const config_error& e) {
-    throw io_error(path.string() + ": " + e.what());
+    throw fail(e.what());
   }
   return plan;
 }
