@@ -19,7 +19,10 @@
 #include <fmt/core.h>
 #include <nlohmann/json.hpp>
 
+#include <array>
+#include <charconv>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -169,11 +172,18 @@ struct SweepCommand {
   static a2q::sweep::PointResult evaluate(const a2q::sweep::Plan& plan, const a2q::sweep::Point& p) {
     const std::filesystem::path file = a2q::sweep::model_file(plan.spec.directory, p);
     const a2q::io::LoadedModel m = a2q::io::load_model(file);
-    const std::string limit = arg_after(plan.spec.train_args, "--test-limit");
+    const std::string limit_text = arg_after(plan.spec.train_args, "--test-limit");
+    std::int64_t limit = 0;
+    if (!limit_text.empty()) {
+      const auto [end, ec] = std::from_chars(limit_text.data(), limit_text.data() + limit_text.size(), limit);
+      if (ec != std::errc{} || end != limit_text.data() + limit_text.size() || limit < 0)
+        throw a2q::io_error((plan.spec.directory / "plan.json").string() + ": --test-limit '" + limit_text +
+                            "' is not a non-negative integer");
+    }
     const std::string data = arg_after(plan.spec.train_args, "--data");
     const auto test = load_split(
         data.empty() ? m.file.find_metadata("data").value_or(a2q::data::default_fashion_mnist_dir) : data,
-        m.input, a2q::data::Split::test, limit.empty() ? 0 : std::stoll(limit), upscale_of(m.file));
+        m.input, a2q::data::Split::test, limit, upscale_of(m.file));
     a2q::data::DataLoaderOptions o{.batch_size = test.size(), .shuffle = false};
     o.normalization = normalization_for(m.input, m.file);
     const a2q::data::Batch batch = a2q::data::DataLoader(test, o).batch(0);
