@@ -97,6 +97,20 @@ TEST_CASE("the plan has float once, a baseline per P and A2Q points per bit widt
       CHECK(line.find(" -o ") != std::string::npos);
     }
   }
+  // The paper's protocol: the float job writes a checkpoint that every other job starts from.
+  auto from_float = spec;
+  from_float.init_from_float = true;
+  const std::vector<Point> chained = a2q::sweep::plan(from_float);
+  const std::string checkpoint =
+      a2q::sweep::float_checkpoint(std::filesystem::absolute(spec.directory)).string();
+  REQUIRE(chained[0].method == Method::float_reference);
+  CHECK(a2q::sweep::shell_line(chained[0].command).find("--checkpoint " + checkpoint) != std::string::npos);
+  for (std::size_t i = 1; i < chained.size(); ++i)
+    if (chained[i].trained())
+      CHECK(a2q::sweep::shell_line(chained[i].command).find("--init-from " + checkpoint) !=
+            std::string::npos);
+  from_float.methods = {Method::a2q};
+  CHECK_THROWS_WITH(a2q::sweep::plan(from_float), Catch::Contains("add float to --methods"));
   CHECK(a2q::sweep::shell_quote("it's") == "'it'\\''s'");
   CHECK(a2q::sweep::shell_quote("a2q+") == "a2q+");
   CHECK(a2q::sweep::shell_quote("") == "''");

@@ -38,6 +38,7 @@ struct SweepCommand {
   std::string bits = "8";
   std::string out;
   bool plan_only = false;
+  bool init_from_float = false;
   std::string collect;
   std::string program;
   /// a2q train's flags, passed to every job as given (only those given)
@@ -65,6 +66,10 @@ struct SweepCommand {
                   "anywhere, then a2q sweep --collect DIR");
     cmd->add_option("--collect", collect,
                     "Gather the points the jobs of DIR/jobs.txt wrote into the results");
+    cmd->add_flag(
+        "--init-from-float", init_from_float,
+        "Start every quantized point from the float point's weights (the paper's protocol); the float "
+        "job, jobs.txt's first line, must then finish before the others start");
     cmd->add_option("--program", program, "How jobs.txt calls a2q (default: this program's absolute path)");
     for (const char* flag : forwarded)
       cmd->add_option(flag, train_options[flag], std::string("As a2q train ") + flag);
@@ -85,6 +90,7 @@ struct SweepCommand {
     spec.methods = a2q::sweep::parse_methods(methods);
     spec.bits = a2q::sweep::parse_int_list(bits, "--bits", 2, 8);
     spec.directory = out;
+    spec.init_from_float = init_from_float;
     spec.program = program.empty() ? self_path() : program;
     for (const char* flag : forwarded)
       if (const std::string& v = train_options.at(flag); !v.empty())
@@ -107,7 +113,13 @@ struct SweepCommand {
     }
     fmt::print("planned {} jobs: {}\n", jobs, (std::filesystem::path(out) / "jobs.txt").string());
     if (plan_only) {
-      fmt::print("run them, e.g. parallel -j 2 < {0}/jobs.txt, then: a2q sweep --collect {0}\n", out);
+      if (init_from_float)
+        fmt::print(
+            "run them, the float job first, e.g. head -n 1 {0}/jobs.txt | sh && tail -n +2 {0}/jobs.txt | "
+            "parallel -j 2, then: a2q sweep --collect {0}\n",
+            out);
+      else
+        fmt::print("run them, e.g. parallel -j 2 < {0}/jobs.txt, then: a2q sweep --collect {0}\n", out);
       return 0;
     }
     std::size_t done = 0;

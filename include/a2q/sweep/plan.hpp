@@ -64,7 +64,11 @@ struct Spec {
   std::string program = "a2q";               ///< how jobs.txt calls the a2q command
   std::filesystem::path directory;           ///< DIR: plan, jobs, points and results
   std::vector<ConstrainedLayer> constrained; ///< the layers P constrains (the recipe's hidden layers)
+  /// The paper's protocol: the float point trains first and writes a checkpoint; every quantized point
+  /// starts from it (A2Q/A2Q+ with their initialisation from float weights) instead of from scratch. Its
+  /// job is then the first line of jobs.txt and must finish before the others start.
   Metric metric = Metric::accuracy;
+  bool init_from_float = false;
 };
 
 /// One trained model of the sweep.
@@ -80,13 +84,17 @@ struct Point {
   bool trained() const { return skipped.empty(); }
 };
 
+/// The float point's checkpoint, which the quantized points start from with Spec::init_from_float.
+A2Q_DECL std::filesystem::path float_checkpoint(const std::filesystem::path& directory);
+
 /// The model file and metrics file of a point.
 A2Q_DECL std::filesystem::path model_file(const std::filesystem::path& directory, const Point& p);
 A2Q_DECL std::filesystem::path metrics_file(const std::filesystem::path& directory, const Point& p);
 
 /// The sweep's points: float first, then per P the methods in the spec's order. The constrained layers'
 /// fan-in and input sign decide the baseline's bits and which A2Q points have a budget.
-/// @throws config_error for an empty P list, method list or layer list, or bits outside [2, 8]
+/// @throws config_error for an empty P list, method list or layer list, bits outside [2, 8], or
+///   init_from_float without the float method
 A2Q_DECL std::vector<Point> plan(const Spec& spec);
 
 /// One argument quoted for a POSIX shell where it needs it ("a b" -> 'a b').

@@ -113,6 +113,10 @@ std::optional<int> baseline_bits(std::span<const ConstrainedLayer> layers, int P
   return std::nullopt;
 }
 
+std::filesystem::path float_checkpoint(const std::filesystem::path& directory) {
+  return directory / "points" / "float.ckpt";
+}
+
 std::filesystem::path model_file(const std::filesystem::path& directory, const Point& p) {
   return directory / "points" / (p.id + ".a2q");
 }
@@ -134,6 +138,10 @@ std::vector<Point> plan(const Spec& spec) {
       throw config_error("--bits " + std::to_string(b) + " is outside [2, 8]");
   if (layers.empty())
     throw config_error("model '" + spec.model + "' has no layer the accumulator width constrains");
+  const bool has_float =
+      std::find(spec.methods.begin(), spec.methods.end(), Method::float_reference) != spec.methods.end();
+  if (spec.init_from_float && !has_float)
+    throw config_error("--init-from-float starts every point from the float model: add float to --methods");
   const std::filesystem::path dir = std::filesystem::absolute(spec.directory);
 
   std::vector<Point> points;
@@ -153,13 +161,16 @@ std::vector<Point> plan(const Spec& spec) {
         p.command.insert(p.command.end(), {"--acc-bits", std::to_string(P), "--weight-bits",
                                            std::to_string(bits), "--act-bits", std::to_string(bits)});
       p.command.insert(p.command.end(), spec.train_args.begin(), spec.train_args.end());
+      if (spec.init_from_float)
+        p.command.insert(p.command.end(), {m == Method::float_reference ? "--checkpoint" : "--init-from",
+                                           float_checkpoint(dir).string()});
       p.command.insert(p.command.end(), {"--quiet", "-o", model_file(dir, p).string(), "--metrics",
                                          metrics_file(dir, p).string()});
     }
     points.push_back(std::move(p));
   };
 
-  if (std::find(spec.methods.begin(), spec.methods.end(), Method::float_reference) != spec.methods.end())
+  if (has_float)
     add(Method::float_reference, 0, 0, "");
   for (const int P : spec.acc_bits)
     for (const Method m : spec.methods) {
@@ -227,6 +238,7 @@ void write_plan(const Spec& spec, const std::vector<Point>& points) {
   doc["train_args"] = spec.train_args;
   doc["program"] = spec.program;
   doc["metric"] = spec.metric == Metric::psnr ? "psnr" : "accuracy";
+  doc["init_from_float"] = spec.init_from_float;
   nlohmann::ordered_json constrained = nlohmann::ordered_json::array();
   for (const ConstrainedLayer& l : spec.constrained)
     constrained.push_back({{"name", l.name}, {"fan_in", l.fan_in}, {"input_signed", l.input_signed}});
@@ -325,6 +337,11 @@ Plan parse_plan(std::string_view text, const std::filesystem::path& directory, c
     if (metric != "accuracy" && metric != "psnr")
       throw fail("unknown metric '" + metric + "' (expected accuracy or psnr)");
     plan.spec.metric = metric == "psnr" ? Metric::psnr : Metric::accuracy;
+    if (doc.contains("init_from_float")) {
+      if (!doc.at("init_from_float").is_boolean())
+        throw fail("'init_from_float' must be true or false");
+      plan.spec.init_from_float = doc.at("init_from_float").get<bool>();
+    }
     for (const json& l : array(doc, "constrained_layers")) {
       const json& fan_in = member(l, "fan_in");
       const json& is_signed = member(l, "input_signed");
