@@ -7,7 +7,9 @@
 # quantized points start from its float model (--init-from-float, the paper's protocol); the classifiers'
 # train from scratch. Writes
 # out/pareto/<family>/{sweep.csv,sweep.json,*.svg} and out/pareto/summary.md, and checks the targets.
-#   bench/pareto.sh [--quick] [--jobs J] [--families "mlp cnn mobilenet espcn"] [--a2q PATH] [--out DIR]
+# A2Q-split (no zero-centring, each channel bounded by its own sign-split worst case) runs beside them.
+#   bench/pareto.sh [--quick] [--jobs J] [--families "mlp cnn mobilenet espcn"] [--methods LIST] [--a2q PATH]
+#                   [--out DIR]
 # --quick: tiny data and two widths (a few minutes; CTest runs it); the full run takes about 45 minutes on
 # two cores.
 set -euo pipefail
@@ -15,6 +17,7 @@ cd "$(dirname "$0")/.."
 quick=0
 jobs=$(nproc)
 families="mlp cnn mobilenet espcn"
+methods=float,baseline,a2q,a2q+,a2q-split
 a2q=""
 out=out/pareto
 while [ $# -gt 0 ]; do
@@ -22,6 +25,7 @@ while [ $# -gt 0 ]; do
     --quick) quick=1; shift ;;
     --jobs) jobs=$2; shift 2 ;;
     --families) families=$2; shift 2 ;;
+    --methods) methods=$2; shift 2 ;;
     --a2q) a2q=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     *) echo "pareto.sh: unknown option $1" >&2; exit 2 ;;
@@ -54,7 +58,7 @@ for family in $families; do
   dir=$out/$family
   rm -rf "$dir"
   # shellcheck disable=SC2046
-  "$a2q" sweep --plan --model "$family" --methods float,baseline,a2q,a2q+ $(flags "$family") -o "$dir" \
+  "$a2q" sweep --plan --model "$family" --methods "$methods" $(flags "$family") -o "$dir" \
     >"$out/$family.plan.log"
   start=$(date +%s)
   # The float job first (with --init-from-float the others start from its checkpoint), then the rest.
@@ -69,8 +73,9 @@ done
 import csv, sys
 out, quick, families = sys.argv[1], sys.argv[2] == "1", sys.argv[3:]
 lines, failures = [], []
-lines.append("| family | float | A2Q+ at P = 16, W8A8 | of float | sparsity | compression | every point proven | overflow events (A2Q, A2Q+) |")
-lines.append("|---|---|---|---|---|---|---|---|")
+lines.append("| family | float | A2Q+ at P = 16, W8A8 | of float | sparsity | compression | A2Q-split at P = 16, W8A8 | of float | every point proven | overflow events (A2Q, A2Q+, A2Q-split) |")
+lines.append("|---|---|---|---|---|---|---|---|---|---|")
+aware = ("a2q", "a2q+", "a2q-split")
 orders = []
 for family in families:
     rows = list(csv.DictReader(open(f"{out}/{family}/sweep.csv")))
@@ -80,19 +85,24 @@ for family in families:
     value = lambda r: float(r[key])
     flt = value(next(r for r in rows if r["method"] == "float"))
     trained = [r for r in rows if r["method"] != "float" and r[key] != ""]
-    proven = all(r["proven"] == "1" for r in trained if r["method"] in ("a2q", "a2q+"))
-    events = sum(int(r["overflow_events"]) for r in trained if r["method"] in ("a2q", "a2q+"))
+    proven = all(r["proven"] == "1" for r in trained if r["method"] in aware)
+    events = sum(int(r["overflow_events"]) for r in trained if r["method"] in aware)
     if not proven:
-        failures.append(f"{family}: an A2Q/A2Q+ point is not proven")
+        failures.append(f"{family}: an A2Q/A2Q+/A2Q-split point is not proven")
     if events:
         failures.append(f"{family}: {events} overflow events on the test set")
-    head = [r for r in trained if r["method"] == "a2q+" and r["acc_bits"] == "16" and r["weight_bits"] == "8"]
-    if head:
-        h = head[0]
+    def headline(method):
+        h = [r for r in trained if r["method"] == method and r["acc_bits"] == "16" and r["weight_bits"] == "8"]
+        if not h:
+            return None, "-", "-"
+        of = value(h[0]) - flt if psnr else 100 * value(h[0]) / flt
+        return h[0], f"{value(h[0]):.2f}{unit}", f"{of:+.2f} dB" if psnr else f"{of:.1f}%"
+    h, h_text, of_text = headline("a2q+")
+    _, split_text, split_of = headline("a2q-split")
+    if h is not None:
+        lines.append(f"| {family} | {flt:.2f}{unit} | {h_text} | {of_text} | {float(h['sparsity_pct']):.1f}% "
+                     f"| {float(h['compression']):.1f}x | {split_text} | {split_of} | {'yes' if proven else 'NO'} | {events} |")
         of = value(h) - flt if psnr else 100 * value(h) / flt
-        of_text = f"{of:+.2f} dB" if psnr else f"{of:.1f}%"
-        lines.append(f"| {family} | {flt:.2f}{unit} | {value(h):.2f}{unit} | {of_text} | {float(h['sparsity_pct']):.1f}% "
-                     f"| {float(h['compression']):.1f}x | {'yes' if proven else 'NO'} | {events} |")
         if not quick and ((psnr and of < -0.1) or (not psnr and of < 99.0)):
             failures.append(f"{family}: A2Q+ at P = 16 W8A8 is {of_text} of float (target: 99% / within 0.1 dB)")
     # The fronts: best proven point at most P bits wide.
@@ -101,15 +111,15 @@ for family in families:
         c = [value(r) for r in trained if r["method"] == method and r["proven"] == "1" and int(r["acc_bits"]) <= P]
         return max(c) if c else None
     for P in widths:
-        b, a, ap = front("baseline", P), front("a2q", P), front("a2q+", P)
+        b, a, ap, sp = front("baseline", P), front("a2q", P), front("a2q+", P), front("a2q-split", P)
         fmt = lambda v: "-" if v is None else f"{v:.2f}"
         ok = (ap is not None and a is not None and ap >= a) and (b is None or a >= b)
-        orders.append(f"| {family} | {P} | {fmt(b)} | {fmt(a)} | {fmt(ap)} | {'yes' if ok else 'no'} |")
+        orders.append(f"| {family} | {P} | {fmt(b)} | {fmt(a)} | {fmt(ap)} | {'yes' if ok else 'no'} | {fmt(sp)} |")
 lines.append("")
 lines.append("Fronts (best proven point at most P bits wide, over the bit widths tried):")
 lines.append("")
-lines.append("| family | P | baseline | A2Q | A2Q+ | A2Q+ >= A2Q >= baseline |")
-lines.append("|---|---|---|---|---|---|")
+lines.append("| family | P | baseline | A2Q | A2Q+ | A2Q+ >= A2Q >= baseline | A2Q-split |")
+lines.append("|---|---|---|---|---|---|---|")
 lines += orders
 text = "\n".join(lines) + "\n"
 open(f"{out}/summary.md", "w").write(text)

@@ -91,7 +91,7 @@ fi
 # a2q sweep: each mistake is named before anything trains.
 expect_error "sweep without a directory" "needs -o DIR" "$a2q" sweep --model mlp
 expect_error "sweep: a backwards range" "runs backwards" "$a2q" sweep --acc-bits 16:10 -o "$work/sweep"
-expect_error "sweep: an unknown method" "unknown sweep method 'a3q'" "$a2q" sweep --methods float,a3q -o "$work/sweep"
+expect_error "sweep: an unknown method" "--methods: unknown quantization method 'a3q'; expected one of: float, baseline, a2q, a2q+, a2q-split" "$a2q" sweep --methods float,a3q -o "$work/sweep"
 expect_error "sweep: bits above 8" "9 is outside" "$a2q" sweep --bits 4:9 -o "$work/sweep"
 expect_error "sweep: a bad train flag" "a2q train refuses the sweep.s flags: --optimizer" "$a2q" sweep --optimizer rmsprop --plan -o "$work/sweep"
 expect_error "sweep: collect without a plan" "plan.json: cannot be read" "$a2q" sweep --collect "$work"

@@ -41,7 +41,7 @@ struct QuantFlags {
 /// The flags that decide the quantization policy, and --init-from.
 inline void add_policy_flags(CLI::App& app, QuantFlags& q) {
   app.add_option("--quant", q.method, "Weight quantization of hidden layers")
-      ->check(CLI::IsMember({"float", "baseline", "a2q", "a2q+"}))
+      ->check(CLI::IsMember({"float", "baseline", "a2q", "a2q+", "a2q-split"}))
       ->capture_default_str();
   app.add_option("--weight-bits", q.weight_bits, "M: weight bits of hidden layers")->check(CLI::Range(2, 16));
   app.add_option("--act-bits", q.act_bits, "N: activation bits after ReLU")->check(CLI::Range(1, 16));

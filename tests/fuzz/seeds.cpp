@@ -172,8 +172,8 @@ void sweep_plan_seeds(const fs::path& out) {
     a2q::sweep::Spec spec;
     spec.model = model;
     spec.acc_bits = {10, 12, 16};
-    spec.methods = {a2q::sweep::Method::float_reference, a2q::sweep::Method::baseline,
-                    a2q::sweep::Method::a2q, a2q::sweep::Method::a2q_plus};
+    spec.methods = {a2q::sweep::Method::none, a2q::sweep::Method::baseline, a2q::sweep::Method::a2q,
+                    a2q::sweep::Method::a2q_plus};
     spec.bits = {4, 8};
     spec.train_args = {"--epochs", "2", "--data", "/data/fashion mnist"};
     spec.directory = fs::temp_directory_path() / ("a2q-seed-plan-" + std::string(model));

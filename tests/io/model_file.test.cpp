@@ -626,7 +626,7 @@ TEST_CASE("malformed layers with a correct checksum are rejected field by field"
   l = {};
   l.method = "a3q";
   expect(l, "at byte 88: layer 0 ('fc'): unknown quantization method 'a3q', expected one of float, baseline, "
-            "a2q, a2q+");
+            "a2q, a2q+, a2q-split");
   l = {};
   l.name = "";
   expect(l, "at byte 72: the length of the name of layer 0 is 0, expected 1..4096");

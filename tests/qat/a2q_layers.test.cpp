@@ -37,7 +37,8 @@ struct Case {
 
 Case random_case(a2q::Rng& rng) {
   Case c{};
-  c.method = rng.bernoulli(0.5) ? QuantMethod::a2q : QuantMethod::a2q_plus;
+  const QuantMethod methods[] = {QuantMethod::a2q, QuantMethod::a2q_plus, QuantMethod::a2q_split};
+  c.method = methods[rng.uniform_int(0, 2)];
   c.N = static_cast<int>(rng.uniform_int(2, 8));
   c.M = static_cast<int>(rng.uniform_int(2, 8));
   c.input_signed = rng.bernoulli(0.5);
@@ -100,7 +101,8 @@ bool all_channels_fit(const a2q::nn::IntegerLayer& layer, int P) {
 
 } // namespace
 
-TEST_CASE("A2Q and A2Q+ layers fit their accumulator after every optimizer step", "[qat][a2q][property]") {
+TEST_CASE("A2Q, A2Q+ and A2Q-split layers fit their accumulator after every optimizer step",
+          "[qat][a2q][property]") {
   a2q::Rng rng(2024);
   const int cases = 40;
   for (int trial = 0; trial < cases; ++trial) {
@@ -212,12 +214,69 @@ TEST_CASE("A2Q+ centres each channel before rounding", "[qat][a2q+]") {
   }
 }
 
+TEST_CASE("A2Q-split bounds each channel by its own sign-split worst case and keeps its mean",
+          "[qat][a2q-split]") {
+  const int P = 12, N = 4; // a budget below K·(2^(M-1)-1), so no weight saturates
+  for (const bool input_signed : {false, true}) {
+    const double T = a2q::quant::l1_budget(QuantMethod::a2q, P, N, input_signed);
+    const double Z = a2q::quant::l1_budget(QuantMethod::a2q_plus, P, N, input_signed);
+    // A balanced direction gets A2Q+'s Z; every direction at least A2Q's T.
+    CHECK(a2q::quant::sign_split_budget(P, N, input_signed, 0.5) == Approx(Z));
+    for (const double share : {0.0, 0.2, 0.5, 0.7, 1.0}) {
+      const double budget = a2q::quant::sign_split_budget(P, N, input_signed, share);
+      CHECK(budget >= T * (1 - 1e-12));
+      CHECK(budget <= Z * (1 + 1e-12));
+    }
+  }
+  a2q::Rng rng(6);
+  const Tensor<float> v = Tensor<float>::normal(Shape{6, 9}, 0.4, 1.0, rng); // a positive mean, as a blur
+  const std::vector<float> g(6, 1e4f), s(6, 1.0f);                           // far above any budget
+  const a2q::InputRange x = IntFormat::unsigned_bits(N).range();
+  const std::int64_t limit = (std::int64_t{1} << (P - 1)) - 1;
+  a2q::quant::A2QWeightSpec spec{.method = QuantMethod::a2q_split,
+                                 .weight_bits = 8,
+                                 .input_bits = N,
+                                 .input_signed = false,
+                                 .accumulator_bits = P};
+  const auto split = a2q::detail::a2q_forward(v, g, s, spec, {});
+  spec.method = QuantMethod::a2q;
+  const auto plain = a2q::detail::a2q_forward(v, g, s, spec, {});
+  int unbalanced = 0;
+  for (std::size_t c = 0; c < 6; ++c) {
+    const std::span<const std::int32_t> q(split.q.data() + c * 9, 9);
+    const a2q::AccumulatorRange worst = a2q::worst_case_accumulator(q, x);
+    CHECK(worst.hi <= limit);
+    CHECK(worst.lo >= -limit - 1);
+    std::int64_t sum = 0, l1 = 0, plain_l1 = 0;
+    double float_sum = 0.0;
+    for (std::size_t i = 0; i < 9; ++i) {
+      float_sum += v[static_cast<std::int64_t>(c * 9 + i)];
+      sum += q[i];
+      l1 += std::abs(q[i]);
+      plain_l1 += std::abs(plain.q[c * 9 + i]);
+    }
+    CHECK(sum != 0); // not zero-centred: the kernel still passes its input's mean, with its sign
+    CHECK((sum > 0) == (float_sum > 0));
+    CHECK(l1 >= plain_l1); // at least A2Q's budget for the same direction
+    // Negative control: the same direction given A2Q+'s budget Z (sound only for centred channels) overflows.
+    std::vector<std::int32_t> over(9);
+    const double Z = a2q::quant::l1_budget(QuantMethod::a2q_plus, P, N, false);
+    for (std::size_t i = 0; i < 9; ++i)
+      over[i] = static_cast<std::int32_t>(std::trunc(Z * split.centred[c * 9 + i] / split.norm[c]));
+    if (split.g_prime[c] < Z * 0.98) { // an unbalanced channel
+      ++unbalanced;
+      CHECK(a2q::worst_case_accumulator(over, x).hi > limit);
+    }
+  }
+  CHECK(unbalanced >= 3); // the negative control ran
+}
+
 TEST_CASE("A2Q weight gradients are the straight-through gradients", "[qat][a2q][ste]") {
   // Surrogate: the rounding linearised with slope 1 around the current point (q = q0 + z - z0), with
   // saturation and clamp flags held fixed. Its finite differences must equal the fused operation's
   // gradient, including the LSQ-style scale term q - z.
   a2q::Rng rng(4);
-  for (QuantMethod method : {QuantMethod::a2q, QuantMethod::a2q_plus}) {
+  for (QuantMethod method : {QuantMethod::a2q, QuantMethod::a2q_plus, QuantMethod::a2q_split}) {
     for (double log2_g0 : {2.0, 9.0}) { // unclamped and clamped norm
       const a2q::quant::A2QWeightSpec spec{
           .method = method, .weight_bits = 4, .input_bits = 4, .input_signed = false, .accumulator_bits = 12};
@@ -235,7 +294,6 @@ TEST_CASE("A2Q weight gradients are the straight-through gradients", "[qat][a2q]
           std::vector<float>{std::exp2(lg.value()[0]), std::exp2(lg.value()[1]), std::exp2(lg.value()[2])},
           std::vector<float>{std::exp2(ls.value()[0]), std::exp2(ls.value()[1]), std::exp2(ls.value()[2])},
           spec, {});
-      const double budget = a2q::quant::l1_budget(method, 12, 4, false);
       auto surrogate = [&](const std::vector<double>& vv, const std::vector<double>& lgv,
                            const std::vector<double>& lsv) {
         double total = 0.0;
@@ -250,7 +308,8 @@ TEST_CASE("A2Q weight gradients are the straight-through gradients", "[qat][a2q]
           for (std::size_t i = 0; i < 7; ++i)
             norm += std::abs(vv[c * 7 + i] - mean);
           const double s = std::exp2(lsv[c]);
-          const double gp = ref.clamped[c] ? budget : std::exp2(lgv[c]) / s;
+          // Clamped, g' is the budget: a constant (A2Q-split's depends on the direction but is held fixed).
+          const double gp = ref.clamped[c] ? ref.g_prime[c] : std::exp2(lgv[c]) / s;
           for (std::size_t i = 0; i < 7; ++i) {
             const double z = gp * (vv[c * 7 + i] - mean) / norm;
             // Straight-through linearisation around the current point: q = q0 + (z - z0).
@@ -332,6 +391,80 @@ TEST_CASE("Euclidean projection onto the L1 ball equals a brute-force search", "
     REQUIRE(d >= dist - 1e-12);
   }
   CHECK(a2q::quant::project_l1_ball(std::vector<double>{0.5, -0.2}, 1.0) == std::vector<double>{0.5, -0.2});
+}
+
+TEST_CASE("the sign-split projection is the nearest point with both sign sums within the radius",
+          "[qat][init]") {
+  a2q::Rng rng(8);
+  const std::vector<double> v{5, -1, 0.5, 3, -2, 0.1, -0.4};
+  const double radius = 2.5;
+  const auto p = a2q::quant::project_sign_split(v, radius);
+  auto sums = [](const std::vector<double>& y) {
+    double pos = 0, neg = 0;
+    for (double e : y)
+      (e > 0 ? pos : neg) += std::abs(e);
+    return std::pair{pos, neg};
+  };
+  const auto [pos, neg] = sums(p);
+  CHECK(pos == Approx(radius)); // 8.6 > 2.5: projected onto its ball
+  CHECK(neg == Approx(radius)); // 3.4 > 2.5
+  double dist = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    CHECK(p[i] * v[i] >= 0.0); // no entry changes sign
+    dist += (p[i] - v[i]) * (p[i] - v[i]);
+  }
+  for (int trial = 0; trial < 2000; ++trial) { // no random feasible point is closer
+    std::vector<double> y(v.size());
+    for (double& e : y)
+      e = rng.uniform(-1, 1);
+    auto [yp, yn] = sums(y);
+    const double shrink_p = radius * rng.uniform01() / yp, shrink_n = radius * rng.uniform01() / yn;
+    double d = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      y[i] *= y[i] > 0 ? shrink_p : shrink_n;
+      d += (y[i] - v[i]) * (y[i] - v[i]);
+    }
+    REQUIRE(d >= dist - 1e-12);
+  }
+  // Within both balls already: unchanged. A one-signed vector: its negative part is empty.
+  CHECK(a2q::quant::project_sign_split(std::vector<double>{2.0, -2.0}, 2.0) ==
+        std::vector<double>{2.0, -2.0});
+  const auto one_signed = a2q::quant::project_sign_split(std::vector<double>{3.0, 1.0}, 2.0);
+  CHECK(one_signed[0] == Approx(2.0));
+  CHECK(one_signed[1] == Approx(0.0));
+
+  // From float weights with a positive mean (blurring 3x3 kernels), A2Q-split keeps the kernels' sums;
+  // A2Q+ centres them away.
+  Tensor<float> w(Shape{8, 9});
+  for (std::int64_t i = 0; i < w.numel(); ++i)
+    w[i] = static_cast<float>(0.1 + 0.05 * rng.uniform(-1, 1));
+  a2q::quant::A2QWeightSpec spec{.method = QuantMethod::a2q_split,
+                                 .weight_bits = 8,
+                                 .input_bits = 8,
+                                 .input_signed = false,
+                                 .accumulator_bits = 16};
+  auto kernel_sums = [&](QuantMethod method) {
+    spec.method = method;
+    const auto params = a2q::quant::a2q_parameters_from_float(w, spec, true);
+    std::vector<float> g, sc;
+    for (std::int64_t c = 0; c < 8; ++c) {
+      g.push_back(std::exp2(params.log2_g[c]));
+      sc.push_back(std::exp2(params.log2_s[c]));
+    }
+    const auto q = a2q::quant::a2q_integer_weights(params.v, g, sc, spec);
+    std::vector<double> out(8, 0.0);
+    for (std::int64_t i = 0; i < q.numel(); ++i)
+      out[static_cast<std::size_t>(i / 9)] += static_cast<double>(sc[static_cast<std::size_t>(i / 9)]) * q[i];
+    return out;
+  };
+  const auto kept = kernel_sums(QuantMethod::a2q_split), centred = kernel_sums(QuantMethod::a2q_plus);
+  for (std::size_t c = 0; c < 8; ++c) {
+    double float_sum = 0;
+    for (std::size_t i = 0; i < 9; ++i)
+      float_sum += w[static_cast<std::int64_t>(c * 9 + i)];
+    CHECK(kept[c] == Approx(float_sum).epsilon(0.1));
+    CHECK(std::abs(centred[c]) < 0.1 * float_sum);
+  }
 }
 
 TEST_CASE("projection init keeps more of the float weights than the reference init", "[qat][init]") {

@@ -31,7 +31,7 @@ a2q::sweep::Spec mlp_spec(const std::filesystem::path& dir) {
   a2q::sweep::Spec spec;
   spec.model = "mlp";
   spec.acc_bits = {9, 12, 16};
-  spec.methods = {Method::float_reference, Method::baseline, Method::a2q, Method::a2q_plus};
+  spec.methods = {Method::none, Method::baseline, Method::a2q, Method::a2q_plus};
   spec.bits = {4, 8};
   spec.train_args = {"--epochs", "2", "--data", "/data/with space"};
   spec.program = "/opt/a2q";
@@ -89,7 +89,7 @@ TEST_CASE("the plan has float once, a baseline per P and A2Q points per bit widt
       CHECK_FALSE(p.trained());
       CHECK(p.skipped.find("L1 budget") != std::string::npos);
     }
-    if (p.trained() && p.method != Method::float_reference) {
+    if (p.trained() && p.method != Method::none) {
       const std::string line = a2q::sweep::shell_line(p.command);
       CHECK(line.find("--acc-bits " + std::to_string(p.acc_bits)) != std::string::npos);
       CHECK(line.find("--weight-bits " + std::to_string(p.weight_bits)) != std::string::npos);
@@ -103,7 +103,7 @@ TEST_CASE("the plan has float once, a baseline per P and A2Q points per bit widt
   const std::vector<Point> chained = a2q::sweep::plan(from_float);
   const std::string checkpoint =
       a2q::sweep::float_checkpoint(std::filesystem::absolute(spec.directory)).string();
-  REQUIRE(chained[0].method == Method::float_reference);
+  REQUIRE(chained[0].method == Method::none);
   CHECK(a2q::sweep::shell_line(chained[0].command).find("--checkpoint " + checkpoint) != std::string::npos);
   for (std::size_t i = 1; i < chained.size(); ++i)
     if (chained[i].trained())

@@ -56,7 +56,7 @@ struct SweepCommand {
     cmd->add_option("--model", model, "Recipe to sweep (as a2q train --model)")->capture_default_str();
     cmd->add_option("--acc-bits", acc_bits, "Accumulator widths P of the hidden layers: LO:HI or A,B,C")
         ->capture_default_str();
-    cmd->add_option("--methods", methods, "Methods, comma-separated: float, baseline, a2q, a2q+")
+    cmd->add_option("--methods", methods, "Methods, comma-separated: float, baseline, a2q, a2q+, a2q-split")
         ->capture_default_str();
     cmd->add_option("--bits", bits, "M = N bit widths A2Q and A2Q+ try at each P: LO:HI or A,B,C (2..8)")
         ->capture_default_str();
@@ -259,7 +259,7 @@ struct SweepCommand {
       }
       results.push_back(evaluate(plan, p));
       const auto& r = results.back();
-      const bool ints = p.method != a2q::sweep::Method::float_reference;
+      const bool ints = p.method != a2q::sweep::Method::none;
       const std::string metric = fmt::format("{:.2f}{}", psnr ? r.metric : 100.0 * r.metric, psnr ? "" : "%");
       if (!ints) {
         fmt::print("{:<22}{:>4}{:>6}{:>11}\n", p.id, "", "", metric);
@@ -272,7 +272,7 @@ struct SweepCommand {
     a2q::sweep::write_results(plan, results);
     bool all_proven = true;
     for (const auto& r : results)
-      if (r.point.trained() && r.point.method != a2q::sweep::Method::float_reference && !r.proven)
+      if (r.point.trained() && r.point.method != a2q::sweep::Method::none && !r.proven)
         all_proven = false;
     fmt::print("wrote {0}/sweep.csv, {0}/sweep.json and the plots {0}/*.svg\n", plan.spec.directory.string());
     if (!all_proven)

@@ -34,7 +34,7 @@ LayerProof prove_layer(const nn::IntegerLayer& layer, std::optional<int> P) {
   p.target_bits = layer.accumulator_bits;
   p.checked_bits = P.value_or(layer.accumulator_bits);
   p.datatype_bits = layer.datatype_bits();
-  p.l1_limit = layer.method == quant::QuantMethod::a2q_plus
+  p.l1_limit = layer.method == quant::QuantMethod::a2q_plus || layer.method == quant::QuantMethod::a2q_split
                    ? a2q_plus_l1_limit(p.checked_bits, p.N)
                    : a2q_l1_limit(p.checked_bits, p.N, p.input_signed);
   p.sparsity = layer.sparsity();

@@ -30,7 +30,7 @@
 ///     "INTL"  u32 count, then per layer:
 ///               name string (1..4096 bytes, unique)
 ///               kind string: "linear" or "conv2d"
-///               method string: "float", "baseline", "a2q" or "a2q+" (quant/method.hpp)
+///               method string: "float", "baseline", "a2q", "a2q+" or "a2q-split" (quant/method.hpp)
 ///               u64 out_channels C (1..2^48), u64 fan_in K (1..2^48)
 ///               u32 weight_bits (1..32), u32 input_bits (1..32), u32 accumulator_bits (2..64)
 ///               u32 flags: bit 0 input_signed, bit 1 bias_in_accumulator, bit 2 has a bias, bit 3 tiled;

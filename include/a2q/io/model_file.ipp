@@ -42,8 +42,7 @@ inline bool known_layer_kind(std::string_view kind) {
 }
 
 inline std::optional<quant::QuantMethod> find_quant_method(std::string_view name) {
-  for (const quant::QuantMethod m : {quant::QuantMethod::none, quant::QuantMethod::baseline,
-                                     quant::QuantMethod::a2q, quant::QuantMethod::a2q_plus})
+  for (const quant::QuantMethod m : quant::all_quant_methods)
     if (name == quant::to_string(m))
       return m;
   return std::nullopt;
@@ -174,7 +173,7 @@ inline nn::IntegerLayer read_integer_layer(ByteDecoder& in, std::uint32_t index,
   const std::optional<quant::QuantMethod> parsed = find_quant_method(method);
   if (!parsed)
     in.fail_at(method_at, label + ": unknown quantization method '" + method.substr(0, 64) +
-                              "', expected one of float, baseline, a2q, a2q+");
+                              "', expected one of float, baseline, a2q, a2q+, a2q-split");
   layer.method = *parsed;
 
   auto read_u64_in = [&](const char* what, std::uint64_t lo, std::uint64_t hi) {

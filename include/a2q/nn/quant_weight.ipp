@@ -93,6 +93,7 @@ Var QuantWeight::effective(std::span<const std::int64_t> reserved) const {
     return quant::fake_quantize(weight, a2q::exp2(log2_scale), baseline_options());
   case quant::QuantMethod::a2q:
   case quant::QuantMethod::a2q_plus:
+  case quant::QuantMethod::a2q_split:
     break;
   }
   return quant::a2q_weight(v, log2_g, log2_scale, a2q_spec(), reserved);
@@ -106,6 +107,7 @@ Tensor<std::int32_t> QuantWeight::integers(std::span<const std::int64_t> reserve
     return quant::quantize_to_int(weight.value(), scale_tensor(), baseline_options());
   case quant::QuantMethod::a2q:
   case quant::QuantMethod::a2q_plus:
+  case quant::QuantMethod::a2q_split:
     break;
   }
   std::vector<float> g(static_cast<std::size_t>(out_channels()));
@@ -129,9 +131,16 @@ Var QuantWeight::penalty(std::span<const std::int64_t> reserved) const {
   if (!quant::is_accumulator_aware(config_.method) || config_.penalty_weight == 0.0)
     return Var();
   std::vector<double> budget(static_cast<std::size_t>(out_channels()));
-  for (std::size_t c = 0; c < budget.size(); ++c)
-    budget[c] = quant::l1_budget(config_.method, config_.accumulator_bits, input_.bits, input_.is_signed,
-                                 reserved.empty() ? 0 : reserved[c]);
+  const auto K = static_cast<std::size_t>(v.value().numel() / out_channels());
+  for (std::size_t c = 0; c < budget.size(); ++c) {
+    const std::int64_t reserve = reserved.empty() ? 0 : reserved[c];
+    budget[c] = config_.method == quant::QuantMethod::a2q_split
+                    ? quant::sign_split_budget(
+                          config_.accumulator_bits, input_.bits, input_.is_signed,
+                          quant::positive_share(std::span<const float>(v.value().data() + c * K, K)), reserve)
+                    : quant::l1_budget(config_.method, config_.accumulator_bits, input_.bits,
+                                       input_.is_signed, reserve);
+  }
   return a2q::scale(quant::a2q_penalty(log2_g, log2_scale, budget),
                     static_cast<float>(config_.penalty_weight));
 }

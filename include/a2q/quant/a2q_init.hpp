@@ -11,7 +11,8 @@
 /// projected in the Euclidean sense onto the L1 ball of radius s·B (B = T or Z; Duchi et al. 2008,
 /// soft-thresholding, spec §5) and g is set to the projected norm, so g' starts exactly at the budget and
 /// the surviving weights round to meaningful integers. For A2Q+ this is the paper's EP-init; we use it for
-/// A2Q too, both from scratch and from a float checkpoint.
+/// A2Q too, both from scratch and from a float checkpoint. A2Q-split projects each sign's part onto its
+/// own ball of radius s·Z/2 (project_sign_split), which keeps an uncentred channel's mean.
 
 #include "a2q/core/config.hpp"
 #include "a2q/core/tensor.hpp"
@@ -34,6 +35,10 @@ A2Q_DECL double l1_ball_threshold(std::span<const double> v, double radius);
 /// when ||v||_1 <= radius, otherwise sign(v_i)·max(|v_i| - θ, 0) with θ chosen so the result has
 /// L1 norm exactly `radius`.
 A2Q_DECL std::vector<double> project_l1_ball(std::span<const double> v, double radius);
+
+/// Euclidean projection of `v` onto the set where its positive entries sum to at most `radius` and its
+/// negative ones to at most `radius` in magnitude: each sign's part is soft-thresholded on its own.
+A2Q_DECL std::vector<double> project_sign_split(std::span<const double> v, double radius);
 
 /// How to derive A2Q parameters from float weights.
 enum class A2QInitMode {

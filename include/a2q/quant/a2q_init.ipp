@@ -45,16 +45,35 @@ std::vector<double> project_l1_ball(std::span<const double> v, double radius) {
   return out;
 }
 
+std::vector<double> project_sign_split(std::span<const double> v, double radius) {
+  std::vector<double> positive(v.size()), negative(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i)
+    (v[i] > 0.0 ? positive : negative)[i] = v[i];
+  const double theta_pos = l1_ball_threshold(positive, radius);
+  const double theta_neg = l1_ball_threshold(negative, radius);
+  std::vector<double> out(v.begin(), v.end());
+  for (double& x : out)
+    x = std::copysign(std::max(std::abs(x) - (x > 0.0 ? theta_pos : theta_neg), 0.0), x);
+  return out;
+}
+
 } // namespace a2q::quant
 
 namespace a2q::detail {
 
+/// The Euclidean projection onto the set a method's budget B allows: the L1 ball of radius B, or for
+/// A2Q-split the set where each sign's sum is at most B/2 (B = Z: exactly the feasible set for unsigned
+/// inputs, inside it for signed ones).
+inline std::vector<double> project_within_budget(std::span<const double> z, double budget, bool split) {
+  return split ? quant::project_sign_split(z, budget / 2.0) : quant::project_l1_ball(z, budget);
+}
+
 /// Squared L2 error of approximating `w` by s·RTZ(P_B(w/s)) with integers clipped to ±qmax.
-inline double projected_error(std::span<const double> w, double s, double budget, double qmax) {
+inline double projected_error(std::span<const double> w, double s, double budget, double qmax, bool split) {
   std::vector<double> z(w.size());
   for (std::size_t i = 0; i < w.size(); ++i)
     z[i] = w[i] / s;
-  z = quant::project_l1_ball(z, budget);
+  z = project_within_budget(z, budget, split);
   double err = 0.0;
   for (std::size_t i = 0; i < w.size(); ++i) {
     const double q = std::clamp(std::trunc(z[i]), -qmax, qmax);
@@ -63,20 +82,23 @@ inline double projected_error(std::span<const double> w, double s, double budget
   return err;
 }
 
-/// The scale in [max|w|/qmax, max(that, ||w||_1/B)] (log-spaced search) with the smallest error.
-inline double best_projection_scale(std::span<const double> w, double budget, double qmax) {
-  double absmax = 0.0, l1 = 0.0;
+/// The scale in [max|w|/qmax, max(that, ||w||_1/B)] (log-spaced search) with the smallest error; for
+/// A2Q-split the upper end is where the larger sign's sum fits B/2.
+inline double best_projection_scale(std::span<const double> w, double budget, double qmax, bool split) {
+  double absmax = 0.0, positive = 0.0, negative = 0.0;
   for (double x : w) {
     absmax = std::max(absmax, std::abs(x));
-    l1 += std::abs(x);
+    (x > 0.0 ? positive : negative) += std::abs(x);
   }
+  // The largest scale worth trying needs no projection: all of w fits the budget at it.
+  const double need = split ? std::max(positive, negative) / (budget / 2.0) : (positive + negative) / budget;
   const double lo = std::max(absmax, 1e-12) / qmax;
-  const double hi = std::max(lo, l1 / budget);
+  const double hi = std::max(lo, need);
   constexpr int steps = 24;
-  double best = lo, best_err = projected_error(w, lo, budget, qmax);
+  double best = lo, best_err = projected_error(w, lo, budget, qmax, split);
   for (int k = 1; k <= steps; ++k) {
     const double s = lo * std::pow(hi / lo, static_cast<double>(k) / steps);
-    const double err = projected_error(w, s, budget, qmax);
+    const double err = projected_error(w, s, budget, qmax, split);
     if (err < best_err) {
       best = s;
       best_err = err;
@@ -99,6 +121,7 @@ A2QParameters a2q_parameters_from_float(const Tensor<float>& w, const A2QWeightS
   const double qmax = static_cast<double>(spec.weight_max());
   const double budget = l1_budget(spec.method, spec.accumulator_bits, spec.input_bits, spec.input_signed);
   const bool plus = spec.method == QuantMethod::a2q_plus;
+  const bool split = spec.method == QuantMethod::a2q_split;
 
   // Centred rows for A2Q+ (the forward pass centres v, so the projection must act on what it sees).
   std::vector<std::vector<double>> rows(C, std::vector<double>(K));
@@ -121,13 +144,13 @@ A2QParameters a2q_parameters_from_float(const Tensor<float>& w, const A2QWeightS
     const double m = per_channel ? absmax[c] : tensor_max;
     scale[c] = (m > 0.0 ? m : 1e-8) / qmax;
     if (mode == A2QInitMode::projection && per_channel)
-      scale[c] = detail::best_projection_scale(rows[c], budget, qmax);
+      scale[c] = detail::best_projection_scale(rows[c], budget, qmax, split);
   }
   if (mode == A2QInitMode::projection && !per_channel) {
     // One scale for all channels: the median of the per-channel choices.
     std::vector<double> choices(C);
     for (std::size_t c = 0; c < C; ++c)
-      choices[c] = detail::best_projection_scale(rows[c], budget, qmax);
+      choices[c] = detail::best_projection_scale(rows[c], budget, qmax, split);
     std::nth_element(choices.begin(), choices.begin() + static_cast<std::ptrdiff_t>(C / 2), choices.end());
     std::fill(scale.begin(), scale.end(), choices[C / 2]);
   }
@@ -137,7 +160,7 @@ A2QParameters a2q_parameters_from_float(const Tensor<float>& w, const A2QWeightS
   for (std::size_t c = 0; c < C; ++c) {
     std::vector<double> v = rows[c];
     if (mode == A2QInitMode::projection)
-      v = project_l1_ball(v, scale[c] * budget);
+      v = detail::project_within_budget(v, scale[c] * budget, split);
     double norm = 0.0;
     for (std::size_t i = 0; i < K; ++i) {
       p.v[static_cast<std::int64_t>(c * K + i)] = static_cast<float>(v[i]);
@@ -153,7 +176,11 @@ A2QParameters a2q_parameters_from_float(const Tensor<float>& w, const A2QWeightS
       for (double x : v)
         norm += std::abs(x - mean);
     }
-    const double g = mode == A2QInitMode::projection ? std::min(norm, scale[c] * budget) : norm;
+    const double own_budget =
+        split ? sign_split_budget(spec.accumulator_bits, spec.input_bits, spec.input_signed,
+                                  positive_share(std::span<const double>(v)))
+              : budget;
+    const double g = mode == A2QInitMode::projection ? std::min(norm, scale[c] * own_budget) : norm;
     p.log2_g[static_cast<std::int64_t>(c)] = static_cast<float>(std::log2(std::max(g, 1e-30)));
   }
   for (std::int64_t c = 0; c < p.log2_s.numel(); ++c)

@@ -3,9 +3,11 @@
 /// The A2Q / A2Q+ weight quantizer as one fused autograd operation (spec §4, §5).
 ///
 /// Per output channel c, with direction v_c, norm g_c = 2^log2_g_c and scale s_c = 2^log2_s_c:
-///   v'_c = v_c                      (A2Q)      or  v_c - mean(v_c)   (A2Q+, zero-centring)
+///   v'_c = v_c                      (A2Q, A2Q-split)      or  v_c - mean(v_c)   (A2Q+, zero-centring)
 ///   u_c  = v'_c / ||v'_c||_1
-///   g'_c = min(g_c / s_c, B_c)      B_c = T (A2Q) or Z (A2Q+), less any bias reservation
+///   g'_c = min(g_c / s_c, B_c)      B_c = T (A2Q), Z (A2Q+) or, for A2Q-split, the largest norm whose
+///                                   sign-split worst case fits (sign_split_budget of u_c), less any bias
+///                                   reservation
 ///   q_c  = clip(RTZ(g'_c u_c), -(2^(M-1)-1), 2^(M-1)-1)
 ///   w_c  = s_c q_c
 /// Round toward zero never increases a magnitude, so ||q_c||_1 <= g'_c <= B_c at every step. With tiles,
@@ -15,7 +17,8 @@
 /// zero, so the guarantee is exact, not approximate.
 ///
 /// Gradients: straight-through for the rounding; zero through the clip where it is active and through
-/// min() to g and s where the norm is clamped (the penalty in a2q_penalty.hpp then pulls g back).
+/// min() to g and s where the norm is clamped (the penalty in a2q_penalty.hpp then pulls g back). A2Q-split's
+/// B_c depends on the direction; like a tile's factor, it is a constant for the gradient.
 
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/config.hpp"
@@ -33,7 +36,7 @@ namespace a2q::quant {
 
 /// What the fused quantizer needs to know about its layer.
 struct A2QWeightSpec {
-  QuantMethod method = QuantMethod::a2q; ///< a2q or a2q_plus
+  QuantMethod method = QuantMethod::a2q; ///< a2q, a2q_plus or a2q_split
   int weight_bits = 8;                   ///< M: integers in [-(2^(M-1)-1), 2^(M-1)-1]
   int input_bits = 8;                    ///< N of the layer's input
   bool input_signed = false;             ///< signedness of the layer's input
@@ -49,7 +52,8 @@ struct A2QWeightSpec {
 
   void validate() const {
     if (!is_accumulator_aware(method))
-      throw config_error("A2QWeightSpec: method must be a2q or a2q+, got " + std::string(to_string(method)));
+      throw config_error("A2QWeightSpec: method must be a2q, a2q+ or a2q-split, got " +
+                         std::string(to_string(method)));
     if (weight_bits < 2 || weight_bits > 16)
       throw config_error("weight bits M must be in [2, 16], got " + std::to_string(weight_bits));
     if (input_bits < 1 || input_bits > 16)

@@ -124,7 +124,11 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
                           " and norm " + std::to_string(g) + "; both must be positive and finite");
     const std::int64_t reserve = reserved.empty() ? 0 : reserved[c];
     const double budget =
-        quant::l1_budget(spec.method, spec.accumulator_bits, spec.input_bits, spec.input_signed, reserve);
+        spec.method == quant::QuantMethod::a2q_split
+            ? quant::sign_split_budget(spec.accumulator_bits, spec.input_bits, spec.input_signed,
+                                       quant::positive_share(std::span<const double>(centred, K)), reserve)
+            : quant::l1_budget(spec.method, spec.accumulator_bits, spec.input_bits, spec.input_signed,
+                               reserve);
     f.norm[c] = norm;
     f.ratio[c] = g / s;
     f.clamped[c] = f.ratio[c] > budget;

@@ -4,13 +4,16 @@
 /// range is already taken by a bias that initialises it (spec §2, §3):
 ///   A2Q:  T = (2^(P-1) - 1 - |bias|) · 2^(s_x - N)
 ///   A2Q+: Z = 2 · (2^(P-1) - 1 - |bias|) / (2^N - 1)   (each sign's sum may use half of it)
-/// With no bias these are exactly a2q_l1_limit and a2q_plus_l1_limit.
+/// With no bias these are exactly a2q_l1_limit and a2q_plus_l1_limit. A2Q-split's budget depends on the
+/// direction (sign_split_budget); its largest, reached by a balanced direction, is Z.
 
 #include "a2q/quant/bounds.hpp"
 #include "a2q/quant/method.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 
 namespace a2q::quant {
@@ -22,7 +25,8 @@ inline std::int64_t accumulator_limit(int P) {
   return P == 64 ? INT64_MAX : (std::int64_t{1} << (P - 1)) - 1;
 }
 
-/// The L1 budget of `method` (a2q or a2q+) with `reserved` accumulator units taken by a bias.
+/// The L1 budget of `method` (a2q, a2q+; a2q-split: its largest) with `reserved` accumulator units taken
+/// by a bias.
 inline double l1_budget(QuantMethod method, int P, int N, bool input_signed, std::int64_t reserved = 0) {
   if (N < 1 || N > 32)
     throw config_error("input bits N must be in [1, 32], got " + std::to_string(N));
@@ -33,9 +37,37 @@ inline double l1_budget(QuantMethod method, int P, int N, bool input_signed, std
   const double free = static_cast<double>(limit - reserved);
   if (method == QuantMethod::a2q)
     return free * std::ldexp(1.0, (input_signed ? 1 : 0) - N);
-  if (method == QuantMethod::a2q_plus)
+  if (method == QuantMethod::a2q_plus || method == QuantMethod::a2q_split)
     return 2.0 * free / (std::ldexp(1.0, N) - 1.0);
   throw config_error("l1_budget: method " + std::string(to_string(method)) + " has no L1 budget");
+}
+
+/// The share A_u of a direction u = row/||row||_1 held by its positive entries (1/2 for an all-zero row).
+template <class T>
+double positive_share(std::span<const T> row) {
+  double pos = 0.0, neg = 0.0;
+  for (const T v : row)
+    (v > 0 ? pos : neg) += std::abs(static_cast<double>(v));
+  return pos + neg > 0.0 ? pos / (pos + neg) : 0.5;
+}
+
+/// A2Q-split's budget for one channel: the largest L1 norm g' such that any weights g'·u, for a direction
+/// u (||u||_1 = 1) whose positive entries sum to `positive` and negative ones to 1 - `positive` in
+/// magnitude, keep the exact worst case of spec §3 within the accumulator:
+///   g' · max(hi·A_u - lo·B_u, -lo·A_u + hi·B_u) <= 2^(P-1) - 1 - reserved,   [lo, hi] the input range.
+/// A balanced direction (positive = 1/2) gets A2Q+'s Z and a one-signed one at least A2Q's T, so it is
+/// never below either for the same direction; unlike A2Q+ it does not force Σ u = 0, which keeps a
+/// channel's mean (a depthwise 3x3 kernel that passes its input's local average).
+inline double sign_split_budget(int P, int N, bool input_signed, double positive, std::int64_t reserved = 0) {
+  const double largest = l1_budget(QuantMethod::a2q_split, P, N, input_signed, reserved); // checks P, N
+  if (!(positive >= 0.0 && positive <= 1.0))
+    throw config_error("sign_split_budget: the positive share " + std::to_string(positive) +
+                       " is outside [0, 1]");
+  const InputRange x = InputRange::of_bits(N, input_signed);
+  const double hi = static_cast<double>(x.hi), lo = -static_cast<double>(x.lo);
+  const double worst = std::max(hi * positive + lo * (1.0 - positive), lo * positive + hi * (1.0 - positive));
+  const double free = static_cast<double>(accumulator_limit(P) - reserved);
+  return worst > 0.0 ? free / worst : largest;
 }
 
 } // namespace a2q::quant

@@ -12,11 +12,13 @@
 namespace a2q::quant {
 
 QuantMethod parse_quant_method(std::string_view name) {
-  for (QuantMethod m : {QuantMethod::none, QuantMethod::baseline, QuantMethod::a2q, QuantMethod::a2q_plus})
+  std::string names;
+  for (const QuantMethod m : all_quant_methods) {
     if (name == to_string(m))
       return m;
-  throw config_error("unknown quantization method '" + std::string(name) +
-                     "'; expected one of: float, baseline, a2q, a2q+");
+    names += (names.empty() ? "" : ", ") + std::string(to_string(m));
+  }
+  throw config_error("unknown quantization method '" + std::string(name) + "'; expected one of: " + names);
 }
 
 } // namespace a2q::quant

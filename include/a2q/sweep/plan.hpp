@@ -13,6 +13,7 @@
 /// GNU parallel, xargs -P or a Slurm job array) and DIR/plan.json, which read_plan reads back to collect.
 
 #include "a2q/core/config.hpp"
+#include "a2q/quant/method.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -24,16 +25,11 @@
 
 namespace a2q::sweep {
 
-enum class Method { float_reference, baseline, a2q, a2q_plus };
+/// A sweep's methods are `a2q train --quant`'s: none (the float reference), baseline, a2q, a2q+, a2q-split.
+using Method = quant::QuantMethod;
 
 /// What the sweep's models are scored by: test accuracy (classifiers) or PSNR (super-resolution).
 enum class Metric { accuracy, psnr };
-
-/// "float", "baseline", "a2q", "a2q+": the names `a2q train --quant` takes.
-A2Q_DECL std::string_view to_string(Method m);
-
-/// @throws config_error naming the unknown method
-A2Q_DECL Method parse_method(std::string_view name);
 
 /// Comma-separated methods, e.g. "float,baseline,a2q,a2q+" (no duplicates).
 A2Q_DECL std::vector<Method> parse_methods(const std::string& list);
@@ -74,7 +70,7 @@ struct Spec {
 /// One trained model of the sweep.
 struct Point {
   std::string id; ///< e.g. "a2q+-p14-w4a4"; its files are DIR/points/<id>.a2q and .json
-  Method method = Method::float_reference;
+  Method method = Method::none;
   int acc_bits = 0; ///< 0 for float
   int weight_bits = 0;
   int act_bits = 0;

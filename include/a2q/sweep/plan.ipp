@@ -36,40 +36,19 @@ inline int parse_one_int(const std::string& item, const std::string& flag, int m
   return v;
 }
 
-inline quant::QuantMethod quant_method(Method m) {
-  return m == Method::a2q ? quant::QuantMethod::a2q : quant::QuantMethod::a2q_plus;
-}
-
 } // namespace detail
-
-std::string_view to_string(Method m) {
-  switch (m) {
-  case Method::float_reference:
-    return "float";
-  case Method::baseline:
-    return "baseline";
-  case Method::a2q:
-    return "a2q";
-  case Method::a2q_plus:
-    return "a2q+";
-  }
-  return "?";
-}
-
-Method parse_method(std::string_view name) {
-  for (const Method m : {Method::float_reference, Method::baseline, Method::a2q, Method::a2q_plus})
-    if (name == to_string(m))
-      return m;
-  throw config_error("unknown sweep method '" + std::string(name) +
-                     "' (expected float, baseline, a2q or a2q+)");
-}
 
 std::vector<Method> parse_methods(const std::string& list) {
   std::vector<Method> out;
   std::stringstream in(list);
   std::string item;
   while (std::getline(in, item, ',')) {
-    const Method m = parse_method(item);
+    Method m = Method::none;
+    try {
+      m = quant::parse_quant_method(item);
+    } catch (const config_error& e) {
+      throw config_error(std::string("--methods: ") + e.what());
+    }
     if (std::find(out.begin(), out.end(), m) != out.end())
       throw config_error("--methods names '" + item + "' twice");
     out.push_back(m);
@@ -139,7 +118,7 @@ std::vector<Point> plan(const Spec& spec) {
   if (layers.empty())
     throw config_error("model '" + spec.model + "' has no layer the accumulator width constrains");
   const bool has_float =
-      std::find(spec.methods.begin(), spec.methods.end(), Method::float_reference) != spec.methods.end();
+      std::find(spec.methods.begin(), spec.methods.end(), Method::none) != spec.methods.end();
   if (spec.init_from_float && !has_float)
     throw config_error("--init-from-float starts every point from the float model: add float to --methods");
   const std::filesystem::path dir = std::filesystem::absolute(spec.directory);
@@ -150,19 +129,19 @@ std::vector<Point> plan(const Spec& spec) {
     p.method = m;
     p.acc_bits = P;
     p.weight_bits = p.act_bits = bits;
-    p.id = m == Method::float_reference
+    p.id = m == Method::none
                ? std::string("float")
                : std::string(to_string(m)) + "-p" + std::to_string(P) +
                      (bits > 0 ? "-w" + std::to_string(bits) + "a" + std::to_string(bits) : std::string());
     p.skipped = std::move(skipped);
     if (p.trained()) {
       p.command = {spec.program, "train", "--model", spec.model, "--quant", std::string(to_string(m))};
-      if (m != Method::float_reference)
+      if (m != Method::none)
         p.command.insert(p.command.end(), {"--acc-bits", std::to_string(P), "--weight-bits",
                                            std::to_string(bits), "--act-bits", std::to_string(bits)});
       p.command.insert(p.command.end(), spec.train_args.begin(), spec.train_args.end());
       if (spec.init_from_float)
-        p.command.insert(p.command.end(), {m == Method::float_reference ? "--checkpoint" : "--init-from",
+        p.command.insert(p.command.end(), {m == Method::none ? "--checkpoint" : "--init-from",
                                            float_checkpoint(dir).string()});
       p.command.insert(p.command.end(), {"--quiet", "-o", model_file(dir, p).string(), "--metrics",
                                          metrics_file(dir, p).string()});
@@ -171,10 +150,10 @@ std::vector<Point> plan(const Spec& spec) {
   };
 
   if (has_float)
-    add(Method::float_reference, 0, 0, "");
+    add(Method::none, 0, 0, "");
   for (const int P : spec.acc_bits)
     for (const Method m : spec.methods) {
-      if (m == Method::float_reference)
+      if (m == Method::none)
         continue;
       if (m == Method::baseline) {
         const std::optional<int> b = baseline_bits(layers, P, 8, 2);
@@ -187,7 +166,7 @@ std::vector<Point> plan(const Spec& spec) {
       for (const int b : spec.bits) {
         std::string skipped;
         for (const ConstrainedLayer& l : layers) {
-          const double budget = quant::l1_budget(detail::quant_method(m), P, b, l.input_signed);
+          const double budget = quant::l1_budget(m, P, b, l.input_signed);
           if (budget < 1.0) {
             skipped = "P = " + std::to_string(P) + " leaves layer " + l.name + " an L1 budget of " +
                       std::to_string(budget) + " for " + std::to_string(b) + "-bit inputs";
@@ -328,7 +307,7 @@ Plan parse_plan(std::string_view text, const std::filesystem::path& directory, c
     plan.spec.model = text_of(doc, "model");
     plan.spec.acc_bits = ints(doc, "acc_bits", 2, 64);
     for (const std::string& m : strings(doc, "methods"))
-      plan.spec.methods.push_back(parse_method(m));
+      plan.spec.methods.push_back(quant::parse_quant_method(m));
     plan.spec.bits = ints(doc, "bits", 2, 8);
     plan.spec.train_args = strings(doc, "train_args");
     plan.spec.program = text_of(doc, "program");
@@ -356,7 +335,7 @@ Plan parse_plan(std::string_view text, const std::filesystem::path& directory, c
       if (p.id.empty() || p.id.size() > 128 || p.id.find('/') != std::string::npos ||
           p.id.find('\0') != std::string::npos || p.id.find("..") != std::string::npos)
         throw fail("point id '" + p.id.substr(0, 60) + "' is not a plain file name");
-      p.method = parse_method(text_of(item, "method"));
+      p.method = quant::parse_quant_method(text_of(item, "method"));
       p.acc_bits = integer(item, "acc_bits", 0, 64);
       p.weight_bits = integer(item, "weight_bits", 0, 16);
       p.act_bits = integer(item, "act_bits", 0, 16);

@@ -39,7 +39,7 @@ inline double shown(const Plan& plan, double metric) {
 /// One colour and marker per method in every plot.
 inline int method_style(Method m) {
   switch (m) {
-  case Method::float_reference:
+  case Method::none:
     return 6; // black
   case Method::baseline:
     return 1;
@@ -47,13 +47,15 @@ inline int method_style(Method m) {
     return 2;
   case Method::a2q_plus:
     return 0;
+  case Method::a2q_split:
+    return 3;
   }
   return 7;
 }
 
 inline std::string method_label(Method m) {
   switch (m) {
-  case Method::float_reference:
+  case Method::none:
     return "float (reference)";
   case Method::baseline:
     return "baseline (M = N shrunk to fit P)";
@@ -61,6 +63,8 @@ inline std::string method_label(Method m) {
     return "A2Q";
   case Method::a2q_plus:
     return "A2Q+";
+  case Method::a2q_split:
+    return "A2Q-split";
   }
   return "?";
 }
@@ -151,7 +155,7 @@ std::vector<std::pair<std::string, report::LinePlot>> sweep_plots(const Plan& pl
   std::vector<int> widths = plan.spec.acc_bits;
   std::sort(widths.begin(), widths.end());
   for (const Method m : plan.spec.methods) {
-    if (m == Method::float_reference) {
+    if (m == Method::none) {
       for (const PointResult& r : results)
         if (r.point.method == m && std::isfinite(r.metric) && !widths.empty()) {
           const double y = detail::shown(plan, r.metric);
@@ -202,7 +206,7 @@ std::vector<std::pair<std::string, report::LinePlot>> sweep_plots(const Plan& pl
         for (const auto& [x, y] : t.points)
           lo = std::min(lo, x), hi = std::max(hi, x);
       for (const PointResult& r : results)
-        if (r.point.method == Method::float_reference && std::isfinite(r.metric) && std::isfinite(lo))
+        if (r.point.method == Method::none && std::isfinite(r.metric) && std::isfinite(lo))
           s.points = {{lo, detail::shown(plan, r.metric)}, {hi, detail::shown(plan, r.metric)}};
     }
   return {{psnr ? "psnr_vs_acc_bits.svg" : "accuracy_vs_acc_bits.svg", std::move(metric_plot)},
@@ -220,7 +224,7 @@ void write_results(const Plan& plan, std::span<const PointResult> results) {
         on_front.push_back(i);
   double float_metric = NAN;
   for (const PointResult& r : results)
-    if (r.point.method == Method::float_reference)
+    if (r.point.method == Method::none)
       float_metric = r.metric;
 
   io::write_file_atomically(plan.spec.directory / "sweep.csv", [&](std::ostream& out) {
@@ -230,7 +234,7 @@ void write_results(const Plan& plan, std::span<const PointResult> results) {
     for (std::size_t i = 0; i < results.size(); ++i) {
       const PointResult& r = results[i];
       const Point& p = r.point;
-      const bool is_float = p.method == Method::float_reference;
+      const bool is_float = p.method == Method::none;
       const bool has_ints = p.trained() && !is_float;
       const double of_float = psnr ? r.metric - float_metric : r.metric / float_metric;
       out << to_string(p.method) << ',' << (is_float ? "" : std::to_string(p.acc_bits)) << ','
@@ -271,7 +275,7 @@ void write_results(const Plan& plan, std::span<const PointResult> results) {
     if (r.point.trained()) {
       item[psnr ? "psnr_db" : "accuracy"] = r.metric;
       item["epoch_seconds"] = r.epoch_seconds;
-      if (r.point.method != Method::float_reference) {
+      if (r.point.method != Method::none) {
         item["proven"] = r.proven;
         item["overflow_events"] = r.overflow_events;
         item["hidden"] = {{"weights", r.hidden.weights},
@@ -294,7 +298,7 @@ void write_results(const Plan& plan, std::span<const PointResult> results) {
   doc["points"] = std::move(points);
   nlohmann::ordered_json fronts = nlohmann::ordered_json::object();
   for (const Method m : plan.spec.methods) {
-    if (m == Method::float_reference)
+    if (m == Method::none)
       continue;
     nlohmann::ordered_json front = nlohmann::ordered_json::array();
     for (const auto& [P, i] : pareto_front(results, m, plan.spec.acc_bits))
