@@ -133,13 +133,9 @@ Var QuantWeight::penalty(std::span<const std::int64_t> reserved) const {
   std::vector<double> budget(static_cast<std::size_t>(out_channels()));
   const auto K = static_cast<std::size_t>(v.value().numel() / out_channels());
   for (std::size_t c = 0; c < budget.size(); ++c) {
-    const std::int64_t reserve = reserved.empty() ? 0 : reserved[c];
-    budget[c] = config_.method == quant::QuantMethod::a2q_split
-                    ? quant::sign_split_budget(
-                          config_.accumulator_bits, input_.bits, input_.is_signed,
-                          quant::positive_share(std::span<const float>(v.value().data() + c * K, K)), reserve)
-                    : quant::l1_budget(config_.method, config_.accumulator_bits, input_.bits,
-                                       input_.is_signed, reserve);
+    budget[c] = quant::channel_budget(config_.method, config_.accumulator_bits, input_.bits, input_.is_signed,
+                                      std::span<const float>(v.value().data() + c * K, K),
+                                      reserved.empty() ? 0 : reserved[c]);
   }
   return a2q::scale(quant::a2q_penalty(log2_g, log2_scale, budget),
                     static_cast<float>(config_.penalty_weight));

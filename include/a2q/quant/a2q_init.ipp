@@ -176,10 +176,8 @@ A2QParameters a2q_parameters_from_float(const Tensor<float>& w, const A2QWeightS
       for (double x : v)
         norm += std::abs(x - mean);
     }
-    const double own_budget =
-        split ? sign_split_budget(spec.accumulator_bits, spec.input_bits, spec.input_signed,
-                                  positive_share(std::span<const double>(v)))
-              : budget;
+    const double own_budget = channel_budget(spec.method, spec.accumulator_bits, spec.input_bits,
+                                             spec.input_signed, std::span<const double>(v));
     const double g = mode == A2QInitMode::projection ? std::min(norm, scale[c] * own_budget) : norm;
     p.log2_g[static_cast<std::int64_t>(c)] = static_cast<float>(std::log2(std::max(g, 1e-30)));
   }

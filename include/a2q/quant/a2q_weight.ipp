@@ -124,11 +124,8 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
                           " and norm " + std::to_string(g) + "; both must be positive and finite");
     const std::int64_t reserve = reserved.empty() ? 0 : reserved[c];
     const double budget =
-        spec.method == quant::QuantMethod::a2q_split
-            ? quant::sign_split_budget(spec.accumulator_bits, spec.input_bits, spec.input_signed,
-                                       quant::positive_share(std::span<const double>(centred, K)), reserve)
-            : quant::l1_budget(spec.method, spec.accumulator_bits, spec.input_bits, spec.input_signed,
-                               reserve);
+        quant::channel_budget(spec.method, spec.accumulator_bits, spec.input_bits, spec.input_signed,
+                              std::span<const double>(centred, K), reserve);
     f.norm[c] = norm;
     f.ratio[c] = g / s;
     f.clamped[c] = f.ratio[c] > budget;

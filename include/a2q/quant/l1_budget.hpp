@@ -70,4 +70,14 @@ inline double sign_split_budget(int P, int N, bool input_signed, double positive
   return worst > 0.0 ? free / worst : largest;
 }
 
+/// The budget B_c of one channel whose direction (before normalisation) is `direction`: T or Z, or for
+/// A2Q-split the sign-split budget of that direction.
+template <class T>
+double channel_budget(QuantMethod method, int P, int N, bool input_signed, std::span<const T> direction,
+                      std::int64_t reserved = 0) {
+  if (method == QuantMethod::a2q_split)
+    return sign_split_budget(P, N, input_signed, positive_share(direction), reserved);
+  return l1_budget(method, P, N, input_signed, reserved);
+}
+
 } // namespace a2q::quant
