@@ -10,7 +10,7 @@
 # A2Q-split (no zero-centring, each channel bounded by its own sign-split worst case) runs beside them.
 #   bench/pareto.sh [--quick] [--jobs J] [--families "mlp cnn mobilenet espcn"] [--methods LIST] [--a2q PATH]
 #                   [--out DIR]
-# --quick: tiny data and two widths (a few minutes; CTest runs it); the full run takes about 45 minutes on
+# --quick: tiny data and two widths (a few minutes; CTest runs it); the full run takes about an hour on
 # two cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
