@@ -105,6 +105,10 @@ void require_gradcheck(const std::function<Var(const Var&)>& op, const Var& x, a
 TEST_CASE("pooling matches naive pooling", "[autograd][pool]") {
   a2q::Rng rng(301);
   std::vector<PoolCase> cases = pool_cases();
+  // Rows of 14, 7 and 15 outputs: whole vectors and the copied or scalar last few of 2x2 pooling.
+  cases.push_back({2, 3, 28, 28, 2, 2, 0});
+  cases.push_back({2, 3, 14, 14, 2, 2, 0});
+  cases.push_back({1, 2, 6, 31, 2, 2, 0});
   // Large enough for the multithreaded loops.
   cases.push_back({4, 8, 32, 33, 2, 2, 0});
   cases.push_back({4, 8, 33, 32, 3, 2, 1});
@@ -179,6 +183,16 @@ TEST_CASE("max_pool2d routes the gradient to the first maximum", "[autograd][poo
     CHECK(std::isnan(v));
   border.backward(Tensor<float>(Shape{1, 1, 2, 2}, 1.0f));
   CHECK(border_nan.grad() == Tensor<float>(Shape{1, 1, 2, 2}, {0, 0, 4, 0}));
+  // Among the last outputs of a long row, which take their own path.
+  Tensor<float> row(Shape{1, 1, 2, 28}, 1.0f);
+  row[28 + 25] = nan;
+  const Var long_row(row, true);
+  Var long_pooled = a2q::max_pool2d(long_row, 2);
+  for (std::int64_t i = 0; i < 14; ++i)
+    CHECK(std::isnan(long_pooled.value()[i]) == (i == 12));
+  long_pooled.backward(Tensor<float>(Shape{1, 1, 1, 14}, 1.0f));
+  CHECK(long_row.grad()[28 + 25] == 1.0f);
+  CHECK(long_row.grad()[24] == 0.0f);
 }
 
 TEST_CASE("max_pool2d never selects padding, even next to -infinity", "[autograd][pool]") {

@@ -185,19 +185,25 @@ inline bool max_pool_row(const float* xp, std::int64_t width, std::int64_t strid
   return nan;
 }
 
-// 16 floats or int32 as one GCC/Clang vector: the compiler maps it onto the widest registers the target has
-// (one AVX-512 register, two AVX2 ones, four SSE ones), so the code needs no intrinsics.
-using PoolFloats = float __attribute__((vector_size(64)));
-using PoolInts = std::int32_t __attribute__((vector_size(64)));
+// One register of floats or int32 as a GCC/Clang vector (16 lanes with AVX-512, else 8: one AVX2 register
+// or two SSE ones), so the code needs no intrinsics. Not 16 lanes without AVX-512: the even/odd shuffles of
+// a vector wider than the registers are lowered element by element, several times slower than scalar code.
+#if defined(__AVX512F__)
 inline constexpr std::int64_t pool_lanes = 16;
+#else
+inline constexpr std::int64_t pool_lanes = 8;
+#endif
+using PoolFloats = float __attribute__((vector_size(pool_lanes * sizeof(float))));
+using PoolInts = std::int32_t __attribute__((vector_size(pool_lanes * sizeof(std::int32_t))));
 
-/// 16 outputs of max_pool_2x2_row from the 32 floats of each row at r0 and r1 (lanes past the row's end
-/// hold zeros): the even and odd columns are split apart with shuffles, and the scalar row's selects
-/// become lane-wise selects. `index` gets the plane index of each output's first maximum; `nan` collects
-/// the lanes that saw a NaN.
+/// pool_lanes outputs of max_pool_2x2_row from the 2 * pool_lanes floats of each row at r0 and r1 (lanes
+/// past the row's end hold zeros): the even and odd columns are split apart with shuffles, and the scalar
+/// row's selects become lane-wise selects. `index` gets the plane index of each output's first maximum;
+/// `nan` collects the lanes that saw a NaN.
 inline void max_pool_2x2_lanes(const PoolFloats& a0, const PoolFloats& b0, const PoolFloats& a1,
                                const PoolFloats& b1, std::int32_t first, std::int32_t width, PoolFloats& m,
                                PoolInts& index, PoolInts& nan) {
+#if defined(__AVX512F__)
   const PoolFloats v0 =
       __builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const PoolFloats v1 =
@@ -206,13 +212,20 @@ inline void max_pool_2x2_lanes(const PoolFloats& a0, const PoolFloats& b0, const
       __builtin_shufflevector(a1, b1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const PoolFloats v3 =
       __builtin_shufflevector(a1, b1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+#else
+  const PoolFloats v0 = __builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14);
+  const PoolFloats v1 = __builtin_shufflevector(a0, b0, 1, 3, 5, 7, 9, 11, 13, 15);
+  const PoolFloats v2 = __builtin_shufflevector(a1, b1, 0, 2, 4, 6, 8, 10, 12, 14);
+  const PoolFloats v3 = __builtin_shufflevector(a1, b1, 1, 3, 5, 7, 9, 11, 13, 15);
+  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14};
+#endif
   const PoolFloats m01 = v1 > v0 ? v1 : v0;
   const PoolFloats m23 = v3 > v2 ? v3 : v2;
   m = m23 > m01 ? m23 : m01;
   nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
   // The first of v0..v3 (row-major) that reaches the maximum: offset 0, 1, width or width + 1.
   const PoolInts zero{};
-  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
   const PoolInts after1 = v2 >= m ? zero + width : zero + (width + 1);
   const PoolInts after0 = v1 >= m ? zero + 1 : after1;
   index = first + lane + (v0 >= m ? zero : after0);
@@ -220,9 +233,10 @@ inline void max_pool_2x2_lanes(const PoolFloats& a0, const PoolFloats& b0, const
 
 /// max_pool_row for the most common pooling, kernel 2 and stride 2, with the stride known at compile time;
 /// r0 and r1 are the two input rows (from the first window's column on), `first` the plane index of r0[0].
-/// 16 outputs at a time. With AVX-512 the last few go through masked loads and stores too (short rows are
-/// the common case: 28 pixels make 14 outputs); otherwise through a scalar loop. A lane of `nan` becomes
-/// non-zero when a NaN is seen: the caller redoes the row (or plane) with window_max_any.
+/// pool_lanes outputs at a time. The last few go through the same lanes too (short rows are the common
+/// case: 28 pixels make 14 outputs): with AVX-512 by masked loads and stores, otherwise by copies (from four
+/// outputs on; fewer take a scalar loop). A lane of `nan` becomes non-zero when a NaN is seen: the caller
+/// redoes the row (or plane) with window_max_any.
 inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t count, std::int32_t first,
                              std::int32_t width, float* y, std::int32_t* argmax, PoolInts& nan) {
   PoolFloats m;
@@ -249,6 +263,25 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t coun
                        first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
     _mm512_mask_storeu_ps(y + n, out, m);
     _mm512_mask_storeu_epi32(argmax + n, out, reinterpret_cast<__m512i>(index));
+    n = count;
+  }
+#else
+  // Without masked loads the last outputs go through zero-filled copies of the rows' ends: rows of 28 and
+  // 14 pixels would otherwise never reach the vector loop.
+  if (count - n >= 4) {
+    const std::int64_t rest = count - n;
+    float tail0[2 * pool_lanes] = {};
+    float tail1[2 * pool_lanes] = {};
+    std::memcpy(tail0, r0 + 2 * n, static_cast<std::size_t>(2 * rest) * sizeof(float));
+    std::memcpy(tail1, r1 + 2 * n, static_cast<std::size_t>(2 * rest) * sizeof(float));
+    PoolFloats a0, b0, a1, b1;
+    std::memcpy(&a0, tail0, sizeof a0);
+    std::memcpy(&b0, tail0 + pool_lanes, sizeof b0);
+    std::memcpy(&a1, tail1, sizeof a1);
+    std::memcpy(&b1, tail1 + pool_lanes, sizeof b1);
+    max_pool_2x2_lanes(a0, b0, a1, b1, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
+    std::memcpy(y + n, &m, static_cast<std::size_t>(rest) * sizeof(float));
+    std::memcpy(argmax + n, &index, static_cast<std::size_t>(rest) * sizeof(std::int32_t));
     n = count;
   }
 #endif
