@@ -9,6 +9,7 @@
 
 #include <cmath>
 #include <string>
+#include <utility>
 #include <vector>
 
 using a2q::Conv2dOptions;
@@ -59,6 +60,41 @@ Tensor<float> reference_conv(const Tensor<float>& x, const Tensor<float>& w, con
   return y;
 }
 
+/// Gradients of reference_conv for output gradient dy, in double: dx[n, ci] and dw[co, ci - group offset]
+/// sum dy times the weight or input element that met at each output.
+std::pair<Tensor<float>, Tensor<float>> reference_conv_grads(const Tensor<float>& x, const Tensor<float>& w,
+                                                             const Tensor<float>& dy,
+                                                             const Conv2dOptions& opt) {
+  const std::int64_t n_ = x.dim(0), h = x.dim(2), wd = x.dim(3);
+  const std::int64_t c_out = w.dim(0), cg = w.dim(1), kh = w.dim(2), kw = w.dim(3);
+  const std::int64_t s = opt.stride, p = opt.padding, out_per_group = c_out / opt.groups;
+  std::vector<double> dx(static_cast<std::size_t>(x.numel())), dw(static_cast<std::size_t>(w.numel()));
+  for (std::int64_t n = 0; n < n_; ++n)
+    for (std::int64_t co = 0; co < c_out; ++co)
+      for (std::int64_t oh = 0; oh < dy.dim(2); ++oh)
+        for (std::int64_t ow = 0; ow < dy.dim(3); ++ow) {
+          const double g = dy(n, co, oh, ow);
+          const std::int64_t group = co / out_per_group;
+          for (std::int64_t ci = 0; ci < cg; ++ci)
+            for (std::int64_t i = 0; i < kh; ++i)
+              for (std::int64_t j = 0; j < kw; ++j) {
+                const std::int64_t ih = oh * s - p + i, iw = ow * s - p + j;
+                if (ih < 0 || ih >= h || iw < 0 || iw >= wd)
+                  continue;
+                const std::int64_t xi = ((n * x.dim(1) + group * cg + ci) * h + ih) * wd + iw;
+                const std::int64_t wi = ((co * cg + ci) * kh + i) * kw + j;
+                dx[static_cast<std::size_t>(xi)] += g * double{w[wi]};
+                dw[static_cast<std::size_t>(wi)] += g * double{x[xi]};
+              }
+        }
+  Tensor<float> dxt(x.shape()), dwt(w.shape());
+  for (std::int64_t i = 0; i < x.numel(); ++i)
+    dxt[i] = static_cast<float>(dx[static_cast<std::size_t>(i)]);
+  for (std::int64_t i = 0; i < w.numel(); ++i)
+    dwt[i] = static_cast<float>(dw[static_cast<std::size_t>(i)]);
+  return {dxt, dwt};
+}
+
 Shape weight_shape(const ConvCase& c) {
   return Shape{c.c_out, c.c_in / c.opt.groups, c.kh, c.kw};
 }
@@ -99,6 +135,49 @@ TEST_CASE("conv2d matches a direct convolution", "[autograd][conv]") {
     const Var y = a2q::conv2d(Var(x), Var(w), c.bias ? Var(b) : Var(), c.opt);
     require_close(y.value(), reference_conv(x, w, c.bias ? &b : nullptr, c.opt), 1e-5f);
   }
+}
+
+// Every kernel choice: the direct loops (one input channel per output: depthwise with 3x3 and other
+// kernels and strides, a channel multiplier, a one-channel first layer with 3x3 or 5x5 kernels), and the
+// GEMM or oneDNN path, on images wide enough for whole vectors and their remainders.
+TEST_CASE("conv2d's gradients match sums over every output", "[autograd][conv]") {
+  const BackendRestorer restore;
+  a2q::Rng rng(108);
+  const std::vector<ConvCase> cases = {
+      {"one input channel, 3x3, 16 outputs", 3, 1, 28, 27, 16, 3, 3, {1, 1, 1}, true},
+      {"one input channel, 5x5", 2, 1, 14, 13, 8, 5, 5, {1, 2, 1}, true},
+      {"one input channel, stride 2", 2, 1, 15, 16, 4, 3, 3, {2, 1, 1}, false},
+      {"depthwise 3x3", 3, 16, 14, 14, 16, 3, 3, {1, 1, 16}, true},
+      {"depthwise 5x5", 2, 8, 13, 12, 8, 5, 5, {1, 2, 8}, false},
+      {"depthwise 3x3, stride 2", 2, 8, 14, 15, 8, 3, 3, {2, 1, 8}, true},
+      {"channel multiplier 3", 2, 4, 12, 11, 12, 3, 3, {1, 1, 4}, true},
+      {"ungrouped", 2, 16, 10, 9, 8, 3, 3, {1, 1, 1}, true},
+  };
+  std::vector<a2q::FloatBackend> backends{a2q::FloatBackend::eigen};
+  if constexpr (a2q::onednn_available)
+    backends.push_back(a2q::FloatBackend::onednn);
+  for (const ConvCase& c : cases)
+    for (const a2q::FloatBackend backend : backends) {
+      INFO(c.name << (backend == a2q::FloatBackend::eigen ? " (Eigen)" : " (oneDNN)"));
+      a2q::set_float_backend(backend);
+      const Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
+      const Tensor<float> wt = uniform(weight_shape(c), rng);
+      const Tensor<float> bt = uniform(Shape{c.c_out}, rng);
+      const Var x(xt, true), w(wt, true), b(bt, true);
+      const Var y = a2q::conv2d(x, w, c.bias ? b : Var(), c.opt);
+      require_close(y.value(), reference_conv(xt, wt, c.bias ? &bt : nullptr, c.opt), 1e-5f);
+      const Tensor<float> dy = uniform(y.shape(), rng);
+      y.backward(dy);
+      const auto [dx, dw] = reference_conv_grads(xt, wt, dy, c.opt);
+      require_close(x.grad(), dx, 1e-5f);
+      require_close(w.grad(), dw, 1e-4f); // sums of up to 2268 float products
+      if (c.bias) {
+        Tensor<float> db(Shape{c.c_out});
+        for (std::int64_t i = 0; i < dy.numel(); ++i)
+          db[i / (dy.dim(2) * dy.dim(3)) % c.c_out] += dy[i];
+        require_close(b.grad(), db, 1e-4f);
+      }
+    }
 }
 
 TEST_CASE("conv2d passes the gradient check", "[autograd][conv]") {

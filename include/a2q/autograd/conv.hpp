@@ -3,12 +3,13 @@
 /// 2-D convolution with PyTorch's layout and semantics (cross-correlation, dilation 1).
 ///
 /// General and grouped convolutions lower each sample to columns (im2col.hpp) and multiply with
-/// Eigen's GEMM, one product per channel group; depthwise convolutions (groups == in == out channels)
-/// use direct loops over zero-padded planes, which beat GEMMs with an inner dimension of kh * kw (the
-/// strided depthwise forward pass excepted, which stays on the GEMM path). Samples are split into one
-/// contiguous chunk per thread; each chunk owns its column buffer and, in the backward pass, its own
-/// partial weight gradient, and the partials are summed in chunk order. The split depends only on the
-/// batch size and the thread count, so a result never depends on how threads happen to be scheduled.
+/// Eigen's GEMM, one product per channel group. Convolutions whose output channels each read one input
+/// channel (depthwise layers, a first layer on one-channel images) use direct loops over zero-padded
+/// planes where those beat a GEMM with an inner dimension of kh * kw (direct_conv.hpp says where). Samples
+/// are split into one contiguous chunk per thread; each chunk owns its column buffer and, in the backward
+/// pass, its own partial weight gradient, and the partials are summed in chunk order. The split depends
+/// only on the batch size and the thread count, so a result never depends on how threads happen to be
+/// scheduled.
 ///
 /// With the oneDNN backend (backend.hpp) ungrouped convolutions run on oneDNN's primitives instead, which
 /// pick their kernels for the CPU they run on (onednn_conv.hpp); the Eigen path stays the reference.

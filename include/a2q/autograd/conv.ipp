@@ -4,6 +4,8 @@
 
 #include "a2q/autograd/conv.hpp"
 
+#include "a2q/autograd/conv_plan.hpp"
+#include "a2q/autograd/direct_conv.hpp"
 #include "a2q/autograd/im2col.hpp"
 #include "a2q/autograd/onednn_conv.hpp"
 #include "a2q/autograd/variable.hpp"
@@ -22,234 +24,6 @@ namespace a2q {
 
 namespace detail {
 
-/// A validated convolution: every size derived from the input and weight shapes and the options.
-struct Conv2dPlan {
-  std::int64_t batch = 0;
-  std::int64_t in_channels = 0;
-  std::int64_t out_channels = 0;
-  std::int64_t groups = 1;
-  std::int64_t in_per_group = 0;
-  std::int64_t out_per_group = 0;
-  Conv2dGeometry geometry; ///< the window over all input channels of one sample
-  std::int64_t out_h = 0;
-  std::int64_t out_w = 0;
-  std::int64_t positions = 0;  ///< out_h * out_w: columns of each GEMM
-  std::int64_t group_rows = 0; ///< in_per_group * kh * kw: inner dimension of each GEMM
-  bool depthwise = false;      ///< groups == in_channels == out_channels > 1: direct loops
-
-  std::int64_t in_size() const { return in_channels * geometry.height * geometry.width; }
-  std::int64_t out_size() const { return out_channels * positions; }
-  Shape output_shape() const { return Shape{batch, out_channels, out_h, out_w}; }
-};
-
-/// Checks input x [N, C_in, H, W] and weight [C_out, C_in / groups, kh, kw] against `opt` and derives
-/// the plan. Throws config_error for bad options, shape_error for shapes that do not fit.
-inline Conv2dPlan conv2d_plan(const Shape& x, const Shape& w, const Conv2dOptions& opt) {
-  if (opt.stride < 1)
-    throw config_error("conv2d: stride must be >= 1, got " + std::to_string(opt.stride));
-  if (opt.padding < 0)
-    throw config_error("conv2d: padding must be >= 0, got " + std::to_string(opt.padding));
-  if (opt.groups < 1)
-    throw config_error("conv2d: groups must be >= 1, got " + std::to_string(opt.groups));
-  if (x.rank() != 4)
-    throw shape_error("conv2d: input must be [N, C, H, W], got " + x.to_string());
-  if (w.rank() != 4)
-    throw shape_error("conv2d: weight must be [C_out, C_in / groups, kh, kw], got " + w.to_string());
-  const std::int64_t groups = opt.groups;
-  if (x[1] % groups != 0)
-    throw config_error("conv2d: groups = " + std::to_string(groups) + " does not divide the " +
-                       std::to_string(x[1]) + " input channels of " + x.to_string());
-  if (w[0] % groups != 0)
-    throw config_error("conv2d: groups = " + std::to_string(groups) + " does not divide the " +
-                       std::to_string(w[0]) + " output channels of weight " + w.to_string());
-  if (w[1] * groups != x[1])
-    throw shape_error("conv2d: input " + x.to_string() + " has " + std::to_string(x[1]) +
-                      " channels, weight " + w.to_string() + " with groups = " + std::to_string(groups) +
-                      " expects " + std::to_string(w[1] * groups));
-  if (w[2] < 1 || w[3] < 1)
-    throw shape_error("conv2d: empty kernel in weight " + w.to_string());
-  Conv2dPlan p;
-  p.batch = x[0];
-  p.in_channels = x[1];
-  p.out_channels = w[0];
-  p.groups = groups;
-  p.in_per_group = w[1];
-  p.out_per_group = w[0] / groups;
-  p.geometry = Conv2dGeometry{x[1], x[2], x[3], w[2], w[3], opt.stride, opt.stride, opt.padding, opt.padding};
-  p.out_h = p.geometry.out_h();
-  p.out_w = p.geometry.out_w();
-  if (x[2] + 2 * std::int64_t{opt.padding} < w[2] || x[3] + 2 * std::int64_t{opt.padding} < w[3])
-    throw shape_error("conv2d: kernel " + std::to_string(w[2]) + "x" + std::to_string(w[3]) +
-                      " is larger than the padded input " + x.to_string() + " (padding " +
-                      std::to_string(opt.padding) + ")");
-  p.positions = p.out_h * p.out_w;
-  p.group_rows = p.in_per_group * w[2] * w[3];
-  p.depthwise = groups > 1 && groups == p.in_channels && groups == p.out_channels;
-  return p;
-}
-
-/// Number of contiguous chunks `items` work items of about `work_per_item` multiply-adds each are split
-/// into: one per thread, at most one per item, and one in all when the whole job is too small to be worth
-/// waking threads for (tiny layers, gradient checks).
-inline std::int64_t parallel_chunk_count(std::int64_t items, std::int64_t work_per_item) {
-  constexpr std::int64_t min_work_per_chunk = std::int64_t{1} << 15; // ~10 microseconds
-  const std::int64_t by_work = std::max<std::int64_t>(1, items * work_per_item / min_work_per_chunk);
-  return std::clamp<std::int64_t>(num_threads(), 1, std::min(std::max<std::int64_t>(items, 1), by_work));
-}
-
-/// Runs body(chunk, begin, end) for `chunks` contiguous ranges covering [0, items), in parallel when
-/// there is more than one chunk. With a single chunk no parallel region is opened, so Eigen may still
-/// parallelise its own products. `body` must not throw.
-template <class Body>
-void for_each_chunk(std::int64_t items, std::int64_t chunks, Body&& body) {
-  if (chunks <= 1) {
-    body(std::int64_t{0}, std::int64_t{0}, items);
-    return;
-  }
-  A2Q_PARALLEL_FOR
-  for (std::int64_t chunk = 0; chunk < chunks; ++chunk)
-    body(chunk, items * chunk / chunks, items * (chunk + 1) / chunks);
-}
-
-// Depthwise convolutions work on one zero-padded plane [hp, wp] = [H + 2 pad, W + 2 pad] at a time, so
-// the kernel loops need no bounds checks. With stride 1, output (oh, ow) sits at padded-width index
-// oh * wp + ow: each kernel tap is then a single long axpy (or dot product) over the plane, the columns
-// past out_w of each row being scratch, and vectorises well despite short image rows.
-
-/// Sizes of the padded plane and of the scratch buffers of a depthwise convolution.
-struct DepthwiseLayout {
-  std::int64_t hp = 0;   ///< padded height
-  std::int64_t wp = 0;   ///< padded width
-  std::int64_t span = 0; ///< (out_h - 1) * wp + out_w: padded-width indices covering every output
-  bool unit_stride = false;
-
-  explicit DepthwiseLayout(const Conv2dPlan& p)
-      : hp(p.geometry.height + 2 * p.geometry.pad_h), wp(p.geometry.width + 2 * p.geometry.pad_w),
-        span(p.out_h == 0 ? 0 : (p.out_h - 1) * wp + p.out_w),
-        unit_stride(p.geometry.stride_h == 1 && p.geometry.stride_w == 1) {}
-  std::int64_t plane() const { return hp * wp; }
-  /// Floats of scratch one thread needs: a padded plane, a padded gradient plane, an output plane.
-  std::int64_t scratch() const { return 2 * plane() + span; }
-};
-
-/// Copies an image plane [H, W] into the middle of a zeroed [hp, wp] plane.
-inline void pad_plane(const float* image, const Conv2dGeometry& g, const DepthwiseLayout& l, float* padded) {
-  std::fill(padded, padded + g.pad_h * l.wp, 0.0f);
-  for (std::int64_t h = 0; h < g.height; ++h) {
-    float* row = padded + (h + g.pad_h) * l.wp;
-    std::fill(row, row + g.pad_w, 0.0f);
-    std::copy(image + h * g.width, image + (h + 1) * g.width, row + g.pad_w);
-    std::fill(row + g.pad_w + g.width, row + l.wp, 0.0f);
-  }
-  std::fill(padded + (g.pad_h + g.height) * l.wp, padded + l.plane(), 0.0f);
-}
-
-/// Depthwise forward with stride 1: y[n, c] = x[n, c] (*) w[c] + b[c], one plane per iteration.
-inline void depthwise_conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, const float* bias,
-                                     float* y) {
-  using Vector = Eigen::Map<Eigen::VectorXf>;
-  using ConstVector = Eigen::Map<const Eigen::VectorXf>;
-  const Conv2dGeometry& g = p.geometry;
-  const DepthwiseLayout l(p);
-  A2Q_ASSERT(l.unit_stride);
-  const std::int64_t taps = g.kernel_h * g.kernel_w;
-  const std::int64_t planes = p.batch * p.in_channels;
-  const std::int64_t chunks = parallel_chunk_count(planes, p.positions * taps);
-  Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * l.scratch()});
-  for_each_chunk(planes, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
-    float* padded = scratch.data() + chunk * l.scratch();
-    float* acc = padded + 2 * l.plane();
-    for (std::int64_t plane = begin; plane < end; ++plane) {
-      const std::int64_t c = plane % p.in_channels;
-      const float* wc = w + c * taps;
-      pad_plane(x + plane * g.height * g.width, g, l, padded);
-      Vector out(acc, l.span);
-      out.setConstant(bias != nullptr ? bias[c] : 0.0f);
-      for (std::int64_t i = 0; i < g.kernel_h; ++i)
-        for (std::int64_t j = 0; j < g.kernel_w; ++j)
-          out += wc[i * g.kernel_w + j] * ConstVector(padded + i * l.wp + j, l.span);
-      float* yp = y + plane * p.positions;
-      for (std::int64_t oh = 0; oh < p.out_h; ++oh)
-        std::copy(acc + oh * l.wp, acc + oh * l.wp + p.out_w, yp + oh * p.out_w);
-    }
-  });
-}
-
-/// Depthwise backward: dx and dw (each overwritten where non-null). Channels are independent, so the
-/// work is split by channel and no weight gradient is shared between threads.
-inline void depthwise_conv2d_backward(const Conv2dPlan& p, const float* x, const float* w, const float* dy,
-                                      float* dx, float* dw) {
-  using Vector = Eigen::Map<Eigen::VectorXf>;
-  using ConstVector = Eigen::Map<const Eigen::VectorXf>;
-  using Strided = Eigen::Map<Eigen::VectorXf, 0, Eigen::InnerStride<>>;
-  using ConstStrided = Eigen::Map<const Eigen::VectorXf, 0, Eigen::InnerStride<>>;
-  const Conv2dGeometry& g = p.geometry;
-  const DepthwiseLayout l(p);
-  const std::int64_t taps = g.kernel_h * g.kernel_w;
-  const std::int64_t channels = p.in_channels;
-  const std::int64_t chunks = parallel_chunk_count(channels, 2 * p.batch * p.positions * taps);
-  Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * l.scratch()});
-  Tensor<double> sums = Tensor<double>::uninitialized(Shape{chunks * taps}); // dw accumulators
-  for_each_chunk(channels, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
-    float* padded = scratch.data() + chunk * l.scratch();
-    float* dpad = padded + l.plane();
-    float* dyw = dpad + l.plane(); // dy at padded-width indices, zero in the scratch columns
-    double* sum = sums.data() + chunk * taps;
-    for (std::int64_t c = begin; c < end; ++c) {
-      const float* wc = w + c * taps;
-      std::fill(sum, sum + taps, 0.0);
-      for (std::int64_t n = 0; n < p.batch; ++n) {
-        const std::int64_t plane = n * channels + c;
-        const float* dyp = dy + plane * p.positions;
-        if (dw != nullptr)
-          pad_plane(x + plane * g.height * g.width, g, l, padded);
-        if (dx != nullptr)
-          std::fill(dpad, dpad + l.plane(), 0.0f);
-        if (l.unit_stride) {
-          for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
-            std::copy(dyp + oh * p.out_w, dyp + (oh + 1) * p.out_w, dyw + oh * l.wp);
-            if (oh + 1 < p.out_h)
-              std::fill(dyw + oh * l.wp + p.out_w, dyw + (oh + 1) * l.wp, 0.0f);
-          }
-          const ConstVector grad(dyw, l.span);
-          for (std::int64_t i = 0; i < g.kernel_h; ++i)
-            for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-              const std::int64_t offset = i * l.wp + j;
-              if (dw != nullptr)
-                sum[i * g.kernel_w + j] += grad.dot(ConstVector(padded + offset, l.span));
-              if (dx != nullptr)
-                Vector(dpad + offset, l.span) += wc[i * g.kernel_w + j] * grad;
-            }
-        } else {
-          for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
-            const ConstVector grad(dyp + oh * p.out_w, p.out_w);
-            for (std::int64_t i = 0; i < g.kernel_h; ++i)
-              for (std::int64_t j = 0; j < g.kernel_w; ++j) {
-                const std::int64_t offset = (oh * g.stride_h + i) * l.wp + j;
-                if (dw != nullptr)
-                  sum[i * g.kernel_w + j] +=
-                      grad.dot(ConstStrided(padded + offset, p.out_w, Eigen::InnerStride<>(g.stride_w)));
-                if (dx != nullptr)
-                  Strided(dpad + offset, p.out_w, Eigen::InnerStride<>(g.stride_w)) +=
-                      wc[i * g.kernel_w + j] * grad;
-              }
-          }
-        }
-        if (dx != nullptr) {
-          float* dxp = dx + plane * g.height * g.width;
-          for (std::int64_t h = 0; h < g.height; ++h) {
-            const float* row = dpad + (h + g.pad_h) * l.wp + g.pad_w;
-            std::copy(row, row + g.width, dxp + h * g.width);
-          }
-        }
-      }
-      if (dw != nullptr)
-        for (std::int64_t t = 0; t < taps; ++t)
-          dw[c * taps + t] = static_cast<float>(sum[t]);
-    }
-  });
-}
-
 #if defined(A2Q_WITH_ONEDNN)
 /// The oneDNN convolution of plan `p`, or null when that backend is not selected or cannot take `p`.
 inline OneDnnConv* onednn_conv_for(const Conv2dPlan& p, bool with_bias) {
@@ -264,10 +38,8 @@ inline OneDnnConv* onednn_conv_for(const Conv2dPlan& p, bool with_bias) {
 
 /// y = conv(x, w) + bias on raw row-major buffers described by `p`; `bias` may be null; y is overwritten.
 inline void conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, const float* bias, float* y) {
-  // Strided depthwise forward reads short strided rows; the GEMM path (one 1-row product per channel) is
-  // faster there. The backward pass takes the direct loops for every stride.
-  if (p.depthwise && p.geometry.stride_h == 1 && p.geometry.stride_w == 1) {
-    depthwise_conv2d_forward(p, x, w, bias, y);
+  if (direct_forward_pays(p)) {
+    single_input_conv2d_forward(p, x, w, bias, y);
     return;
   }
 #if defined(A2Q_WITH_ONEDNN)
@@ -324,8 +96,20 @@ inline void conv2d_bias_backward(const Conv2dPlan& p, const float* dy, float* db
 /// db [C_out], each overwritten; pass null for a gradient that is not needed.
 inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w, const float* dy, float* dx,
                             float* dw, float* db) {
+  if (p.single_input) {
+    // oneDNN's kernels for one input channel are slow (5 GFLOP/s for the CNN's first weight gradient), so
+    // what the direct loops leave goes to the GEMM below.
+    if (dw != nullptr && direct_weight_grad_pays(p)) {
+      single_input_weight_grad(p, x, dy, dw);
+      dw = nullptr;
+    }
+    if (dx != nullptr && direct_input_grad_pays(p)) {
+      single_input_input_grad(p, w, dy, dx);
+      dx = nullptr;
+    }
+  }
 #if defined(A2Q_WITH_ONEDNN)
-  if (!p.depthwise && (dx != nullptr || dw != nullptr)) {
+  else if (dx != nullptr || dw != nullptr) {
     const bool bias_with_weights = db != nullptr && dw != nullptr; // oneDNN's weight pass computes both
     if (OneDnnConv* onednn = onednn_conv_for(p, bias_with_weights)) {
       if (db != nullptr && !bias_with_weights)
@@ -337,11 +121,6 @@ inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w,
 #endif
   if (db != nullptr)
     conv2d_bias_backward(p, dy, db);
-  if (p.depthwise) {
-    if (dx != nullptr || dw != nullptr)
-      depthwise_conv2d_backward(p, x, w, dy, dx, dw);
-    return;
-  }
   if (dx == nullptr && dw == nullptr)
     return;
   using ConstMap = Eigen::Map<const RowMatrix<float>>;
