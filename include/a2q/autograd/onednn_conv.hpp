@@ -4,16 +4,19 @@
 /// A2Q_ONEDNN does when Debian's libdnnl-dev is found). oneDNN's JIT kernels work on channel-blocked
 /// layouts (nChw16c): measured on the CNN's 16 -> 32 channel 3x3 layer on one Zen 5 core, they run the
 /// forward and both backward passes at about 210 GFLOP/s where a2q's im2col + Eigen GEMM reaches 85-95.
-/// Our tensors stay in PyTorch's NCHW layout; each call reorders into the layouts oneDNN picks and back,
-/// which costs about a tenth of the convolution. Only ungrouped convolutions go here; the Eigen path
+/// Our tensors stay in PyTorch's NCHW layout; each call reorders into the layouts oneDNN picks and back
+/// (through buffers kept per thread), which costs a tenth to a quarter of the convolution. Only ungrouped
+/// convolutions go here, and none with one input channel (direct_conv.hpp runs those); the Eigen path
 /// stays the reference that tests compare this backend against.
 
 #if defined(A2Q_WITH_ONEDNN)
 
+#include "a2q/core/aligned_allocator.hpp"
 #include "a2q/core/error.hpp"
 
 #include <dnnl.hpp>
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -48,10 +51,11 @@ public:
   /// y = conv(x, w) + bias (bias may be null when constructed without one); y is overwritten.
   void forward(const float* x, const float* w, const float* bias, float* y) const {
     OneDnnContext& ctx = onednn_context();
-    const memory src = into(forward_pd_.src_desc(), user(src_, memory::format_tag::nchw, x));
-    const memory weights = into(forward_pd_.weights_desc(), user(weights_, memory::format_tag::oihw, w));
+    const memory src = into(forward_src, forward_pd_.src_desc(), user(src_, memory::format_tag::nchw, x));
+    const memory weights =
+        into(forward_weights, forward_pd_.weights_desc(), user(weights_, memory::format_tag::oihw, w));
     const memory user_dst = user(dst_, memory::format_tag::nchw, y);
-    const memory dst = blank_unless_same(forward_pd_.dst_desc(), user_dst);
+    const memory dst = blank_unless_same(forward_dst, forward_pd_.dst_desc(), user_dst);
     std::unordered_map<int, memory> args{
         {DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, weights}, {DNNL_ARG_DST, dst}};
     if (with_bias_)
@@ -66,11 +70,11 @@ public:
   void backward(const float* x, const float* w, const float* dy, float* dx, float* dw, float* db) {
     OneDnnContext& ctx = onednn_context();
     const memory user_dy = user(dst_, memory::format_tag::nchw, dy);
-    std::optional<memory> blocked_dy; // dy reordered once when both passes want the same layout
+    std::optional<memory> dy_done; // dy reordered once when both passes want the same layout
     auto dy_in = [&](const memory::desc& desc) {
-      if (!blocked_dy || blocked_dy->get_desc() != desc)
-        blocked_dy = into(desc, user_dy);
-      return *blocked_dy;
+      if (!dy_done || dy_done->get_desc() != desc)
+        dy_done = into(blocked_dy, desc, user_dy);
+      return *dy_done;
     };
     if (dx != nullptr) {
       if (!backward_data_) {
@@ -82,13 +86,13 @@ public:
       }
       const auto& pd = backward_data_pd_;
       const memory user_dx = user(src_, memory::format_tag::nchw, dx);
-      const memory diff_src = blank_unless_same(pd.diff_src_desc(), user_dx);
-      backward_data_.execute(
-          ctx.stream,
-          {{DNNL_ARG_DIFF_DST, dy_in(pd.diff_dst_desc())},
-           {DNNL_ARG_WEIGHTS, into(pd.weights_desc(), user(weights_, memory::format_tag::oihw, w))},
-           {DNNL_ARG_DIFF_SRC, diff_src}});
-      copy_back(diff_src, user_dx);
+      const memory diff_src_memory = blank_unless_same(diff_src, pd.diff_src_desc(), user_dx);
+      backward_data_.execute(ctx.stream,
+                             {{DNNL_ARG_DIFF_DST, dy_in(pd.diff_dst_desc())},
+                              {DNNL_ARG_WEIGHTS, into(backward_data_weights, pd.weights_desc(),
+                                                      user(weights_, memory::format_tag::oihw, w))},
+                              {DNNL_ARG_DIFF_SRC, diff_src_memory}});
+      copy_back(diff_src_memory, user_dx);
     }
     if (dw != nullptr) {
       if (!backward_weights_) {
@@ -98,17 +102,17 @@ public:
       }
       const auto& pd = backward_weights_pd_;
       const memory user_dw = user(weights_, memory::format_tag::oihw, dw);
-      const memory diff_weights = blank_unless_same(pd.diff_weights_desc(), user_dw);
+      const memory diff_weights_memory = blank_unless_same(diff_weights, pd.diff_weights_desc(), user_dw);
       std::unordered_map<int, memory> args{
-          {DNNL_ARG_SRC, into(pd.src_desc(), user(src_, memory::format_tag::nchw, x))},
+          {DNNL_ARG_SRC, into(backward_weights_src, pd.src_desc(), user(src_, memory::format_tag::nchw, x))},
           {DNNL_ARG_DIFF_DST, dy_in(pd.diff_dst_desc())},
-          {DNNL_ARG_DIFF_WEIGHTS, diff_weights}};
+          {DNNL_ARG_DIFF_WEIGHTS, diff_weights_memory}};
       std::vector<float> unused_db(with_bias_ && db == nullptr ? static_cast<std::size_t>(dst_[1]) : 0);
       if (with_bias_) // the primitive writes the bias gradient whether or not it is wanted
         args.emplace(DNNL_ARG_DIFF_BIAS,
                      user({dst_[1]}, memory::format_tag::a, db != nullptr ? db : unused_db.data()));
       backward_weights_.execute(ctx.stream, args);
-      copy_back(diff_weights, user_dw);
+      copy_back(diff_weights_memory, user_dw);
     }
     ctx.stream.wait();
   }
@@ -142,20 +146,45 @@ private:
     return memory({dims, memory::data_type::f32, tag}, onednn_context().engine, const_cast<float*>(data));
   }
 
-  /// `source` in layout `desc`: itself when it already is, else a reordered copy.
-  static memory into(const memory::desc& desc, const memory& source) {
+  /// The buffers in oneDNN's layouts that a call needs. One set per thread, shared by every convolution
+  /// (calls on a thread do not overlap) and grown to the largest request: allocating them anew on each call
+  /// cost page faults on every step, and a set per convolution would hold hundreds of MiB in a ResNet.
+  enum Slot : std::size_t {
+    forward_src,
+    forward_weights,
+    forward_dst,
+    blocked_dy,
+    backward_data_weights,
+    diff_src,
+    backward_weights_src,
+    diff_weights,
+    slot_count
+  };
+
+  /// The buffer of `slot` as memory with layout `desc`.
+  static memory buffer(Slot slot, const memory::desc& desc) {
+    thread_local std::array<std::vector<float, AlignedAllocator<float>>, slot_count> buffers;
+    std::vector<float, AlignedAllocator<float>>& kept = buffers[slot];
+    const std::size_t floats = (desc.get_size() + sizeof(float) - 1) / sizeof(float);
+    if (kept.size() < floats)
+      kept.resize(floats);
+    return memory(desc, onednn_context().engine, kept.data());
+  }
+
+  /// `source` in layout `desc`: itself when it already is, else reordered into the buffer of `slot`.
+  static memory into(Slot slot, const memory::desc& desc, const memory& source) {
     if (desc == source.get_desc())
       return source;
-    memory converted(desc, onednn_context().engine);
+    memory converted = buffer(slot, desc);
     // memory is a shared handle: the copy refers to the same buffer (execute() wants non-const handles).
     memory from = source;
     dnnl::reorder(from, converted).execute(onednn_context().stream, from, converted);
     return converted;
   }
 
-  /// An output in layout `desc`: the user's buffer when it already has that layout, else a new buffer.
-  static memory blank_unless_same(const memory::desc& desc, const memory& user_buffer) {
-    return desc == user_buffer.get_desc() ? user_buffer : memory(desc, onednn_context().engine);
+  /// An output in layout `desc`: the user's buffer when it already has that layout, else that of `slot`.
+  static memory blank_unless_same(Slot slot, const memory::desc& desc, const memory& user_buffer) {
+    return desc == user_buffer.get_desc() ? user_buffer : buffer(slot, desc);
   }
 
   static void copy_back(const memory& result, const memory& user_buffer) {
