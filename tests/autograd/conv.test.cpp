@@ -150,6 +150,7 @@ TEST_CASE("conv2d's gradients match sums over every output", "[autograd][conv]")
       {"depthwise 3x3", 3, 16, 14, 14, 16, 3, 3, {1, 1, 16}, true},
       {"depthwise 5x5", 2, 8, 13, 12, 8, 5, 5, {1, 2, 8}, false},
       {"depthwise 3x3, stride 2", 2, 8, 14, 15, 8, 3, 3, {2, 1, 8}, true},
+      {"depthwise 3x3, padding 3 (> kernel - 1)", 2, 4, 6, 7, 4, 3, 3, {1, 3, 4}, true},
       {"channel multiplier 3", 2, 4, 12, 11, 12, 3, 3, {1, 1, 4}, true},
       {"ungrouped", 2, 16, 10, 9, 8, 3, 3, {1, 1, 1}, true},
   };

@@ -29,10 +29,10 @@ struct PlaneLayout {
   std::int64_t span = 0; ///< (out_h - 1) * wp + out_w: padded-width indices covering every output
   bool unit_stride = false;
 
-  explicit PlaneLayout(const Conv2dPlan& p)
-      : hp(p.geometry.height + 2 * p.geometry.pad_h), wp(p.geometry.width + 2 * p.geometry.pad_w),
-        span(p.out_h == 0 ? 0 : (p.out_h - 1) * wp + p.out_w),
-        unit_stride(p.geometry.stride_h == 1 && p.geometry.stride_w == 1) {}
+  explicit PlaneLayout(const Conv2dGeometry& g)
+      : hp(g.height + 2 * g.pad_h), wp(g.width + 2 * g.pad_w),
+        span(g.out_h() == 0 ? 0 : (g.out_h() - 1) * wp + g.out_w()),
+        unit_stride(g.stride_h == 1 && g.stride_w == 1) {}
   std::int64_t plane() const { return hp * wp; }
   /// Floats of scratch one thread needs: a padded plane and one output (or gradient) plane of span floats.
   std::int64_t scratch() const { return plane() + span; }
@@ -222,11 +222,11 @@ inline void correlate_gradient(const float* in, const std::int64_t* offset, std:
   }
 }
 
-// When the direct loops beat a GEMM, as measured on one Zen 3 core (128 images): depthwise layers (one
-// output channel per input channel) always; a 3x3 kernel with stride 1 over a one-channel image with 16
-// output channels in the forward pass (0.8 ms against 1.0 for oneDNN and 1.1 for Eigen) and the weight
-// gradient (1.2 ms against 1.4 for Eigen and 5.2 for oneDNN). With more taps and output channels per input
-// (a 5x5 kernel, 64 channels) Eigen's GEMM wins every pass.
+// When the direct loops beat a GEMM, as measured on one Zen 3 core (128 images; bench/conv_bench times each
+// layer): depthwise layers (one output channel per input channel) always; a 3x3 kernel with stride 1 over a
+// one-channel image with 16 output channels in the forward pass (0.8 ms against 1.0 for oneDNN and 1.1 for
+// Eigen) and the weight gradient (1.2 ms against 1.4 for Eigen and 5.2 for oneDNN). With more taps and
+// output channels per input (a 5x5 kernel, 64 channels) Eigen's GEMM wins every pass.
 
 /// Whether y = conv(x, w) of plan `p` runs on single_input_conv2d_forward.
 inline bool direct_forward_pays(const Conv2dPlan& p) {
@@ -252,7 +252,7 @@ inline bool direct_input_grad_pays(const Conv2dPlan& p) {
 inline void single_input_conv2d_forward(const Conv2dPlan& p, const float* x, const float* w,
                                         const float* bias, float* y) {
   const Conv2dGeometry& g = p.geometry;
-  const PlaneLayout l(p);
+  const PlaneLayout l(p.geometry);
   A2Q_ASSERT(p.single_input && l.unit_stride);
   const std::vector<std::int64_t> offsets = tap_offsets(g, l);
   const auto taps = static_cast<std::int64_t>(offsets.size());
@@ -286,7 +286,7 @@ inline void single_input_conv2d_forward(const Conv2dPlan& p, const float* x, con
 inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const float* dy, float* dw) {
   using ConstStrided = Eigen::Map<const Eigen::VectorXf, 0, Eigen::InnerStride<>>;
   const Conv2dGeometry& g = p.geometry;
-  const PlaneLayout l(p);
+  const PlaneLayout l(p.geometry);
   const std::vector<std::int64_t> offsets = tap_offsets(g, l);
   const auto taps = static_cast<std::int64_t>(offsets.size());
   const std::int64_t chunks = parallel_chunk_count(p.out_channels, p.batch * p.positions * taps);
@@ -326,14 +326,55 @@ inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const 
   });
 }
 
+/// The input gradient of a depthwise convolution with stride 1 as a forward pass: dx[h, w] sums w[i, j] ·
+/// dy[h + pad - i, w + pad - j], which is dy zero-padded by kernel - 1 - pad and correlated with the flipped
+/// kernel. A gather with the weights in registers, where scattering dy into dx takes a load and a store per
+/// tap. Needs pad <= kernel - 1 in both directions.
+inline bool depthwise_input_grad_as_forward(const Conv2dPlan& p, const float* w, const float* dy, float* dx) {
+  const Conv2dGeometry& g = p.geometry;
+  if (p.out_per_group != 1 || g.stride_h != 1 || g.stride_w != 1 || g.pad_h > g.kernel_h - 1 ||
+      g.pad_w > g.kernel_w - 1)
+    return false;
+  // dy's plane, padded so that the correlation's output is the input image.
+  const Conv2dGeometry back{
+      1, p.out_h, p.out_w, g.kernel_h, g.kernel_w, 1, 1, g.kernel_h - 1 - g.pad_h, g.kernel_w - 1 - g.pad_w};
+  const PlaneLayout l(back);
+  const std::vector<std::int64_t> offsets = tap_offsets(back, l);
+  const auto taps = static_cast<std::int64_t>(offsets.size());
+  const std::int64_t planes = p.batch * p.out_channels;
+  const std::int64_t chunks = parallel_chunk_count(planes, p.positions * taps);
+  Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * (l.scratch() + taps)});
+  for_each_chunk(planes, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
+    float* padded = scratch.data() + chunk * (l.scratch() + taps);
+    float* acc = padded + l.plane();
+    float* flipped = acc + l.span;
+    for (std::int64_t plane = begin; plane < end; ++plane) {
+      const float* wc = w + plane % p.out_channels * taps;
+      for (std::int64_t t = 0; t < taps; ++t)
+        flipped[t] = wc[taps - 1 - t];
+      pad_plane(dy + plane * p.positions, back, l, padded);
+      if (taps == 9)
+        correlate_plane<9>(padded, offsets.data(), taps, flipped, 0.0f, l.span, acc);
+      else
+        correlate_plane<0>(padded, offsets.data(), taps, flipped, 0.0f, l.span, acc);
+      float* dxp = dx + plane * g.height * g.width;
+      for (std::int64_t h = 0; h < g.height; ++h)
+        copy_floats(acc + h * l.wp, g.width, dxp + h * g.width);
+    }
+  });
+  return true;
+}
+
 /// dx [N, C_in, H, W] (overwritten): each input plane gathers the gradients of its group's output
 /// channels in a padded plane, one thread per group.
 inline void single_input_input_grad(const Conv2dPlan& p, const float* w, const float* dy, float* dx) {
+  if (depthwise_input_grad_as_forward(p, w, dy, dx))
+    return;
   using Vector = Eigen::Map<Eigen::VectorXf>;
   using ConstVector = Eigen::Map<const Eigen::VectorXf>;
   using Strided = Eigen::Map<Eigen::VectorXf, 0, Eigen::InnerStride<>>;
   const Conv2dGeometry& g = p.geometry;
-  const PlaneLayout l(p);
+  const PlaneLayout l(p.geometry);
   const std::vector<std::int64_t> offsets = tap_offsets(g, l);
   const auto taps = static_cast<std::int64_t>(offsets.size());
   const std::int64_t chunks = parallel_chunk_count(p.groups, p.batch * p.out_per_group * p.positions * taps);
