@@ -316,7 +316,7 @@ inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const 
         for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
           const Eigen::Map<const Eigen::VectorXf> row(dyp + oh * p.out_w, p.out_w);
           for (std::int64_t t = 0; t < taps; ++t)
-            sum[t] += row.dot(ConstStrided(padded + oh * g.stride_h * l.wp + offsets[t], p.out_w,
+            sum[t] += row.dot(ConstStrided(padded + oh * g.stride_h * l.wp + offsets.data()[t], p.out_w,
                                            Eigen::InnerStride<>(g.stride_w)));
         }
       }
@@ -392,13 +392,13 @@ inline void single_input_input_grad(const Conv2dPlan& p, const float* w, const f
             spread_rows(dyp, p, l, grad);
             const ConstVector gv(grad, l.span);
             for (std::int64_t t = 0; t < taps; ++t)
-              Vector(dpad + offsets[t], l.span) += wc[t] * gv;
+              Vector(dpad + offsets.data()[t], l.span) += wc[t] * gv;
             continue;
           }
           for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
             const ConstVector row(dyp + oh * p.out_w, p.out_w);
             for (std::int64_t t = 0; t < taps; ++t)
-              Strided(dpad + oh * g.stride_h * l.wp + offsets[t], p.out_w,
+              Strided(dpad + oh * g.stride_h * l.wp + offsets.data()[t], p.out_w,
                       Eigen::InnerStride<>(g.stride_w)) += wc[t] * row;
           }
         }

@@ -344,7 +344,7 @@ inline void max_pool_plane(const Pool2dPlan& p, const float* xp, float* yp, std:
       max_pool_2x2_row(r0, r0 + p.width, ow_hi - ow_lo, static_cast<std::int32_t>(hs * p.width + ws),
                        static_cast<std::int32_t>(p.width), yrow + ow_lo, arow + ow_lo, lanes);
       nan = any_lane(lanes);
-    } else {
+    } else if constexpr (K > 0) { // K == 0 never gets here; no max_pool_row<0> (it would divide by K)
       nan = max_pool_row<K>(xp, p.width, p.stride, hs, ws, ow_hi - ow_lo, yrow + ow_lo, arow + ow_lo);
     }
     if (nan)
