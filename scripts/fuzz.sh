@@ -63,6 +63,24 @@ for h in "${harnesses[@]}"; do
 done
 wait
 if grep -q "FOUND" <(tail -n "${#harnesses[@]}" "$build/ledger.tsv"); then
+  # CI keeps only the tail of its output and none of its files: print what reproduces the crash here.
+  echo "== crash reports ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | xargs);" \
+    "kernel ISA flags: $(grep -m1 -o -w -E 'avx512vnni|avx512f|avx2' /proc/cpuinfo | sort -u | xargs)) =="
+  for h in "${harnesses[@]}"; do
+    [ -n "$(find "tests/fuzz/regressions/$h" -newer "$build.configure.log" -type f 2>/dev/null)" ] || continue
+    for f in $(find "tests/fuzz/regressions/$h" -newer "$build.configure.log" -type f); do
+      encoded=$(gzip -9c "$f" | base64 -w 120)
+      if [ "$(wc -l <<<"$encoded")" -le 60 ]; then
+        echo "-- $f ($(stat -c %s "$f") bytes) as gzip | base64 (decode: base64 -d | gunzip > FILE) --"
+        echo "$encoded"
+      else
+        echo "-- $f ($(stat -c %s "$f") bytes): too long to print --"
+      fi
+    done
+    echo "-- $h: sanitizer report --"
+    grep -E -A 30 -m1 '^==[0-9]+==(ERROR|WARNING)|runtime error:|deadly signal|out-of-memory|timeout after' \
+      "$build/logs/$h.log" | head -n 40 || tail -n 30 "$build/logs/$h.log"
+  done
   echo "fuzz.sh: new crashes kept under tests/fuzz/regressions/ (logs: $build/logs/)" >&2
   exit 1
 fi
