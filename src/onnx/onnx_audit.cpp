@@ -226,8 +226,8 @@ private:
 
   /// Ops that move the integers without changing the grid keep the range (ReLU clips it at 0).
   void pass_through(const onnx::NodeProto& n) {
-    static const std::set<std::string> moves{"MaxPool", "Flatten", "Reshape",   "Identity",
-                                             "Dropout", "Squeeze", "Unsqueeze", "Transpose"};
+    static const std::set<std::string> moves{"MaxPool", "Flatten",   "Reshape",   "Identity",    "Dropout",
+                                             "Squeeze", "Unsqueeze", "Transpose", "DepthToSpace"};
     const std::string& op = n.op_type();
     if (n.input_size() == 0 || n.output_size() == 0)
       return;

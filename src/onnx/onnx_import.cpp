@@ -27,7 +27,8 @@ using json = nlohmann::ordered_json;
 
 constexpr const char* supported_ops =
     "Gemm, MatMul, Conv, Relu, MaxPool, AveragePool, GlobalAveragePool, BatchNormalization, Flatten, "
-    "Reshape (to [batch, -1]), Add (residual or bias), Pad (zeros, before Conv or AveragePool), Constant, "
+    "Reshape (to [batch, -1]), DepthToSpace (CRD), Add (residual or bias), Pad (zeros, before Conv or "
+    "AveragePool), Constant, "
     "Identity, Dropout, QONNX Quant / IntQuant, and on constants Shape, Gather, Unsqueeze, Squeeze, Concat, "
     "Cast, Reshape, Transpose, Mul, Div, Add, Sub";
 
@@ -263,6 +264,8 @@ private:
       return reshape(n);
     if (op == "Pad")
       return pad(n);
+    if (op == "DepthToSpace")
+      return depth_to_space(n);
     if (op == "Identity" || op == "Dropout")
       return pass_through(n);
     refuse(n, "not supported (supported: " + std::string(supported_ops) + ")");
@@ -1032,6 +1035,27 @@ private:
     s.pad = p;
     s.shape = Shape{in.shape[0], in.shape[1] + 2 * p, in.shape[2] + 2 * p};
     set_value(n, {extend(in, std::move(s)), s.shape});
+  }
+
+  /// DepthToSpace in CRD mode is PyTorch's pixel_shuffle (what torch.onnx writes for it): output
+  /// channel c, row y·r + i, column x·r + j reads input channel c·r² + i·r + j at (y, x).
+  void depth_to_space(const onnx::NodeProto& n) {
+    const Value& in = data(n, 0);
+    if (in.shape.rank() != 3)
+      refuse(n, "needs an input of shape [channels, height, width], got " + in.shape.to_string());
+    const std::int64_t r = int_attr(n, "blocksize", std::nullopt);
+    if (r < 1 || r > 64)
+      refuse(n, "blocksize " + std::to_string(r) + " is outside [1, 64]");
+    const std::string mode = string_attribute(n, "mode", std::string("DCR"), who_);
+    if (mode != "CRD")
+      refuse(n, "mode '" + mode +
+                    "' is not supported (only CRD, PyTorch's pixel_shuffle; DCR, the default, orders the "
+                    "input channels block-first)");
+    if (in.shape[0] % (r * r) != 0)
+      refuse(n, "its " + std::to_string(in.shape[0]) +
+                    " input channels are not a multiple of blocksize * blocksize = " + std::to_string(r * r));
+    append(n, in, {{"type", "PixelShuffle"}, {"factor", r}},
+           Shape{in.shape[0] / (r * r), in.shape[1] * r, in.shape[2] * r}, "pixel_shuffle");
   }
 
   void pass_through(const onnx::NodeProto& n) {

@@ -199,6 +199,14 @@ private:
     }
     if (const auto* p = dynamic_cast<const nn::MaxPool2d*>(&m))
       return pool("MaxPool", path, p->kernel(), p->stride(), p->padding());
+    if (const auto* p = dynamic_cast<const nn::PixelShuffle*>(&m)) { // CRD: PyTorch's channel order
+      const std::int64_t r = p->factor();
+      auto* n =
+          node("DepthToSpace", path, {current_}, Shape{shape_[0] / (r * r), shape_[1] * r, shape_[2] * r});
+      attr(n, "blocksize", r);
+      attr(n, "mode", std::string("CRD"));
+      return;
+    }
     if (const auto* p = dynamic_cast<const nn::AvgPool2d*>(&m))
       return pool("AveragePool", path, p->kernel(), p->stride(), p->padding());
     if (const auto* b = dynamic_cast<const nn::BatchNorm2d*>(&m)) {
@@ -217,7 +225,7 @@ private:
     }
     throw config_error("QONNX export: module '" + path + "' (" + m.type_name() +
                        ") is not supported (supported: Sequential, ActQuant, QuantLinear, QuantConv2d, ReLU, "
-                       "Dropout, Flatten, MaxPool2d, AvgPool2d, GlobalAvgPool2d, BatchNorm2d)");
+                       "Dropout, Flatten, MaxPool2d, AvgPool2d, GlobalAvgPool2d, BatchNorm2d, PixelShuffle)");
   }
 
   void pool(const char* op, const std::string& path, int k, int stride, int pad) {

@@ -142,6 +142,38 @@ TEST_CASE("Reshape imports when it flattens (torch shape arithmetic included) an
   }
 }
 
+TEST_CASE("DepthToSpace in CRD mode imports as pixel shuffle; DCR and uneven channels are refused",
+          "[onnx]") {
+  // x [8, 2, 3] -> DepthToSpace(blocksize 2) -> [2, 4, 6]
+  const auto graph = [](const std::string& mode, std::int64_t channels) {
+    GraphBuilder g({channels, 2, 3});
+    auto& d = g.node("DepthToSpace", "/upscale/DepthToSpace", {"x"}, "y");
+    GraphBuilder::attr(d, "blocksize", std::int64_t{2});
+    if (!mode.empty())
+      GraphBuilder::attr(d, "mode", mode);
+    g.output("y");
+    return g.bytes();
+  };
+  const auto imported = import_onnx_bytes(graph("CRD", 8), "d2s.onnx");
+  CHECK(imported.input == a2q::Shape{8, 2, 3});
+  a2q::Tensor<float> x(a2q::Shape{1, 8, 2, 3});
+  for (std::int64_t i = 0; i < x.numel(); ++i)
+    x[i] = static_cast<float>(i);
+  const auto y = run(*imported.model, x);
+  REQUIRE(y.shape() == a2q::Shape{1, 2, 4, 6});
+  // ONNX's CRD definition: y[c, h·r + i, w·r + j] = x[c·r² + i·r + j, h, w]
+  for (int c = 0; c < 2; ++c)
+    for (int h = 0; h < 2; ++h)
+      for (int w = 0; w < 3; ++w)
+        for (int i = 0; i < 2; ++i)
+          for (int j = 0; j < 2; ++j)
+            CHECK(y[(c * 4 + h * 2 + i) * 6 + w * 2 + j] == x[((c * 4 + i * 2 + j) * 2 + h) * 3 + w]);
+  CHECK_THROWS_WITH(import_onnx_bytes(graph("DCR", 8), "d2s.onnx"),
+                    Contains("/upscale/DepthToSpace") && Contains("mode 'DCR'"));
+  CHECK_THROWS_WITH(import_onnx_bytes(graph("", 8), "d2s.onnx"), Contains("mode 'DCR'")); // ONNX's default
+  CHECK_THROWS_WITH(import_onnx_bytes(graph("CRD", 6), "d2s.onnx"), Contains("not a multiple of blocksize"));
+}
+
 TEST_CASE("malformed ONNX files get a typed error naming the problem", "[onnx][errors]") {
   const std::string good = small_mlp().bytes();
   SECTION("a truncated protobuf") {

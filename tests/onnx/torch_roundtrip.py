@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Check a2q's ONNX importer against PyTorch on three small Fashion-MNIST models.
+"""Check a2q's ONNX importer against PyTorch on four small Fashion-MNIST models.
 
 For each model: train briefly in PyTorch (one epoch over the first 8000
 training images, Adam, batch 64, one thread), export to ONNX, `a2q import` it,
@@ -13,7 +13,7 @@ which folds them into the preceding Conv.
 
 Usage:
     torch_roundtrip.py --a2q PATH_TO_a2q --data DIR --work DIR
-                       [--model mlp|cnn|resnet|all] [--fold-bn] [--export-only]
+                       [--model mlp|cnn|resnet|subpixel|all] [--fold-bn] [--export-only]
 
 --export-only stops after writing MODEL.onnx and MODEL.expected.npz (logits,
 labels, preprocessing) to --work, so the PyTorch side can be checked without
@@ -36,7 +36,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-N_TRAIN = 8000      # 65-80% accuracy, yet all three models train in about 8 s
+N_TRAIN = 8000      # 65-80% accuracy, yet all four models train in about 10 s
 N_COMPARE = 256     # test images compared with a2q
 REL_TOL = 1e-4      # max |a2q - torch| / max |torch| per image
 FMNIST_MEAN_STD = (0.2860, 0.3530)
@@ -174,6 +174,28 @@ class ResNet(nn.Module):
         return self.fc(x.view(x.size(0), -1))
 
 
+class SubPixel(nn.Module):
+    """A sub-pixel convolution (nn.PixelShuffle, which torch writes as DepthToSpace in CRD mode) inside
+    a classifier: strided conv to 14x14, conv to 4 x 2 x 2 sub-pixels, shuffled back to 28x28."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(1, 16, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 16, 3, padding=1),
+            nn.PixelShuffle(2),
+            nn.ReLU(),
+            nn.Conv2d(4, 8, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        self.fc = nn.Linear(8 * 7 * 7, 10)
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.features(x), 1))
+
+
 # name -> (constructor, opset, --normalize values or None, Adam learning rate,
 # op types the export must contain, so that a change in torch's exporter is
 # noticed).  The narrow ResNet learns too slowly at 1e-3 to be a meaningful
@@ -186,6 +208,8 @@ MODELS = collections.OrderedDict([
     ("resnet", (ResNet, 17, None, 1e-2,
                 {"Conv", "Relu", "Add", "Pad", "AveragePool",
                  "GlobalAveragePool", "Reshape", "Gemm"})),
+    ("subpixel", (SubPixel, 13, None, 1e-3,
+                  {"Conv", "DepthToSpace", "Relu", "MaxPool", "Gemm"})),
 ])
 
 
