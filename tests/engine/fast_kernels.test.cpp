@@ -1,11 +1,12 @@
-// Tests for a2q/engine/dense_kernel.hpp and sparse_kernel.hpp (and cpu_features.hpp): on every ISA this
-// CPU supports, the fast dense and sparse paths equal the int64 reference kernels bit for bit, on
-// seeded random shapes that are not multiples of any vector width, on extreme inputs, at every
-// sparsity, and at the int16-lane bound of the sparse path; weights and inputs outside the kernels'
-// contract are rejected.
+// Tests for a2q/engine/dense_kernel.hpp, sparse_kernel.hpp, grouped_kernel.hpp (and cpu_features.hpp): on
+// every ISA this CPU supports, the fast dense and sparse paths equal the int64 reference kernels bit for bit,
+// on seeded random shapes that are not multiples of any vector width, on extreme inputs, at every sparsity,
+// and at the int16-lane bound of the sparse path; weights and inputs outside the kernels' contract are
+// rejected.
 
 #include "a2q/engine/cpu_features.hpp"
 #include "a2q/engine/dense_kernel.hpp"
+#include "a2q/engine/grouped_kernel.hpp"
 #include "a2q/engine/reference_kernels.hpp"
 #include "a2q/engine/sparse_kernel.hpp"
 
@@ -384,6 +385,61 @@ TEST_CASE("fast kernels: convolutions equal the reference", "[engine][fast_kerne
   sparse_w.reshape(Shape{8, 4, 3, 3});
   check_conv2d(random_inputs(rng, Shape{2, 4, 12, 13}, true), sparse_w, random_bias(rng, 8),
                Conv2dGeometry{.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1});
+}
+
+TEST_CASE("fast kernels: grouped and depthwise convolutions equal the reference", "[engine][fast_kernels]") {
+  using a2q::engine::GroupedConvWeights;
+  Rng rng(0x9d);
+  struct Case {
+    std::int64_t groups, in_per_group, out_per_group, kh, kw, sh, sw, ph, pw;
+  };
+  for (const Case& c : {Case{4, 1, 1, 3, 3, 1, 1, 1, 1},  // depthwise 3x3 (MobileNet's)
+                        Case{4, 1, 1, 3, 3, 2, 2, 1, 1},  // depthwise, stride 2
+                        Case{3, 1, 2, 3, 3, 1, 1, 0, 0},  // channel multiplier 2, no padding
+                        Case{2, 3, 2, 3, 2, 1, 2, 2, 1},  // groups of 3 inputs, uneven kernel and strides
+                        Case{5, 1, 1, 5, 5, 1, 1, 3, 3},  // padding wider than the kernel needs
+                        Case{1, 2, 3, 1, 1, 1, 1, 0, 0},  // one group (a plain convolution)
+                        Case{2, 2, 1, 2, 4, 3, 1, 0, 2}}) // stride larger than the kernel
+    for (const bool input_signed : {false, true}) {
+      CAPTURE(c.groups, c.in_per_group, c.out_per_group, c.kh, c.kw, c.sh, c.sw, c.ph, c.pw, input_signed);
+      const std::int64_t C_out = c.groups * c.out_per_group;
+      Tensor<std::int32_t> w =
+          random_weights(rng, C_out, c.in_per_group * c.kh * c.kw, rng.bernoulli(0.5) ? 0.0 : 0.5);
+      w.reshape(Shape{C_out, c.in_per_group, c.kh, c.kw});
+      const Tensor<std::int32_t> x =
+          random_inputs(rng, Shape{3, c.groups * c.in_per_group, 9, 8}, input_signed);
+      const std::vector<std::int64_t> bias = random_bias(rng, C_out);
+      const Conv2dGeometry g{
+          .stride_h = c.sh, .stride_w = c.sw, .pad_h = c.ph, .pad_w = c.pw, .groups = c.groups};
+      const GroupedConvWeights packed(w, c.in_per_group, c.kh, c.kw, c.groups);
+      require_same(a2q::engine::conv2d_grouped(x, packed, bias, g),
+                   a2q::engine::conv2d_reference(x, w, bias, g, 64, OverflowPolicy::check));
+    }
+  // The extremes: inputs ±255 and weights -128 everywhere, through the padding.
+  for (const std::int32_t v : {-255, 255}) {
+    const Tensor<std::int32_t> w(Shape{6, 1, 3, 3}, -128);
+    const Tensor<std::int32_t> x(Shape{2, 6, 5, 4}, v);
+    const Conv2dGeometry g{.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1, .groups = 6};
+    require_same(a2q::engine::conv2d_grouped(x, GroupedConvWeights(w, 1, 3, 3, 6), {}, g),
+                 a2q::engine::conv2d_reference(x, w, {}, g, 64, OverflowPolicy::check));
+  }
+  // Outside the contract: a weight beyond int8, sizes that do not fit, an input beyond ±255, other groups.
+  Tensor<std::int32_t> w(Shape{4, 1, 3, 3}, 1);
+  w[5] = 128;
+  REQUIRE_THROWS_WITH(GroupedConvWeights(w, 1, 3, 3, 4), Catch::Matchers::Contains("[0, 5]"));
+  w[5] = 1;
+  REQUIRE_THROWS_AS(GroupedConvWeights(w, 2, 3, 3, 4), a2q::shape_error);
+  REQUIRE_THROWS_AS(GroupedConvWeights(w, 1, 3, 3, 3), a2q::shape_error);
+  const GroupedConvWeights packed(w, 1, 3, 3, 4);
+  const Conv2dGeometry g{.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1, .groups = 4};
+  Tensor<std::int32_t> x(Shape{1, 4, 3, 3}, 7);
+  x[10] = 256;
+  REQUIRE_THROWS_WITH(a2q::engine::conv2d_grouped(x, packed, {}, g), Catch::Matchers::Contains("256"));
+  x[10] = 7;
+  REQUIRE_THROWS_AS(a2q::engine::conv2d_grouped(x, packed, {}, Conv2dGeometry{.groups = 2}),
+                    a2q::config_error);
+  REQUIRE_THROWS_AS(a2q::engine::conv2d_grouped(Tensor<std::int32_t>(Shape{1, 3, 3, 3}), packed, {}, g),
+                    a2q::shape_error);
 }
 
 TEST_CASE("fast kernels: the raw u8 kernels equal plain loops", "[engine][fast_kernels]") {

@@ -134,6 +134,19 @@ TEST_CASE(
   const Tensor<float> expected = fake_quant_logits(*model, x);
   const Tensor<float> got = ints.forward(x);
   CHECK(relative_gap(got, expected) < 1e-2);
+  // The depthwise layers run the grouped fast kernel, bit for bit the reference's logits.
+  for (const auto& step : ints.steps())
+    if (const auto* op = std::get_if<a2q::engine::LayerOp>(&step.op))
+      CHECK((op->geometry.groups > 1 ? op->grouped != nullptr : op->dense != nullptr));
+  ExecutionOptions o;
+  o.kernel = a2q::engine::KernelChoice::reference;
+  const Tensor<float> reference = ints.forward(x, o);
+  for (const auto k : {a2q::engine::KernelChoice::automatic, a2q::engine::KernelChoice::dense,
+                       a2q::engine::KernelChoice::sparse}) {
+    o.kernel = k;
+    const Tensor<float> fast = ints.forward(x, o);
+    CHECK(std::equal(fast.begin(), fast.end(), reference.begin(), reference.end()));
+  }
   // The same network with baseline weights at P = 13 is not proven (the negative control).
   auto baseline = a2q::models::quant_mobilenet(policy_for(QuantMethod::baseline, 13), rng, 1, 4);
   calibrate(*baseline, x);

@@ -24,7 +24,8 @@ namespace a2q::engine {
 /// Which kernel computes a layer's dot products.
 enum class KernelChoice {
   automatic, ///< a fast kernel when the layer is proven overflow-free at P (sparse when the layer is
-             ///< sparse enough for its lanes, see sparse_threshold; dense otherwise), else the reference
+             ///< sparse enough for its lanes, see sparse_threshold; dense otherwise; grouped
+             ///< convolutions have one, conv2d_grouped, under every choice but reference), else the reference
   reference, ///< always the reference loops (the policy sees every partial sum)
   dense,     ///< the dense fast kernel where the layer is proven overflow-free at P, else the reference
   sparse,    ///< the sparse fast kernel where the layer is proven overflow-free at P, else the reference

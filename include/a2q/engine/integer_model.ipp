@@ -7,6 +7,7 @@
 #include "a2q/core/pixel_shuffle.hpp"
 
 #include "a2q/engine/dense_kernel.hpp"
+#include "a2q/engine/grouped_kernel.hpp"
 #include "a2q/engine/integer_ops.hpp"
 #include "a2q/engine/sparse_kernel.hpp"
 
@@ -98,6 +99,13 @@ Tensor<std::int64_t> IntegerModel::run_layer(const LayerOp& op, const Tensor<std
   if (layer.bias_in_accumulator && layer.bias)
     start = *layer.bias;
   OverflowStats* stats = options.stats != nullptr ? &(*options.stats)[layer.name] : nullptr;
+  if (options.kernel != KernelChoice::reference && op.grouped && proven_safe(op, P)) {
+    // Grouped convolutions have one fast kernel, whatever `dense` or `sparse` asks for.
+    Tensor<std::int64_t> acc = conv2d_grouped(x, *op.grouped, start, op.geometry);
+    if (stats != nullptr)
+      record_exact(*stats, acc, layer.out_channels);
+    return acc;
+  }
   if (options.kernel != KernelChoice::reference && op.dense && proven_safe(op, P)) {
     // No input can overflow: every policy gives the exact sum, whatever the summation order.
     const bool sparse =

@@ -35,6 +35,7 @@ namespace a2q::engine {
 
 class PackedDenseWeights;  // dense_kernel.hpp
 class PackedSparseWeights; // sparse_kernel.hpp
+class GroupedConvWeights;  // grouped_kernel.hpp
 
 /// One slot of the model's value file.
 struct IntegerValue {
@@ -59,9 +60,11 @@ struct LayerOp {
   std::int64_t kernel_h = 1; ///< conv2d only
   std::int64_t kernel_w = 1; ///< conv2d only
   /// The weights packed for the fast kernels; null when they do not apply (weights beyond int8, inputs
-  /// beyond 8 bits, grouped convolutions, sums that could leave int32).
+  /// beyond 8 bits, sums that could leave int32). Convolutions with groups = 1 get `dense` and `sparse`,
+  /// grouped ones `grouped`.
   std::shared_ptr<const PackedDenseWeights> dense;
   std::shared_ptr<const PackedSparseWeights> sparse;
+  std::shared_ptr<const GroupedConvWeights> grouped;
   /// layer.required_bits(), the exact worst case, computed once by pack_fast_kernels (0 before).
   int required_bits = 0;
   /// layer.required_inner_bits() of a tiled layer, likewise (0 before, and for an untiled layer).

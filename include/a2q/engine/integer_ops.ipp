@@ -3,6 +3,7 @@
 /// Definitions for integer_ops.hpp (see a2q/core/config.hpp).
 
 #include "a2q/engine/dense_kernel.hpp"
+#include "a2q/engine/grouped_kernel.hpp"
 
 #include "a2q/core/error.hpp"
 #include "a2q/core/tensor.hpp"
@@ -27,14 +28,20 @@ void pack_fast_kernels(LayerOp& op) {
   const nn::IntegerLayer& l = op.layer;
   op.required_bits = l.required_bits();
   op.required_inner_bits = l.required_inner_bits();
-  if (l.input_bits > 8 || l.weight_bits > 8 || op.geometry.groups != 1)
+  if (l.input_bits > 8 || l.weight_bits > 8)
     return;
   try {
+    if (op.geometry.groups != 1) {
+      op.grouped = std::make_shared<const GroupedConvWeights>(
+          l.weights, l.fan_in / (op.kernel_h * op.kernel_w), op.kernel_h, op.kernel_w, op.geometry.groups);
+      return;
+    }
     op.dense = std::make_shared<const PackedDenseWeights>(l.weights);
     op.sparse = std::make_shared<const PackedSparseWeights>(l.weights);
-  } catch (const config_error&) { // weights or sums outside the fast kernels' int8 / int32 contract
+  } catch (const error&) { // weights or sums outside the fast kernels' int8 / int32 contract
     op.dense.reset();
     op.sparse.reset();
+    op.grouped.reset();
   }
 }
 
