@@ -6,6 +6,9 @@
 //    255·Σ|w| <= 32767 per channel, so the int16 lanes apply.
 // GOPS count 2·N·K·C operations for every kernel (the sparse one as dense-equivalent work). Every output
 // is checked bit for bit against the portable path before anything is timed.
+// Depthwise 3x3 convolutions (MobileNet's, K = 9): a2q's grouped kernel (grouped_kernel.hpp; int32 NCHW
+// inputs, int64 outputs, as the engine runs it) against oneDNN's u8s8s32 grouped convolution, given its
+// preferred layouts (reordered once, untimed).
 // bench/run_int.sh builds and runs it; bench_layer() takes further layers.
 
 #include <a2q/core/parallel.hpp>
@@ -13,6 +16,7 @@
 #include <a2q/core/tensor.hpp>
 #include <a2q/engine/cpu_features.hpp>
 #include <a2q/engine/dense_kernel.hpp>
+#include <a2q/engine/grouped_kernel.hpp>
 #include <a2q/engine/sparse_kernel.hpp>
 #include <a2q/engine/verify.hpp>
 #include <a2q/io/model_io.hpp>
@@ -48,6 +52,7 @@ struct LayerResult {
   double sparsity = 0;
   bool int16_lanes = false;
   double onednn_gops = 0, dense_gops = 0, sparse_gops = 0;
+  bool onednn_exact = true; ///< false where oneDNN's int16 intermediate sums saturate (no VNNI)
 };
 
 /// Median wall times in seconds of each of `kernels`, timed in turns (one call of each per round, after
@@ -164,7 +169,9 @@ LayerResult bench_layer(std::string name, const Tensor<std::int32_t>& weights, s
   onednn.run();
   eng::dense_gemm_u8s8(x.data(), N, dense, dense_out.data());
   eng::sparse_gemm_u8s8(x.data(), N, sparse, sparse_out.data());
-  require_exact(name, "oneDNN", onednn_out, expected);
+  // Without VNNI, oneDNN's u8s8 kernels add pairs of products in saturating int16 (vpmaddubsw), so
+  // its results can be wrong; it is still timed as the peer, and the table marks the layer.
+  const bool onednn_exact = onednn_out == expected;
   require_exact(name, "dense", dense_out, expected);
   require_exact(name, "sparse", sparse_out, expected);
 
@@ -174,7 +181,8 @@ LayerResult bench_layer(std::string name, const Tensor<std::int32_t>& weights, s
                 .K = K,
                 .C = C,
                 .sparsity = sparse.sparsity(),
-                .int16_lanes = sparse.int16_lanes()};
+                .int16_lanes = sparse.int16_lanes(),
+                .onednn_exact = onednn_exact};
   std::vector<std::function<void()>> kernels = {
       [&] { onednn.run(); }, [&] { eng::dense_gemm_u8s8(x.data(), N, dense, dense_out.data()); }};
   // The sparse path is for sparse weights; on dense ones it is far slower than the dense path, so there
@@ -188,6 +196,90 @@ LayerResult bench_layer(std::string name, const Tensor<std::int32_t>& weights, s
   if (time_sparse)
     r.sparse_gops = ops / seconds[2] * 1e-9;
   return r;
+}
+
+/// oneDNN's u8 x s8 -> s32 depthwise convolution (groups = channels), primitive, weights and input in
+/// its preferred layouts made once; run() is the execution alone.
+class OneDnnDepthwise {
+public:
+  OneDnnDepthwise(const Tensor<std::int32_t>& x, const Tensor<std::int32_t>& w, std::int64_t stride,
+                  std::int64_t pad)
+      : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {
+    using dt = dnnl::memory::data_type;
+    using tag = dnnl::memory::format_tag;
+    const std::int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3), k = w.dim(2);
+    const std::int64_t Ho = (H + 2 * pad - k) / stride + 1, Wo = (W + 2 * pad - k) / stride + 1;
+    const dnnl::memory::desc src({N, C, H, W}, dt::u8, tag::any);
+    const dnnl::memory::desc weights({C, 1, 1, k, k}, dt::s8, tag::any);
+    const dnnl::memory::desc dst({N, C, Ho, Wo}, dt::s32, tag::any);
+    const dnnl::convolution_forward::primitive_desc pd(
+        dnnl::convolution_forward::desc(dnnl::prop_kind::forward_inference,
+                                        dnnl::algorithm::convolution_direct, src, weights, dst,
+                                        {stride, stride}, {pad, pad}, {pad, pad}),
+        engine_);
+    implementation_ = pd.impl_info_str();
+    std::vector<std::uint8_t> x8(x.begin(), x.end());
+    std::vector<std::int8_t> w8(w.begin(), w.end());
+    dnnl::memory user_src({{N, C, H, W}, dt::u8, tag::nchw}, engine_, x8.data());
+    dnnl::memory user_weights({{C, 1, 1, k, k}, dt::s8, tag::goihw}, engine_, w8.data());
+    src_ = dnnl::memory(pd.src_desc(), engine_);
+    weights_ = dnnl::memory(pd.weights_desc(), engine_);
+    dst_ = dnnl::memory(pd.dst_desc(), engine_);
+    dnnl::reorder(user_src, src_).execute(stream_, user_src, src_);
+    dnnl::reorder(user_weights, weights_).execute(stream_, user_weights, weights_);
+    stream_.wait();
+    conv_ = dnnl::convolution_forward(pd);
+    dst_nchw_ = dnnl::memory({{N, C, Ho, Wo}, dt::s32, tag::nchw}, engine_);
+  }
+  void run() {
+    conv_.execute(stream_, {{DNNL_ARG_SRC, src_}, {DNNL_ARG_WEIGHTS, weights_}, {DNNL_ARG_DST, dst_}});
+    stream_.wait();
+  }
+  /// The last result in NCHW order (for the exactness check; not timed).
+  std::vector<std::int32_t> result() {
+    dnnl::reorder(dst_, dst_nchw_).execute(stream_, dst_, dst_nchw_);
+    stream_.wait();
+    const auto* p = static_cast<const std::int32_t*>(dst_nchw_.get_data_handle());
+    return {p, p + dst_nchw_.get_desc().get_size() / sizeof(std::int32_t)};
+  }
+  const std::string& implementation() const { return implementation_; }
+
+private:
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+  dnnl::memory src_, weights_, dst_, dst_nchw_;
+  dnnl::convolution_forward conv_;
+  std::string implementation_;
+};
+
+/// A depthwise 3x3 convolution on N random u8 images of C channels, by oneDNN and by conv2d_grouped;
+/// prints one line. Both results are checked against conv2d_reference first.
+void bench_depthwise(const std::string& name, std::int64_t N, std::int64_t C, std::int64_t size,
+                     std::int64_t stride, const Tensor<std::int32_t>& w, const BenchOptions& options) {
+  namespace eng = a2q::engine;
+  a2q::Rng rng(options.seed);
+  const Tensor<std::int32_t> x = Tensor<std::int32_t>::uniform(Shape{N, C, size, size}, 0, 255, rng);
+  const eng::Conv2dGeometry g{.stride_h = stride, .stride_w = stride, .pad_h = 1, .pad_w = 1, .groups = C};
+  const eng::GroupedConvWeights grouped(w, 1, 3, 3, C);
+  const Tensor<std::int64_t> expected = eng::conv2d_reference(x, w, {}, g, 64, eng::OverflowPolicy::check);
+  Tensor<std::int64_t> ours = eng::conv2d_grouped(x, grouped, {}, g);
+  OneDnnDepthwise onednn(x, w, stride, 1);
+  onednn.run();
+  const std::vector<std::int32_t> theirs = onednn.result();
+  bool onednn_exact = true;
+  for (std::int64_t i = 0; i < expected.numel(); ++i) {
+    if (ours[i] != expected[i]) {
+      fmt::print(stderr, "{}: output {} is {} instead of {}\n", name, i, ours[i], expected[i]);
+      std::abort();
+    }
+    onednn_exact = onednn_exact && theirs[static_cast<std::size_t>(i)] == expected[i];
+  }
+  const std::vector<double> seconds = interleaved_median_seconds(
+      {[&] { onednn.run(); }, [&] { ours = eng::conv2d_grouped(x, grouped, {}, g); }}, options);
+  const double ops = 2.0 * 9.0 * static_cast<double>(expected.numel());
+  fmt::print("{:<44} {:>8.1f}{} {:>9.1f} {:>12.2f}x   (oneDNN: {})\n", name, ops / seconds[0] * 1e-9,
+             onednn_exact ? " " : "*", ops / seconds[1] * 1e-9, seconds[0] / seconds[1],
+             onednn.implementation());
 }
 
 /// Uniform int8 weights [C, K]: no zeros to exploit.
@@ -271,13 +363,20 @@ void print_table(const std::vector<LayerResult>& results) {
              "zeros", "lanes", "oneDNN", "dense", "sparse", "dense/oneDNN", "sparse/oneDNN");
   fmt::print("{:<34} {:>4} {:>4} {:>4} {:>6} {:>5} {:>9} {:>9} {:>9} {:>13} {:>14}\n", "", "", "", "", "", "",
              "GOPS", "GOPS", "GOPS-eq", "", "dense");
+  bool any_inexact = false;
   for (const LayerResult& r : results) {
     const bool timed = r.sparse_gops > 0;
-    fmt::print("{:<34} {:>4} {:>4} {:>4} {:>5.1f}% {:>5} {:>9.1f} {:>9.1f} {:>9} {:>12.2f}x {:>14}\n", r.name,
-               r.N, r.K, r.C, 100 * r.sparsity, r.int16_lanes ? "int16" : "int32", r.onednn_gops,
-               r.dense_gops, timed ? fmt::format("{:.1f}", r.sparse_gops) : "-", r.dense_gops / r.onednn_gops,
+    any_inexact = any_inexact || !r.onednn_exact;
+    fmt::print("{:<34} {:>4} {:>4} {:>4} {:>5.1f}% {:>5} {:>8.1f}{} {:>9.1f} {:>9} {:>12.2f}x {:>14}\n",
+               r.name, r.N, r.K, r.C, 100 * r.sparsity, r.int16_lanes ? "int16" : "int32", r.onednn_gops,
+               r.onednn_exact ? " " : "*", r.dense_gops, timed ? fmt::format("{:.1f}", r.sparse_gops) : "-",
+               r.dense_gops / r.onednn_gops,
                timed ? fmt::format("{:.2f}x", r.sparse_gops / r.onednn_gops) : "-");
   }
+  if (any_inexact)
+    fmt::print(
+        "* oneDNN's results are wrong here: without VNNI its u8s8 kernels add product pairs in saturating "
+        "int16 (a2q's are exact)\n");
 }
 
 } // namespace
@@ -326,6 +425,19 @@ int main(int argc, char** argv) {
     print_table(results);
     for (const std::string& line : model_lines)
       fmt::print("{}\n", line);
+    fmt::print("\n{:<44} {:>9} {:>9} {:>13}\n", "depthwise 3x3 (u8 inputs), batch 32", "oneDNN", "grouped",
+               "grouped/oneDNN");
+    fmt::print("{:<44} {:>9} {:>9}\n", "", "GOPS", "GOPS");
+    const auto depthwise_weights = [&](std::int64_t C, double nonzeros) {
+      Tensor<std::int32_t> w = nonzeros < 1.0 ? a2q_like_weights(C, 9, nonzeros, s) : int8_weights(C, 9, s);
+      w.reshape(Shape{C, 1, 3, 3});
+      return w;
+    };
+    bench_depthwise("dw 64x14x14 stride 1, int8 weights", 32, 64, 14, 1, depthwise_weights(64, 1.0), options);
+    bench_depthwise("dw 64x14x14 stride 1, A2Q-like (50% zeros)", 32, 64, 14, 1, depthwise_weights(64, 0.5),
+                    options);
+    bench_depthwise("dw 128x28x28 stride 2, int8 weights", 32, 128, 28, 2, depthwise_weights(128, 1.0),
+                    options);
   } catch (const std::exception& e) {
     fmt::print(stderr, "int_kernels_bench: {}\n", e.what());
     return 1;
