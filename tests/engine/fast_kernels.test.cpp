@@ -18,6 +18,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -440,6 +441,20 @@ TEST_CASE("fast kernels: grouped and depthwise convolutions equal the reference"
                     a2q::config_error);
   REQUIRE_THROWS_AS(a2q::engine::conv2d_grouped(Tensor<std::int32_t>(Shape{1, 3, 3, 3}), packed, {}, g),
                     a2q::shape_error);
+}
+
+TEST_CASE("fast kernels: a bias at the edge of int64 with narrow signed inputs", "[engine][fast_kernels]") {
+  // Signed inputs are stored as x + 128 and corrected by 128·Σw. With 4-bit inputs and positive weights
+  // bias - 128·Σw leaves int64 (signed overflow: undefined behaviour, caught under UBSan), while the
+  // result, bias + Σ w·x >= bias - 8·Σw, fits.
+  const std::vector<std::int64_t> bias{std::numeric_limits<std::int64_t>::min() + 1024,
+                                       std::numeric_limits<std::int64_t>::max() - 1024};
+  Tensor<std::int32_t> x(Shape{3, 16});
+  for (std::int64_t i = 0; i < x.numel(); ++i)
+    x[i] = i % 2 != 0 ? -8 : 7;
+  check_linear(x, Tensor<std::int32_t>(Shape{2, 16}, 7), bias);
+  check_conv2d(Tensor<std::int32_t>(Shape{1, 2, 3, 3}, -8), Tensor<std::int32_t>(Shape{2, 2, 2, 2}, 7), bias,
+               Conv2dGeometry{.stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1});
 }
 
 TEST_CASE("fast kernels: the raw u8 kernels equal plain loops", "[engine][fast_kernels]") {

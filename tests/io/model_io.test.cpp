@@ -117,6 +117,37 @@ TEST_CASE("a file whose integer layers are not what its parameters give is refus
       Contains("layer 'fc2': the method is baseline in the file but a2q from its parameters"));
 }
 
+TEST_CASE("quantizer state that finite numbers make meaningless is refused, naming the quantizer",
+          "[io][model_io][untrusted]") {
+  const ScratchDir dir;
+  ModelRecipe recipe = a2q_mlp(8);
+  recipe.policy.method = a2q::quant::QuantMethod::baseline;
+  Rng rng(5);
+  save_model(dir.path() / "m.a2q", recipe, *recipe.build(rng));
+  CHECK_NOTHROW(load_model(dir.path() / "m.a2q")); // the honest file loads
+  const auto changed = [&](const char* name, const std::string& parameter, float value) {
+    a2q::io::ModelFile file = load_model_file(dir.path() / "m.a2q");
+    const auto it = std::find_if(file.parameters.begin(), file.parameters.end(),
+                                 [&](const auto& entry) { return entry.first == parameter; });
+    REQUIRE(it != file.parameters.end());
+    it->second[0] = value;
+    save_model_file(dir.path() / name, file);
+    return dir.path() / name;
+  };
+  // Scales are stored as log2: -200 and 200 are finite, the scales 0 and infinity are not usable (a zero
+  // bias divided by a zero step was NaN on its way to an integer: undefined behaviour before this check).
+  CHECK_THROWS_WITH(load_model(changed("zero.a2q", "act1.log2_scale", -200.0f)),
+                    Contains("activation quantizer 'act1' has scale 0"));
+  CHECK_THROWS_WITH(load_model(changed("inf.a2q", "fc2.weight_quant.log2_scale", 200.0f)),
+                    Contains("layer 'fc2' has weight scale inf in channel 0"));
+  CHECK_THROWS_WITH(load_model(changed("count.a2q", "act1.observed_batches", 1e30f)),
+                    Contains("activation quantizer 'act1'") && Contains("observed_batches"));
+  CHECK_THROWS_WITH(load_model(changed("flag.a2q", "act1.calibrated", 0.5f)), Contains("calibrated = 0.5"));
+  // A tiny scale is still a scale: it passes this check and meets the next one, the stored integer layers.
+  CHECK_THROWS_WITH(load_model(changed("small.a2q", "act1.log2_scale", -100.0f)),
+                    Contains("the input scale is 1 in the file but"));
+}
+
 TEST_CASE("require_proven and the C header refuse a model that can overflow the P it claims",
           "[io][model_io][untrusted]") {
   ModelRecipe recipe = a2q_mlp(16);

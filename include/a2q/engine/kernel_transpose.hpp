@@ -182,15 +182,18 @@ store_pair_tile_transposed(const std::int32_t* tile, std::int64_t tile_stride, s
     }
 }
 
-/// dst[c·rows + r] = offset[c] + acc[r·C + c] for r < rows, c < C: a convolution's GEMM results
-/// [positions, C] as its [C, positions] output plane, widened to int64, through 8 x 8 register
-/// transposes (plain loops gather the strided int32 one by one).
-__attribute__((target("avx2"))) inline void add_offsets_transposed_avx2(const std::int32_t* acc,
-                                                                        std::int64_t rows, std::int64_t C,
-                                                                        const std::int64_t* offset,
-                                                                        std::int64_t* dst) {
+/// dst[c·rows + r] = start[c] + (acc[r·C + c] - correction[c]) for r < rows, c < C: a convolution's GEMM
+/// results [positions, C] as its [C, positions] output plane, widened to int64 (the bracket first: it is the
+/// exact dot product, and start - correction need not fit int64), through 8 x 8 register transposes (plain
+/// loops gather the strided int32 one by one).
+__attribute__((target("avx2"))) inline void
+add_offsets_transposed_avx2(const std::int32_t* acc, std::int64_t rows, std::int64_t C,
+                            const std::int64_t* start, const std::int64_t* correction, std::int64_t* dst) {
   const std::int64_t rows8 = rows / 8 * 8;
   const std::int64_t C8 = C / 8 * 8;
+  const auto scalar = [&](std::int64_t c, std::int64_t row) {
+    dst[c * rows + row] = start[c] + (acc[row * C + c] - correction[c]);
+  };
   for (std::int64_t c0 = 0; c0 < C8; c0 += 8) {
     for (std::int64_t r0 = 0; r0 < rows8; r0 += 8) {
       __m256i r[8]; // rows r0..r0+7, channels c0..c0+7
@@ -200,21 +203,24 @@ __attribute__((target("avx2"))) inline void add_offsets_transposed_avx2(const st
       transpose_8x8_i32(r); // r[j]: channel c0 + j at rows r0..r0+7
 #pragma GCC unroll 8
       for (int j = 0; j < 8; ++j) {
-        const __m256i add = _mm256_set1_epi64x(offset[c0 + j]);
+        const __m256i base = _mm256_set1_epi64x(start[c0 + j]);
+        const __m256i minus = _mm256_set1_epi64x(correction[c0 + j]);
         std::int64_t* out = dst + (c0 + j) * rows + r0;
+        const __m256i low = _mm256_cvtepi32_epi64(_mm256_castsi256_si128(r[j]));
+        const __m256i high = _mm256_cvtepi32_epi64(_mm256_extracti128_si256(r[j], 1));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out),
-                            _mm256_add_epi64(add, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(r[j]))));
+                            _mm256_add_epi64(base, _mm256_sub_epi64(low, minus)));
         _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + 4),
-                            _mm256_add_epi64(add, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(r[j], 1))));
+                            _mm256_add_epi64(base, _mm256_sub_epi64(high, minus)));
       }
     }
     for (std::int64_t c = c0; c < c0 + 8; ++c) // the last rows
       for (std::int64_t row = rows8; row < rows; ++row)
-        dst[c * rows + row] = offset[c] + acc[row * C + c];
+        scalar(c, row);
   }
   for (std::int64_t c = C8; c < C; ++c) // the last channels
     for (std::int64_t row = 0; row < rows; ++row)
-      dst[c * rows + row] = offset[c] + acc[row * C + c];
+      scalar(c, row);
 }
 
 #endif // A2Q_X86_KERNELS

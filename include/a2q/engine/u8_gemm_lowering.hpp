@@ -123,16 +123,23 @@ inline Int8WeightSummary summarize_int8_weights(const char* who, const Tensor<st
   return s;
 }
 
-/// bias_start[c] minus the s8 input correction 128·Σ_k w[c, k], per channel.
-inline std::vector<std::int64_t>
-output_offsets(const U8GemmWeights& w, std::span<const std::int64_t> bias_start, U8Encoding encoding) {
-  std::vector<std::int64_t> offset(static_cast<std::size_t>(w.channels));
+/// What turns the s32 sums into the reference's outputs: out = start[c] + (acc - correction[c]), with
+/// correction[c] = 128·Σ_k w[c, k] for s8 inputs (0 for u8). The bracket is the exact dot product, within
+/// ±255·Σ|w|, so the sum is the proven accumulator value; start - correction alone can leave int64 (a
+/// bias near ±2^63 at P = 64) where the output cannot.
+struct OutputOffsets {
+  std::vector<std::int64_t> start;
+  std::vector<std::int64_t> correction;
+};
+
+inline OutputOffsets output_offsets(const U8GemmWeights& w, std::span<const std::int64_t> bias_start,
+                                    U8Encoding encoding) {
+  OutputOffsets o;
   for (std::int64_t c = 0; c < w.channels; ++c) {
-    const std::int64_t correction =
-        encoding == U8Encoding::plain ? 0 : 128 * w.row_sums[static_cast<std::size_t>(c)];
-    offset[static_cast<std::size_t>(c)] = engine::detail::bias_at(bias_start, c) - correction;
+    o.start.push_back(engine::detail::bias_at(bias_start, c));
+    o.correction.push_back(encoding == U8Encoding::plain ? 0 : 128 * w.row_sums[static_cast<std::size_t>(c)]);
   }
-  return offset;
+  return o;
 }
 
 /// out[n, c] = bias_start[c] + Σ_k w[c, k] x[n, k] through gemm(const u8* x [N, K], N, s32* out [N, C]).
@@ -151,11 +158,13 @@ Tensor<std::int64_t> linear_via_u8_gemm(const char* function, const Tensor<std::
   KernelBuffer<std::int32_t> acc(static_cast<std::size_t>(N * C));
   if (N > 0)
     gemm(xu8.data(), N, acc.data());
-  const std::vector<std::int64_t> offset = output_offsets(w, bias_start, encoding);
+  const OutputOffsets o = output_offsets(w, bias_start, encoding);
   Tensor<std::int64_t> out = Tensor<std::int64_t>::uninitialized({N, C});
   for (std::int64_t n = 0; n < N; ++n)
-    for (std::int64_t c = 0; c < C; ++c)
-      out[n * C + c] = offset[static_cast<std::size_t>(c)] + acc[static_cast<std::size_t>(n * C + c)];
+    for (std::int64_t c = 0; c < C; ++c) {
+      const auto k = static_cast<std::size_t>(c);
+      out[n * C + c] = o.start[k] + (acc[static_cast<std::size_t>(n * C + c)] - o.correction[k]);
+    }
   return out;
 }
 
@@ -262,17 +271,19 @@ inline void im2col_u8(const std::uint8_t* sample, const Conv2dLowering& p, std::
       }
 }
 
-/// dst[c·rows + r] = offset[c] + acc[r·C + c]: the GEMM's [rows, C] sums as the [C, rows] plane.
+/// dst[c·rows + r] = start[c] + (acc[r·C + c] - correction[c]): the GEMM's [rows, C] sums as the [C, rows]
+/// plane.
 inline void add_offsets_transposed(const std::int32_t* acc, std::int64_t rows, std::int64_t C,
-                                   const std::int64_t* offset, std::int64_t* dst, engine::KernelIsa isa) {
+                                   const OutputOffsets& o, std::int64_t* dst, engine::KernelIsa isa) {
 #ifdef A2Q_X86_KERNELS
   if (isa != engine::KernelIsa::portable)
-    return add_offsets_transposed_avx2(acc, rows, C, offset, dst);
+    return add_offsets_transposed_avx2(acc, rows, C, o.start.data(), o.correction.data(), dst);
 #endif
   (void)isa;
   for (std::int64_t c = 0; c < C; ++c)
     for (std::int64_t r = 0; r < rows; ++r)
-      dst[c * rows + r] = offset[c] + acc[r * C + c];
+      dst[c * rows + r] =
+          o.start[static_cast<std::size_t>(c)] + (acc[r * C + c] - o.correction[static_cast<std::size_t>(c)]);
 }
 
 /// conv2d_reference's result through im2col and gemm(const u8* x [rows, K], rows, s32* out [rows, C]),
@@ -286,7 +297,7 @@ Tensor<std::int64_t> conv2d_via_u8_gemm(const char* function, const Tensor<std::
   engine::detail::check_bias_start(function, bias_start, p.C_out);
   const U8Encoding encoding = choose_u8_encoding(function, x.span());
   const KernelBuffer<std::uint8_t> xu8 = encode_u8(x.span(), encoding);
-  const std::vector<std::int64_t> offset = output_offsets(w, bias_start, encoding);
+  const OutputOffsets offsets = output_offsets(w, bias_start, encoding);
   const std::int64_t positions = p.positions();
   KernelBuffer<std::uint8_t> columns(static_cast<std::size_t>(positions * p.depth()));
   KernelBuffer<std::int32_t> acc(static_cast<std::size_t>(positions * p.C_out));
@@ -294,8 +305,8 @@ Tensor<std::int64_t> conv2d_via_u8_gemm(const char* function, const Tensor<std::
   for (std::int64_t n = 0; n < p.N; ++n) {
     im2col_u8(xu8.data() + n * p.C_in * p.H * p.W, p, encoded_zero(encoding), columns.data());
     gemm(columns.data(), positions, acc.data());
-    add_offsets_transposed(acc.data(), positions, p.C_out, offset.data(),
-                           out.data() + n * p.C_out * positions, w.isa);
+    add_offsets_transposed(acc.data(), positions, p.C_out, offsets, out.data() + n * p.C_out * positions,
+                           w.isa);
   }
   return out;
 }

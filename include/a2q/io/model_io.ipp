@@ -8,6 +8,7 @@
 #include "a2q/io/architecture.hpp"
 #include "a2q/io/model_file.hpp"
 #include "a2q/models/recipe.hpp"
+#include "a2q/nn/act_quant.hpp"
 #include "a2q/nn/quant_layer.hpp"
 #include "a2q/nn/quant_model.hpp"
 
@@ -138,6 +139,35 @@ bool LoadedModel::quantized() const {
 
 namespace detail {
 
+/// Refuses quantizer state that finite parameters can still make meaningless: scales are stored as log2, so
+/// a finite log2 of -150 or less is a scale of 0 and one of 128 or more an infinite scale (a bias divided
+/// by such a step becomes NaN on its way to an integer), and the calibration counters must be counts.
+inline void check_quantizer_state(const nn::Module& model, const std::string& who) {
+  const auto usable = [](double scale) { return scale > 0.0 && std::isfinite(scale); };
+  model.visit("", [&](const std::string& prefix, const nn::Module& m) {
+    const std::string name = prefix.empty() ? std::string("model") : prefix.substr(0, prefix.size() - 1);
+    if (const auto* a = dynamic_cast<const nn::ActQuant*>(&m)) {
+      if (!usable(a->scale()))
+        throw io_error(who + ": activation quantizer '" + name + "' has scale " + std::to_string(a->scale()) +
+                       ", expected a finite scale > 0 (its log2_scale is out of range)");
+      const float calibrated = a->calibrated_flag[0], observed = a->observed[0];
+      if ((calibrated != 0.0f && calibrated != 1.0f) || !(observed >= 0.0f && observed <= 0x1p31f) ||
+          observed != std::floor(observed))
+        throw io_error(who + ": activation quantizer '" + name + "' has calibrated = " +
+                       std::to_string(calibrated) + " and observed_batches = " + std::to_string(observed) +
+                       ", expected 0 or 1 and a whole count in [0, 2^31]");
+    }
+    if (const auto* q = dynamic_cast<const nn::QuantLayer*>(&m)) {
+      const std::vector<float> scales = q->weight_quant.channel_scales();
+      for (std::size_t c = 0; c < scales.size(); ++c)
+        if (!usable(scales[c]))
+          throw io_error(who + ": layer '" + name + "' has weight scale " + std::to_string(scales[c]) +
+                         " in channel " + std::to_string(c) +
+                         ", expected a finite scale > 0 (its log2_scale is out of range)");
+    }
+  });
+}
+
 /// read_model without its final check that the stored integer layers are the ones the parameters give,
 /// which are left in `derived`.
 inline LoadedModel rebuild_model(ModelFile file, const std::string& who,
@@ -174,6 +204,7 @@ inline LoadedModel rebuild_model(ModelFile file, const std::string& who,
   } catch (const error& e) {
     throw io_error(who + ": " + e.what());
   }
+  check_quantizer_state(*out.model, who);
   out.model->eval();
   derived = nn::integer_layers(*out.model);
   const std::vector<nn::IntegerLayer>& stored = out.file.integer_layers;

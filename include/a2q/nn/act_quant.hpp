@@ -67,7 +67,10 @@ public:
   /// True once calibration has finished (always in fixed mode).
   bool calibrated() const { return calibrated_flag[0] != 0.0f; }
   /// Training batches observed for calibration so far.
-  std::int64_t observed_batches() const { return static_cast<std::int64_t>(observed[0]); }
+  std::int64_t observed_batches() const { // clamped: a loaded buffer is only checked where files are read
+    const float n = observed[0];
+    return n >= 0x1p62f ? std::int64_t{1} << 62 : n >= 1.0f ? static_cast<std::int64_t>(n) : 0;
+  }
 
   /// The current scale: the fixed one, or exp2(log2_scale) (1 before the first calibration batch).
   float scale() const { return fixed() ? *options_.fixed_scale : std::exp2(log2_scale.value()[0]); }

@@ -10,6 +10,7 @@
 #include "a2q/quant/l1_budget.hpp"
 
 #include <cmath>
+#include <string>
 #include <vector>
 
 namespace a2q::nn {
@@ -65,6 +66,9 @@ std::int64_t QuantLayer::integer_bias_at(std::int64_t c, double weight_scale) co
   if (!bias.defined())
     return 0;
   const double step = weight_scale * input_->scale();
+  if (!(step > 0.0) || !std::isfinite(step)) // a scale of 0 or infinity: the bias would become NaN
+    throw numeric_error("layer bias: the step " + std::to_string(step) + " of channel " + std::to_string(c) +
+                        " (weight scale x input scale) is not a finite number > 0");
   const double limit = bias_in_accumulator() ? static_cast<double>(bias_limit()) : 9.0e18;
   return static_cast<std::int64_t>(std::clamp(std::nearbyint(bias.value()[c] / step), -limit, limit));
 }
