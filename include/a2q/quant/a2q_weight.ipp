@@ -148,13 +148,20 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
         std::fill(tf + begin, tf + end, t);
       }
     }
+    // One loop without branches per case, so that it vectorises (a per-element test of tf did not).
     with_rounding(spec.rounding, [&](auto round) {
-      for (std::size_t i = 0; i < K; ++i) {
-        const double r = round(factor * (tf != nullptr ? tf[i] : 1.0) * centred[i]);
-        const double clipped = std::clamp(r, -qmax, qmax); // r is finite: the norm and factor are
-        saturated[i] = clipped != r;
+      const auto quantize = [&](std::size_t i, double z) {
+        const double r = round(z);
+        const double clipped = std::min(std::max(r, -qmax), qmax); // r is finite: the norm and factor are
+        saturated[i] = static_cast<unsigned char>(clipped != r);
         q[i] = static_cast<std::int32_t>(clipped);
-      }
+      };
+      if (tf != nullptr)
+        for (std::size_t i = 0; i < K; ++i)
+          quantize(i, factor * tf[i] * centred[i]);
+      else
+        for (std::size_t i = 0; i < K; ++i)
+          quantize(i, factor * centred[i]);
     });
     if (spec.rounding == quant::RoundingMode::toward_zero) {
       f.repairs += repair_channel({q, K}, x, reserve, spec.accumulator_bits);
