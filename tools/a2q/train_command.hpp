@@ -162,12 +162,20 @@ struct TrainCommand {
       a2q::models::load_float_weights(net, *source.model);
     else
       net.load_state_dict(source.model->state_dict());
-    const auto train = load_split(data, built.input, a2q::data::Split::train, training.train_limit);
-    const auto test = load_split(data, built.input, a2q::data::Split::test, training.test_limit);
+    // A super-resolution model (the ESPCN recipe's float model, say) keeps its task: its data are the
+    // low-resolution images against the originals, and the file it writes says so for eval and verify.
+    const std::int64_t upscale = upscale_of(source.file);
+    if (upscale > 0 && (crop_padding > 0 || flip))
+      throw a2q::config_error("--crop-padding and --flip augment classifiers' inputs; " + quant.init_from +
+                              " is a super-resolution model, scored against its target images");
+    const auto train = load_split(data, built.input, a2q::data::Split::train, training.train_limit, upscale);
+    const auto test = load_split(data, built.input, a2q::data::Split::test, training.test_limit, upscale);
     const std::string name = std::filesystem::path(quant.init_from).filename().string();
     return train_and_save(
         net, name, built.input, normalization, train, test, command_line, [&](a2q::io::Metadata m) {
           m.insert(m.begin(), {{"model", name}, {"quant", quant.method}, {"init_from", quant.init_from}});
+          if (upscale > 0)
+            m.emplace_back("upscale", std::to_string(upscale));
           a2q::io::save_model(out, net, built.input, m);
         });
   }
