@@ -3,6 +3,7 @@
 // by searching for the smallest accumulator width in a loop.
 
 #include "a2q/quant/bounds.hpp"
+#include "a2q/quant/weight_repair.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -626,4 +627,17 @@ TEST_CASE("invalid arguments throw config_error naming the value", "[quant][boun
 
   REQUIRE_THROWS_AS(a2q::detail::ceil_log2(0), config_error);
   REQUIRE_THROWS_AS(a2q::detail::ceil_log2(-5), config_error);
+}
+
+TEST_CASE("repair: a bias reservation at the edge of int64 is compared exactly", "[quant][bounds]") {
+  // worst case [0, 255] plus a reservation of 2^63 - 101 on both ends: 2^63 + 154 does not fit 64 bits,
+  // and int64 arithmetic would have overflowed (undefined behaviour) on the way to that answer.
+  const std::array<std::int32_t, 1> q{1};
+  const InputRange x{0, 255};
+  const std::int64_t reserved = std::numeric_limits<std::int64_t>::max() - 100;
+  CHECK_FALSE(a2q::detail::channel_fits(q, x, reserved, 64));
+  CHECK(a2q::detail::channel_fits(q, x, reserved - 200, 64)); // 2^63 - 46 fits
+  std::array<std::int32_t, 1> repaired = q;
+  CHECK(a2q::detail::repair_channel(repaired, x, reserved, 64) == 1); // to 0: then the bias alone fits
+  CHECK(repaired[0] == 0);
 }

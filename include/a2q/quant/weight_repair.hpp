@@ -19,8 +19,9 @@ namespace a2q::detail {
 /// accumulator); true if it fits a P-bit register.
 inline bool channel_fits(std::span<const std::int32_t> q, InputRange x, std::int64_t reserved, int P) {
   const AccumulatorRange r = worst_case_accumulator(q, x);
-  const std::int64_t limit = quant::accumulator_limit(P);
-  return r.hi + reserved <= limit && r.lo - reserved >= -limit;
+  const int128 limit = quant::accumulator_limit(P);
+  // In 128 bits: at P = 64 a reservation near 2^63 plus the worst case can leave int64.
+  return int128{r.hi} + reserved <= limit && int128{r.lo} - reserved >= -limit;
 }
 
 /// Moves the largest-magnitude weights one step toward zero until the channel fits. Only needed when
