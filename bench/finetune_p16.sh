@@ -60,14 +60,14 @@ for method in float a2q a2q+ a2q-split; do
 done
 
 unit=%
-[ "$family" = espcn ] && unit=dB
+[ "$family" = espcn ] && unit=" dB"
 scratch=$(metric "$out/float.log")
 tuned=$(metric "$out/ft-float.log")
 echo "$family: $epochs epochs at lr $lr from scratch, then $epochs more at lr $ft_lr from that float model (seed $seed)"
 printf '%-34s %9s %14s %14s  %s\n' "model" "test" "vs float" "vs float" "P = 16"
 printf '%-34s %9s %14s %14s\n' "" "" "(scratch)" "(fine-tuned)"
 compare() { # value: percent of the reference for accuracy, difference in dB for PSNR
-  if [ "$unit" = dB ]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f dB", a - b }'
+  if [ "$unit" = " dB" ]; then awk -v a="$1" -v b="$2" 'BEGIN { printf "%+.2f dB", a - b }'
   else awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f%%", 100 * a / b }'; fi
 }
 printf '%-34s %8s%s\n' "float, from scratch" "$scratch" "$unit"
