@@ -74,9 +74,7 @@ struct TrainCommand {
       return run_from_model(command_line);
     a2q::models::ModelRecipe recipe = make_recipe();
     const std::int64_t upscale = recipe.super_resolution() ? recipe.upscale : 0;
-    if (upscale > 0 && (crop_padding > 0 || flip))
-      throw a2q::config_error("--crop-padding and --flip augment classifiers' inputs; the " + model +
-                              " is scored against its target images");
+    refuse_augmentation(upscale, "the " + model);
     const auto train = load_split(data, recipe.input, a2q::data::Split::train, training.train_limit, upscale);
     const auto test = load_split(data, recipe.input, a2q::data::Split::test, training.test_limit, upscale);
     recipe.classes = std::max(train.num_classes, 2);
@@ -125,6 +123,13 @@ struct TrainCommand {
     return recipe;
   }
 
+  /// Augmentation is for classifiers: a super-resolution model (upscale > 0) is scored against its targets.
+  void refuse_augmentation(std::int64_t upscale, const std::string& what) const {
+    if (upscale > 0 && (crop_padding > 0 || flip))
+      throw a2q::config_error("--crop-padding and --flip augment classifiers' inputs; " + what +
+                              " is scored against its target images");
+  }
+
   static bool is_model_file(const std::string& path) {
     std::ifstream in(path, std::ios::binary);
     std::array<char, 8> magic{};
@@ -165,9 +170,7 @@ struct TrainCommand {
     // A super-resolution model (the ESPCN recipe's float model, say) keeps its task: its data are the
     // low-resolution images against the originals, and the file it writes says so for eval and verify.
     const std::int64_t upscale = upscale_of(source.file);
-    if (upscale > 0 && (crop_padding > 0 || flip))
-      throw a2q::config_error("--crop-padding and --flip augment classifiers' inputs; " + quant.init_from +
-                              " is a super-resolution model, scored against its target images");
+    refuse_augmentation(upscale, quant.init_from);
     const auto train = load_split(data, built.input, a2q::data::Split::train, training.train_limit, upscale);
     const auto test = load_split(data, built.input, a2q::data::Split::test, training.test_limit, upscale);
     const std::string name = std::filesystem::path(quant.init_from).filename().string();
