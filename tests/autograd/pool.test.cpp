@@ -251,3 +251,47 @@ TEST_CASE("max_pool2d 2x2 takes the first maximum among ties on short and long r
     require_close(x.grad(), reference_max_pool_grad(values, dy, p));
   }
 }
+
+TEST_CASE("relu_max_pool2d equals ReLU and max pooling in either order, values and gradients", "[autograd][pool]") {
+  a2q::Rng rng(304);
+  std::vector<PoolCase> cases = pool_cases();
+  cases.push_back({2, 3, 28, 28, 2, 2, 0});
+  cases.push_back({4, 8, 33, 32, 3, 2, 1}); // threaded, with padding
+  cases.push_back({4, 8, 31, 33, 2, 2, 0}); // threaded, odd rows and columns outside every window
+  for (const PoolCase& p : cases) {
+    INFO("image " << p.h << "x" << p.w << ", kernel " << p.kernel << ", stride " << p.stride << ", padding "
+                  << p.padding);
+    // Few levels, half of them negative: ties, all-negative windows and windows whose maximum is exactly 0.
+    Tensor<float> values = Tensor<float>::uniform(Shape{p.n, p.c, p.h, p.w}, -1.0f, 1.0f, rng);
+    for (float& v : values)
+      v = std::round(v * 3.0f) / 3.0f;
+    const Var fused_in(values, true), after_in(values, true), before_in(values, true);
+    Var fused = a2q::relu_max_pool2d(fused_in, p.kernel, p.stride, p.padding);
+    Var after = a2q::relu(a2q::max_pool2d(after_in, p.kernel, p.stride, p.padding));
+    Var before = a2q::max_pool2d(a2q::relu(before_in), p.kernel, p.stride, p.padding);
+    CHECK(std::string(fused.op()) == "relu_max_pool2d");
+    REQUIRE(fused.value() == after.value());
+    REQUIRE(fused.value() == before.value());
+    const Tensor<float> dy = Tensor<float>::uniform(fused.shape(), -1.0f, 1.0f, rng);
+    fused.backward(dy);
+    after.backward(dy);
+    before.backward(dy);
+    REQUIRE(fused_in.grad() == after_in.grad());
+    REQUIRE(fused_in.grad() == before_in.grad());
+  }
+}
+
+TEST_CASE("relu_max_pool2d passes the gradient check", "[autograd][pool]") {
+  a2q::Rng rng(305);
+  for (const PoolCase& p : pool_cases()) {
+    INFO("image " << p.h << "x" << p.w << ", kernel " << p.kernel << ", stride " << p.stride << ", padding "
+                  << p.padding);
+    // Distinct values, none within 0.025 of ReLU's kink at 0.
+    Tensor<float> values = distinct_values(Shape{p.n, p.c, p.h, p.w}, rng);
+    for (float& v : values)
+      v += 0.025f;
+    const Var x(values, true);
+    require_gradcheck([&](const Var& v) { return a2q::relu_max_pool2d(v, p.kernel, p.stride, p.padding); },
+                      x, rng);
+  }
+}

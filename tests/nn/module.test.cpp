@@ -1,8 +1,11 @@
 #include "a2q/autograd/gradcheck.hpp"
 #include "a2q/autograd/loss.hpp"
+#include "a2q/autograd/pool.hpp"
 #include "a2q/models/zoo.hpp"
 #include "a2q/nn/activation.hpp"
 #include "a2q/nn/init.hpp"
+#include "a2q/nn/pooling.hpp"
+#include "a2q/nn/sequential.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -141,4 +144,33 @@ TEST_CASE("the example models produce logits of the right shape", "[nn][models]"
   CHECK_THROWS_AS(a2q::nn::Linear(0, 3, rng), a2q::config_error);
   CHECK_THROWS_AS(a2q::nn::Conv2d(3, 4, 3, rng, {.groups = 2}), a2q::config_error);
   CHECK_THROWS_AS(a2q::nn::Dropout(1.0f, 1), a2q::config_error);
+}
+
+TEST_CASE("Sequential runs a ReLU followed by max pooling as one fused pass", "[nn][module]") {
+  a2q::Rng rng(61);
+  a2q::nn::Sequential fused;
+  fused.emplace<a2q::nn::ReLU>();
+  fused.emplace<a2q::nn::MaxPool2d>(3, 2, 1);
+  fused.emplace<a2q::nn::ReLU>(); // a trailing ReLU has no pooling to fuse with
+  const Var x(Tensor<float>::uniform(Shape{2, 3, 9, 8}, -1.0f, 1.0f, rng), true);
+  Var y = fused.forward(x);
+  const Var x2(x.value(), true);
+  Var composed = a2q::relu(a2q::max_pool2d(a2q::relu(x2), 3, 2, 1));
+  REQUIRE(y.value() == composed.value());
+  y.backward(Tensor<float>(y.shape(), 1.0f));
+  composed.backward(Tensor<float>(composed.shape(), 1.0f));
+  REQUIRE(x.grad() == x2.grad());
+  // The trailing ReLU ran alone, fed by the fused pass.
+  CHECK(std::string(y.op()) == "relu");
+
+  // The fusion is visible in the graph: the last node of ReLU -> MaxPool2d is the fused operation.
+  a2q::nn::Sequential pair;
+  pair.emplace<a2q::nn::ReLU>();
+  pair.emplace<a2q::nn::MaxPool2d>(2);
+  CHECK(std::string(pair.forward(x).op()) == "relu_max_pool2d");
+  // Pooling first: nothing to fuse.
+  a2q::nn::Sequential reversed;
+  reversed.emplace<a2q::nn::MaxPool2d>(2);
+  reversed.emplace<a2q::nn::ReLU>();
+  CHECK(std::string(reversed.forward(x).op()) == "relu");
 }

@@ -21,6 +21,14 @@ A2Q_DECL Var max_pool2d(const Var& x, int kernel, int stride, int padding = 0);
 /// Max pooling with stride equal to the kernel (non-overlapping windows) and no padding.
 A2Q_DECL Var max_pool2d(const Var& x, int kernel);
 
+/// relu(max_pool2d(x, kernel, stride, padding)) in one pass over x. It equals max_pool2d(relu(x), ...) too,
+/// in value and in gradient, because ReLU is monotone and passes no gradient where a window's maximum is
+/// <= 0; the one pass saves the ReLU's reads and writes of the larger tensor. A NaN maximum gives 0.
+/// nn::Sequential uses it for a ReLU followed by a MaxPool2d.
+/// @param x [N, C, H, W]
+/// @return as max_pool2d
+A2Q_DECL Var relu_max_pool2d(const Var& x, int kernel, int stride, int padding = 0);
+
 /// Average pooling. With count_include_pad (PyTorch's default) every window is divided by
 /// kernel * kernel, padded positions counting as zeros; without it, by the number of image pixels the
 /// window covers.

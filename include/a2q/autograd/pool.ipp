@@ -380,12 +380,86 @@ inline float avg_divisor(const Pool2dPlan& p, bool count_include_pad, std::int64
   return static_cast<float>(rows * cols);
 }
 
-} // namespace detail
+/// The lanes of a and b interleaved: a0 b0 a1 b1 ... in `low` (the first pool_lanes) and `high`.
+inline void interleave_lanes(const PoolFloats& a, const PoolFloats& b, PoolFloats& low, PoolFloats& high) {
+#if defined(__AVX512F__)
+  low = __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  high = __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+#else
+  low = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+  high = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+#endif
+}
 
-Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
-  const detail::Pool2dPlan p = detail::pool2d_plan("max_pool2d", x.shape(), kernel, stride, padding);
+/// pool_lanes windows' worth of the gradient of 2x2 pooling with stride 2: the output gradients g go to the
+/// window element that `argmax` names, zeros to the other three. `first` is the plane index of the first
+/// window's top-left element; d0 and d1 receive 2 * pool_lanes floats of its two rows.
+inline void max_pool_2x2_grad_lanes(const PoolFloats& g, const PoolInts& argmax, std::int32_t first,
+                                    std::int32_t width, float* d0, float* d1) {
+#if defined(__AVX512F__)
+  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
+#else
+  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14};
+#endif
+  const PoolInts offset = argmax - first - lane; // 0, 1, width or width + 1
+  const PoolFloats zero{};
+  PoolFloats low, high;
+  interleave_lanes(offset == 0 ? g : zero, offset == 1 ? g : zero, low, high);
+  std::memcpy(d0, &low, sizeof low);
+  std::memcpy(d0 + pool_lanes, &high, sizeof high);
+  interleave_lanes(offset == width ? g : zero, offset == width + 1 ? g : zero, low, high);
+  std::memcpy(d1, &low, sizeof low);
+  std::memcpy(d1 + pool_lanes, &high, sizeof high);
+}
+
+/// The gradient of one plane of 2x2 pooling with stride 2 and no padding, written row pair by row pair: each
+/// input element lies in at most one window, so every element is stored once (no zero fill, no scatter),
+/// with vector selects (scalar ones become branches, which mispredict). `dy` is the plane's output
+/// gradient with the ReLU's zeros already applied.
+inline void max_pool_2x2_plane_grad(const Pool2dPlan& p, const float* dy, const std::int32_t* argmax,
+                                    float* dx) {
+  const auto width = static_cast<std::int32_t>(p.width);
+  for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
+    float* d0 = dx + 2 * oh * p.width;
+    float* d1 = d0 + p.width;
+    const float* g = dy + oh * p.out_w;
+    const std::int32_t* a = argmax + oh * p.out_w;
+    const auto row = static_cast<std::int32_t>(2 * oh * p.width);
+    std::int64_t n = 0;
+    for (; n + pool_lanes <= p.out_w; n += pool_lanes) {
+      PoolFloats gv;
+      PoolInts av;
+      std::memcpy(&gv, g + n, sizeof gv);
+      std::memcpy(&av, a + n, sizeof av);
+      max_pool_2x2_grad_lanes(gv, av, row + 2 * static_cast<std::int32_t>(n), width, d0 + 2 * n, d1 + 2 * n);
+    }
+    // The last windows (rows of 14 make 14) one by one: the gradient's bits masked by each position's
+    // hit, which compiles without branches (copies into vector-sized buffers would cost library calls).
+    for (; n < p.out_w; ++n) {
+      const std::int32_t offset = a[n] - row - 2 * static_cast<std::int32_t>(n);
+      const auto bits = std::bit_cast<std::uint32_t>(g[n]);
+      const auto keep = [&](std::int32_t at) {
+        return std::bit_cast<float>(bits & (0u - static_cast<std::uint32_t>(offset == at)));
+      };
+      d0[2 * n] = keep(0);
+      d0[2 * n + 1] = keep(1);
+      d1[2 * n] = keep(width);
+      d1[2 * n + 1] = keep(width + 1);
+    }
+    if (p.width % 2 != 0) // the last column is in no window
+      d0[p.width - 1] = d1[p.width - 1] = 0.0f;
+  }
+  if (p.height % 2 != 0)
+    std::fill(dx + (p.height - 1) * p.width, dx + p.height * p.width, 0.0f);
+}
+
+/// Max pooling, followed in the same pass by a ReLU when `relu` is set (see relu_max_pool2d).
+inline Var max_pool2d_pass(const Var& x, int kernel, int stride, int padding, bool relu) {
+  const char* op = relu ? "relu_max_pool2d" : "max_pool2d";
+  const detail::Pool2dPlan p = detail::pool2d_plan(op, x.shape(), kernel, stride, padding);
   if (p.height * p.width > std::numeric_limits<std::int32_t>::max())
-    throw shape_error("max_pool2d: image " + x.shape().to_string() + " has more than 2^31 pixels per plane");
+    throw shape_error(std::string(op) + ": image " + x.shape().to_string() +
+                      " has more than 2^31 pixels per plane");
   const Shape out_shape{x.shape()[0], x.shape()[1], p.out_h, p.out_w};
   Tensor<float> out = Tensor<float>::uninitialized(out_shape);
   // Argmax of each output element, as an index into its input plane.
@@ -395,6 +469,7 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
   std::int32_t* av = argmax.data();
   const std::int64_t in_plane = p.height * p.width;
   const std::int64_t out_plane = p.out_h * p.out_w;
+  const bool tiles = p.kernel == 2 && p.stride == 2 && p.padding == 0;
   // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
   [[maybe_unused]] const bool threaded = p.planes * p.height * p.width >= 32768;
 #ifdef _OPENMP
@@ -404,7 +479,7 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
     const float* xp = xv + plane * in_plane;
     float* yp = yv + plane * out_plane;
     std::int32_t* ap = av + plane * out_plane;
-    if (p.kernel == 2 && p.stride == 2 && p.padding == 0)
+    if (tiles)
       detail::max_pool_plane_2x2(p, xp, yp, ap);
     else if (p.kernel == 2)
       detail::max_pool_plane<2>(p, xp, yp, ap);
@@ -412,15 +487,21 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
       detail::max_pool_plane<3>(p, xp, yp, ap);
     else
       detail::max_pool_plane<0>(p, xp, yp, ap);
+    if (relu) // while the plane is in the cache; NaN becomes 0, as in relu()
+      for (std::int64_t o = 0; o < out_plane; ++o)
+        yp[o] = yp[o] > 0.0f ? yp[o] : 0.0f;
   }
   return detail::make_result(
-      std::move(out), {x}, "max_pool2d", [p, argmax = std::move(argmax)](detail::Node& self) {
-        // Zeroed plane by plane just before the scatter into it, which then hits the cache.
+      std::move(out), {x}, op, [p, relu, tiles, argmax = std::move(argmax)](detail::Node& self) {
+        const std::int64_t out_plane_ = p.out_h * p.out_w;
+        const float* y = self.value.data();
+        float* dy = self.grad.data();
+        if (relu) // the ReLU's gradient, in place: the tape frees self.grad after this function
+          for (std::int64_t o = 0; o < self.grad.numel(); ++o)
+            dy[o] = y[o] > 0.0f ? dy[o] : 0.0f;
         Tensor<float> dx = Tensor<float>::uninitialized(detail::input(self, 0).value.shape());
-        const float* dy = self.grad.data();
         const std::int32_t* ai = argmax.data();
         float* dxv = dx.data();
-        const std::int64_t out_plane_ = p.out_h * p.out_w;
         // Threads only for enough work (~10 microseconds): a parallel region costs
         // more than a tiny loop.
         [[maybe_unused]] const bool threaded_backward = p.planes * p.height * p.width >= 32768;
@@ -429,12 +510,27 @@ Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
 #endif
         for (std::int64_t plane = 0; plane < p.planes; ++plane) {
           float* dxp = dxv + plane * p.height * p.width;
+          if (tiles) {
+            detail::max_pool_2x2_plane_grad(p, dy + plane * out_plane_, ai + plane * out_plane_, dxp);
+            continue;
+          }
+          // Zeroed plane by plane just before the scatter into it, which then hits the cache.
           std::fill(dxp, dxp + p.height * p.width, 0.0f);
           for (std::int64_t o = plane * out_plane_; o < (plane + 1) * out_plane_; ++o)
             dxp[ai[o]] += dy[o];
         }
         detail::accumulate_grad(self, 0, std::move(dx));
       });
+}
+
+} // namespace detail
+
+Var max_pool2d(const Var& x, int kernel, int stride, int padding) {
+  return detail::max_pool2d_pass(x, kernel, stride, padding, false);
+}
+
+Var relu_max_pool2d(const Var& x, int kernel, int stride, int padding) {
+  return detail::max_pool2d_pass(x, kernel, stride, padding, true);
 }
 
 Var max_pool2d(const Var& x, int kernel) {

@@ -4,10 +4,14 @@
 
 #include "a2q/nn/sequential.hpp"
 
+#include "a2q/autograd/pool.hpp"
+#include "a2q/nn/activation.hpp"
 #include "a2q/nn/module.hpp"
+#include "a2q/nn/pooling.hpp"
 
 #include <memory>
 #include <string>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -15,8 +19,19 @@ namespace a2q::nn {
 
 Var Sequential::forward(const Var& x) {
   Var h = x;
-  for (auto& layer : layers_)
-    h = layer->forward(h);
+  for (std::size_t i = 0; i < layers_.size(); ++i) {
+    // A ReLU followed by max pooling runs as one pass (relu_max_pool2d: the same values and gradients).
+    // Exact types: a subclass may have its own forward().
+    const bool relu_then_max_pool = i + 1 < layers_.size() && typeid(*layers_[i]) == typeid(ReLU) &&
+                                    typeid(*layers_[i + 1]) == typeid(MaxPool2d);
+    if (relu_then_max_pool) {
+      const auto& pool = static_cast<const MaxPool2d&>(*layers_[i + 1]);
+      h = relu_max_pool2d(h, pool.kernel(), pool.stride(), pool.padding());
+      ++i;
+      continue;
+    }
+    h = layers_[i]->forward(h);
+  }
   return h;
 }
 
