@@ -100,8 +100,9 @@ inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w,
     // oneDNN's kernels for one input channel are slow (5 GFLOP/s for the CNN's first weight gradient), so
     // what the direct loops leave goes to the GEMM below.
     if (dw != nullptr && direct_weight_grad_pays(p)) {
-      single_input_weight_grad(p, x, dy, dw);
+      single_input_weight_grad(p, x, dy, dw, db);
       dw = nullptr;
+      db = nullptr;
     }
     if (dx != nullptr && direct_input_grad_pays(p)) {
       single_input_input_grad(p, w, dy, dx);

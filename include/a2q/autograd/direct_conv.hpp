@@ -280,10 +280,12 @@ inline void single_input_conv2d_forward(const Conv2dPlan& p, const float* x, con
   });
 }
 
-/// dw [C_out, 1, kh, kw] (overwritten). Threads take contiguous ranges of output channels, and each pads
-/// an input plane once for all of its channels that read it. A channel's sums over the batch belong to one
-/// thread, so the result does not depend on the thread count.
-inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const float* dy, float* dw) {
+/// dw [C_out, 1, kh, kw] and, unless null, db [C_out] (overwritten; the bias gradient while each dy plane is
+/// in the cache, summed as conv2d_bias_backward sums it). Threads take contiguous ranges of output channels,
+/// and each pads an input plane once for all of its channels that read it. A channel's sums over the batch
+/// belong to one thread, so the result does not depend on the thread count.
+inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const float* dy, float* dw,
+                                     float* db) {
   using ConstStrided = Eigen::Map<const Eigen::VectorXf, 0, Eigen::InnerStride<>>;
   const Conv2dGeometry& g = p.geometry;
   const PlaneLayout l(p.geometry);
@@ -292,6 +294,7 @@ inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const 
   const std::int64_t chunks = parallel_chunk_count(p.out_channels, p.batch * p.positions * taps);
   Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * l.scratch()});
   Tensor<double> sums(Shape{p.out_channels * taps}); // zero-filled
+  Tensor<double> bias_sums(Shape{p.out_channels});      // zero-filled
   for_each_chunk(p.out_channels, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
     float* padded = scratch.data() + chunk * l.scratch();
     float* grad = padded + l.plane(); // dy at padded-width indices
@@ -305,6 +308,8 @@ inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const 
         }
         const float* dyp = dy + (n * p.out_channels + c) * p.positions;
         double* sum = sums.data() + c * taps;
+        if (db != nullptr)
+          bias_sums[c] += Eigen::Map<const Eigen::VectorXf>(dyp, p.positions).sum();
         if (l.unit_stride) {
           spread_rows(dyp, p, l, grad);
           if (taps == 9)
@@ -323,6 +328,9 @@ inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const 
     }
     for (std::int64_t i = begin * taps; i < end * taps; ++i)
       dw[i] = static_cast<float>(sums[i]);
+    if (db != nullptr)
+      for (std::int64_t c = begin; c < end; ++c)
+        db[c] = static_cast<float>(bias_sums[c]);
   });
 }
 
