@@ -74,11 +74,16 @@ TEST_CASE("Adam and AdamW match the reference formulas step by step", "[optim][a
                                                 {true, 0.1, 0.9, 0.999, 1e-8},
                                                 {false, 0.05, 0.5, 0.9, 1e-3},
                                                 {true, 0.3, 0.0, 0.99, 0.1}}));
-  CAPTURE(c.decoupled, c.weight_decay, c.beta1, c.beta2, c.eps);
+  // 8 elements, and 4500: whole vector registers and a remainder, as in real layers.
+  const std::int64_t columns = GENERATE(4, 2250);
+  CAPTURE(c.decoupled, c.weight_decay, c.beta1, c.beta2, c.eps, columns);
   const double lr = 0.02;
 
-  a2q::Var w(a2q::Tensor<float>(a2q::Shape{2, 4}, {0.5f, -1.0f, 0.25f, 2.0f, -0.75f, 1.5f, 3.0f, -0.1f}),
-             true);
+  a2q::Tensor<float> start(a2q::Shape{2, columns});
+  const std::vector<float> first{0.5f, -1.0f, 0.25f, 2.0f, -0.75f, 1.5f, 3.0f, -0.1f};
+  for (std::int64_t i = 0; i < start.numel(); ++i)
+    start[i] = i < 8 ? first[static_cast<std::size_t>(i)] : static_cast<float>(2.0 * std::sin(0.37 * static_cast<double>(i)));
+  a2q::Var w(start, true);
   auto adam = make_adam(c.decoupled, {a2q::ParamGroup{{w}, c.weight_decay}},
                         a2q::AdamOptions{lr, c.beta1, c.beta2, c.eps});
   ReferenceAdam ref{lr, c.beta1, c.beta2, c.eps, c.weight_decay, c.decoupled, {}, {}};
