@@ -252,7 +252,8 @@ TEST_CASE("max_pool2d 2x2 takes the first maximum among ties on short and long r
   }
 }
 
-TEST_CASE("relu_max_pool2d equals ReLU and max pooling in either order, values and gradients", "[autograd][pool]") {
+TEST_CASE("relu_max_pool2d equals ReLU and max pooling in either order, values and gradients",
+          "[autograd][pool]") {
   a2q::Rng rng(304);
   std::vector<PoolCase> cases = pool_cases();
   cases.push_back({2, 3, 28, 28, 2, 2, 0});
@@ -291,7 +292,7 @@ TEST_CASE("relu_max_pool2d passes the gradient check", "[autograd][pool]") {
     for (float& v : values)
       v += 0.025f;
     const Var x(values, true);
-    require_gradcheck([&](const Var& v) { return a2q::relu_max_pool2d(v, p.kernel, p.stride, p.padding); },
-                      x, rng);
+    require_gradcheck([&](const Var& v) { return a2q::relu_max_pool2d(v, p.kernel, p.stride, p.padding); }, x,
+                      rng);
   }
 }

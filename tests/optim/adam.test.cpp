@@ -82,7 +82,8 @@ TEST_CASE("Adam and AdamW match the reference formulas step by step", "[optim][a
   a2q::Tensor<float> start(a2q::Shape{2, columns});
   const std::vector<float> first{0.5f, -1.0f, 0.25f, 2.0f, -0.75f, 1.5f, 3.0f, -0.1f};
   for (std::int64_t i = 0; i < start.numel(); ++i)
-    start[i] = i < 8 ? first[static_cast<std::size_t>(i)] : static_cast<float>(2.0 * std::sin(0.37 * static_cast<double>(i)));
+    start[i] = i < 8 ? first[static_cast<std::size_t>(i)]
+                     : static_cast<float>(2.0 * std::sin(0.37 * static_cast<double>(i)));
   a2q::Var w(start, true);
   auto adam = make_adam(c.decoupled, {a2q::ParamGroup{{w}, c.weight_decay}},
                         a2q::AdamOptions{lr, c.beta1, c.beta2, c.eps});

@@ -294,7 +294,7 @@ inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const 
   const std::int64_t chunks = parallel_chunk_count(p.out_channels, p.batch * p.positions * taps);
   Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * l.scratch()});
   Tensor<double> sums(Shape{p.out_channels * taps}); // zero-filled
-  Tensor<double> bias_sums(Shape{p.out_channels});      // zero-filled
+  Tensor<double> bias_sums(Shape{p.out_channels});   // zero-filled
   for_each_chunk(p.out_channels, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
     float* padded = scratch.data() + chunk * l.scratch();
     float* grad = padded + l.plane(); // dy at padded-width indices
