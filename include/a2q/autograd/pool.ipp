@@ -496,9 +496,6 @@ inline Var max_pool2d_pass(const Var& x, int kernel, int stride, int padding, bo
         const std::int64_t out_plane_ = p.out_h * p.out_w;
         const float* y = self.value.data();
         float* dy = self.grad.data();
-        if (relu) // the ReLU's gradient, in place: the tape frees self.grad after this function
-          for (std::int64_t o = 0; o < self.grad.numel(); ++o)
-            dy[o] = y[o] > 0.0f ? dy[o] : 0.0f;
         Tensor<float> dx = Tensor<float>::uninitialized(detail::input(self, 0).value.shape());
         const std::int32_t* ai = argmax.data();
         float* dxv = dx.data();
@@ -510,6 +507,9 @@ inline Var max_pool2d_pass(const Var& x, int kernel, int stride, int padding, bo
 #endif
         for (std::int64_t plane = 0; plane < p.planes; ++plane) {
           float* dxp = dxv + plane * p.height * p.width;
+          if (relu) // the ReLU's gradient, in place: the tape frees self.grad after this function
+            for (std::int64_t o = plane * out_plane_; o < (plane + 1) * out_plane_; ++o)
+              dy[o] = y[o] > 0.0f ? dy[o] : 0.0f;
           if (tiles) {
             detail::max_pool_2x2_plane_grad(p, dy + plane * out_plane_, ai + plane * out_plane_, dxp);
             continue;
