@@ -1,6 +1,8 @@
 #include "a2q/autograd/conv.hpp"
+#include "a2q/autograd/conv_plan.hpp"
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/gradcheck.hpp"
+#include "a2q/autograd/winograd_conv.hpp"
 #include "a2q/core/parallel.hpp"
 
 #include "close.hpp"
@@ -97,6 +99,44 @@ std::pair<Tensor<float>, Tensor<float>> reference_conv_grads(const Tensor<float>
 
 Shape weight_shape(const ConvCase& c) {
   return Shape{c.c_out, c.c_in / c.opt.groups, c.kh, c.kw};
+}
+
+/// Allows or forbids the Winograd kernels for 3x3 convolutions, and restores the setting on exit.
+struct WinogradSetting {
+  bool saved = a2q::detail::winograd_flag().load();
+  explicit WinogradSetting(bool enabled) { a2q::detail::winograd_flag().store(enabled); }
+  ~WinogradSetting() { a2q::detail::winograd_flag().store(saved); }
+  WinogradSetting(const WinogradSetting&) = delete;
+  WinogradSetting& operator=(const WinogradSetting&) = delete;
+};
+
+/// Convolutions that take the Winograd path (3x3, stride 1, ungrouped, at least 8 channels on each side),
+/// with odd sizes whose last tile row and column are cut off, every padding it takes, and rows of tiles
+/// longer than a vector.
+const std::vector<ConvCase>& winograd_cases() {
+  static const std::vector<ConvCase> cases = {
+      {"the example CNN's second layer", 3, 16, 14, 14, 32, 3, 3, {1, 1, 1}, true},
+      {"odd sizes, padding 1", 2, 8, 7, 9, 11, 3, 3, {1, 1, 1}, true},
+      {"no padding, 9 input channels", 2, 9, 6, 7, 8, 3, 3, {1, 0, 1}, false},
+      {"padding 2", 2, 8, 5, 6, 13, 3, 3, {1, 2, 1}, true},
+      {"the smallest output, 2x2", 3, 8, 2, 2, 8, 3, 3, {1, 1, 1}, true},
+      {"a long row of tiles", 1, 8, 5, 41, 9, 3, 3, {1, 1, 1}, true},
+      {"more input than output channels", 2, 21, 6, 6, 10, 3, 3, {1, 1, 1}, false},
+  };
+  return cases;
+}
+
+/// The bias gradient: dy summed over the batch and the positions of each channel, in double.
+Tensor<float> reference_bias_grad(const Tensor<float>& dy) {
+  Tensor<float> db(Shape{dy.dim(1)});
+  for (std::int64_t c = 0; c < dy.dim(1); ++c) {
+    double total = 0.0;
+    for (std::int64_t n = 0; n < dy.dim(0); ++n)
+      for (std::int64_t i = 0; i < dy.dim(2) * dy.dim(3); ++i)
+        total += dy[(n * dy.dim(1) + c) * dy.dim(2) * dy.dim(3) + i];
+    db[c] = static_cast<float>(total);
+  }
+  return db;
 }
 
 // Small cases that exercise every path: the identity (1x1) lowering, padding, strides, non-square images
@@ -312,6 +352,7 @@ TEST_CASE("conv2d gives the same results on one and several threads", "[autograd
 
 TEST_CASE("conv2d gives the same values and gradients on every backend", "[autograd][conv][onednn]") {
   const BackendRestorer restore;
+  const WinogradSetting gemm_only(false); // the 3x3 layers would run as Winograd on both
   if constexpr (!a2q::onednn_available) {
     // The negative control: a build without oneDNN refuses to select it.
     CHECK_THROWS_AS(a2q::set_float_backend(a2q::FloatBackend::onednn), a2q::config_error);
@@ -348,4 +389,103 @@ TEST_CASE("conv2d gives the same values and gradients on every backend", "[autog
     for (std::size_t i = 0; i < results[0].size(); ++i)
       require_close(results[1][i], results[0][i], 1e-4f);
   }
+}
+
+TEST_CASE("conv2d's Winograd kernels match a direct convolution and its gradients",
+          "[autograd][conv][winograd]") {
+  const WinogradSetting on(true);
+  a2q::Rng rng(108);
+  for (const ConvCase& c : winograd_cases()) {
+    INFO(c.name);
+    const Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
+    const Tensor<float> wt = uniform(weight_shape(c), rng);
+    const Tensor<float> bt = uniform(Shape{c.c_out}, rng);
+    REQUIRE(a2q::detail::winograd_pays(a2q::detail::conv2d_plan(xt.shape(), wt.shape(), c.opt)));
+    const Var x(xt, true), w(wt, true), b(bt, true);
+    const Var y = a2q::conv2d(x, w, c.bias ? b : Var(), c.opt);
+    require_close(y.value(), reference_conv(xt, wt, c.bias ? &bt : nullptr, c.opt), 1e-5f);
+    const Tensor<float> dy = uniform(y.shape(), rng);
+    a2q::sum(a2q::mul(y, Var(dy))).backward();
+    const auto [dx, dw] = reference_conv_grads(xt, wt, dy, c.opt);
+    require_close(x.grad(), dx, 1e-5f);
+    require_close(w.grad(), dw, 1e-5f);
+    if (c.bias)
+      require_close(b.grad(), reference_bias_grad(dy), 1e-5f);
+  }
+}
+
+TEST_CASE("conv2d's Winograd kernels pass the gradient check", "[autograd][conv][winograd]") {
+  const WinogradSetting on(true);
+  a2q::Rng rng(109);
+  const Var x(uniform(Shape{2, 8, 5, 7}, rng), true), w(uniform(Shape{9, 8, 3, 3}, rng), true);
+  const Var b(uniform(Shape{9}, rng), true);
+  const Conv2dOptions opt{1, 1, 1};
+  const Var r(uniform(a2q::conv2d(x, w, b, opt).shape(), rng));
+  auto f = [&](const std::vector<Var>& v) {
+    return a2q::sum(a2q::mul(a2q::conv2d(v[0], v[1], v[2], opt), r));
+  };
+  const auto result = a2q::gradcheck(f, {x, w, b});
+  INFO(result.worst);
+  REQUIRE(result.ok);
+}
+
+TEST_CASE("Winograd blocks that end inside an image or span several give the same results",
+          "[autograd][conv][winograd]") {
+  a2q::Rng rng(110);
+  // 7x9 images: 4 rows of 5 tiles. A budget of one tile row per block, and of three (blocks that end inside
+  // an image and blocks that span two), against the default (the whole batch in one block).
+  const Tensor<float> xt = uniform(Shape{3, 8, 7, 9}, rng);
+  const Tensor<float> wt = uniform(Shape{11, 8, 3, 3}, rng);
+  const Tensor<float> bt = uniform(Shape{11}, rng);
+  const Conv2dOptions opt{1, 1, 1};
+  const a2q::detail::Conv2dPlan plan = a2q::detail::conv2d_plan(xt.shape(), wt.shape(), opt);
+  const Tensor<float> dy = uniform(plan.output_shape(), rng);
+  const Tensor<float> y_ref = reference_conv(xt, wt, &bt, opt);
+  const auto [dx_ref, dw_ref] = reference_conv_grads(xt, wt, dy, opt);
+  const std::int64_t bytes_per_tile = 4 * a2q::detail::winograd_points * (8 + 11);
+  const int saved = a2q::num_threads();
+  for (const std::int64_t tiles : {std::int64_t{1}, std::int64_t{15}, std::int64_t{1000}}) {
+    for (const int threads : {1, 3}) {
+      INFO(tiles << " tiles per block, " << threads << " threads");
+      a2q::set_num_threads(threads);
+      const a2q::detail::WinogradTiling tiling(3, 8, 7, 9, 11, 7, 9, 1, 1, tiles * bytes_per_tile);
+      CHECK(tiling.block_rows == std::min<std::int64_t>(std::max<std::int64_t>(tiles / 5, 1), 12));
+      Tensor<float> y(plan.output_shape()), dx(xt.shape()), dw(wt.shape());
+      a2q::detail::winograd_conv2d_forward(plan, xt.data(), wt.data(), bt.data(), y.data(),
+                                           tiles * bytes_per_tile);
+      a2q::detail::winograd_input_grad(plan, wt.data(), dy.data(), dx.data(), tiles * bytes_per_tile);
+      a2q::detail::winograd_weight_grad(plan, xt.data(), dy.data(), dw.data(), tiles * bytes_per_tile);
+      require_close(y, y_ref, 1e-5f);
+      require_close(dx, dx_ref, 1e-5f);
+      require_close(dw, dw_ref, 1e-5f);
+    }
+  }
+  a2q::set_num_threads(saved);
+}
+
+TEST_CASE("A2Q_WINOGRAD's switch chooses between the Winograd and the GEMM kernels",
+          "[autograd][conv][winograd]") {
+  a2q::Rng rng(111);
+  const Tensor<float> xt = uniform(Shape{2, 16, 14, 14}, rng);
+  const Tensor<float> wt = uniform(Shape{32, 16, 3, 3}, rng);
+  const a2q::detail::Conv2dPlan plan = a2q::detail::conv2d_plan(xt.shape(), wt.shape(), {1, 1, 1});
+  Tensor<float> results[2];
+  for (const bool enabled : {false, true}) {
+    const WinogradSetting setting(enabled);
+    CHECK(a2q::detail::winograd_pays(plan) == enabled);
+    results[enabled ? 1 : 0] = a2q::conv2d(Var(xt), Var(wt), Var(), {1, 1, 1}).value();
+  }
+  // Both are right, and they differ in rounding: the switch really changes the kernel.
+  require_close(results[1], results[0], 1e-5f);
+  CHECK_FALSE(results[1] == results[0]);
+  // Only 3x3 kernels with stride 1, no groups and enough channels qualify.
+  const WinogradSetting on(true);
+  CHECK_FALSE(a2q::detail::winograd_pays(a2q::detail::conv2d_plan(xt.shape(), wt.shape(), {2, 1, 1})));
+  CHECK_FALSE(
+      a2q::detail::winograd_pays(a2q::detail::conv2d_plan(xt.shape(), Shape{32, 8, 3, 3}, {1, 1, 2})));
+  CHECK_FALSE(
+      a2q::detail::winograd_pays(a2q::detail::conv2d_plan(xt.shape(), Shape{32, 16, 5, 5}, {1, 2, 1})));
+  CHECK_FALSE(a2q::detail::winograd_pays(
+      a2q::detail::conv2d_plan(Shape{2, 4, 14, 14}, Shape{32, 4, 3, 3}, {1, 1, 1})));
+  CHECK_FALSE(a2q::detail::winograd_pays(a2q::detail::conv2d_plan(xt.shape(), wt.shape(), {1, 3, 1})));
 }

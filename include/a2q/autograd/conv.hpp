@@ -13,6 +13,9 @@
 ///
 /// With the oneDNN backend (backend.hpp) ungrouped convolutions run on oneDNN's primitives instead, which
 /// pick their kernels for the CPU they run on (onednn_conv.hpp); the Eigen path stays the reference.
+/// Ungrouped 3x3 convolutions with stride 1 and at least 8 channels on each side run as Winograd's
+/// F(2x2, 3x3) on either backend (winograd_conv.hpp): 16 multiplies per 2x2 outputs instead of 36.
+/// A2Q_WINOGRAD=0 in the environment turns that off.
 
 #include "a2q/autograd/backend.hpp"
 #include "a2q/autograd/variable.hpp"

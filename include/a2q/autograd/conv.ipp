@@ -9,6 +9,7 @@
 #include "a2q/autograd/im2col.hpp"
 #include "a2q/autograd/onednn_conv.hpp"
 #include "a2q/autograd/variable.hpp"
+#include "a2q/autograd/winograd_conv.hpp"
 #include "a2q/core/assert.hpp"
 #include "a2q/core/eigen_view.hpp"
 #include "a2q/core/error.hpp"
@@ -40,6 +41,10 @@ inline OneDnnConv* onednn_conv_for(const Conv2dPlan& p, bool with_bias) {
 inline void conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, const float* bias, float* y) {
   if (direct_forward_pays(p)) {
     single_input_conv2d_forward(p, x, w, bias, y);
+    return;
+  }
+  if (winograd_pays(p)) {
+    winograd_conv2d_forward(p, x, w, bias, y);
     return;
   }
 #if defined(A2Q_WITH_ONEDNN)
@@ -108,6 +113,15 @@ inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w,
       single_input_input_grad(p, w, dy, dx);
       dx = nullptr;
     }
+  }
+  else if (winograd_pays(p)) {
+    if (db != nullptr)
+      conv2d_bias_backward(p, dy, db);
+    if (dx != nullptr)
+      winograd_input_grad(p, w, dy, dx);
+    if (dw != nullptr)
+      winograd_weight_grad(p, x, dy, dw);
+    return;
   }
 #if defined(A2Q_WITH_ONEDNN)
   else if (dx != nullptr || dw != nullptr) {

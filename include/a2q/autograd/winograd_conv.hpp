@@ -1,0 +1,307 @@
+#pragma once
+/// @file
+/// Winograd's F(2x2, 3x3) for the ungrouped 3x3 convolutions with stride 1 (the CNN's second layer, the
+/// ResNet's blocks): each 2x2 tile of outputs costs 16 multiplies per input and output channel pair instead
+/// of 36. For each of the 16 points xi of the transformed tile (winograd_transform.hpp), the sum over input
+/// channels is a matrix product M[xi] = U[xi] V[xi] ([C_out, C_in] times [C_in, tiles]), taken a block of
+/// tiles at a time so that a block's V and M stay in the core's L2 cache between the passes.
+///
+/// The input gradient is the same computation on dy with the kernels flipped and transposed; the weight
+/// gradient is the transpose of the forward pass: dU[xi] = dM[xi] V[xi]^T, with dM = A dY A^T, then
+/// dw = G^T dU G. The results differ from a direct convolution by rounding alone (tests: conv.test.cpp,
+/// against sums in double). On the CNN's second layer, forward and backward together (Zen 3, one thread)
+/// took 9.7-10.1 ms per batch of 128 against oneDNN's 11.1-11.5 ms (bench/conv_bench).
+
+#include "a2q/autograd/conv_plan.hpp"
+#include "a2q/autograd/winograd_transform.hpp"
+#include "a2q/core/parallel.hpp"
+#include "a2q/core/tensor.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <utility>
+
+namespace a2q::detail {
+
+/// Whether 3x3 convolutions may run as Winograd (default: yes; A2Q_WINOGRAD=0 turns it off). Benchmarks and
+/// tests switch it to compare with the GEMM and oneDNN paths.
+inline std::atomic<bool>& winograd_flag() {
+  static std::atomic<bool> enabled{[] {
+    const char* value = std::getenv("A2Q_WINOGRAD");
+    return value == nullptr || std::string(value) != "0";
+  }()};
+  return enabled;
+}
+
+/// Whether plan `p` runs as Winograd: ungrouped 3x3 with stride 1, padding at most 2 (so that the input
+/// gradient's padding 2 - pad is not negative), and enough channels on both sides for the matrix products
+/// to pay for the transforms.
+inline bool winograd_pays(const Conv2dPlan& p) {
+  const Conv2dGeometry& g = p.geometry;
+  return winograd_flag().load(std::memory_order_relaxed) && p.groups == 1 && g.kernel_h == 3 &&
+         g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= 2 && g.pad_w <= 2 &&
+         p.in_channels >= 8 && p.out_channels >= 8 && p.out_h >= 2 && p.out_w >= 2 && p.batch > 0;
+}
+
+/// m[r][0, Vecs vectors) = sum over c of u[r * C + c] * v[c][...] for Rows rows: a register block of the
+/// product M[xi] = U[xi] V[xi].
+template <int Rows, int Vecs>
+inline void winograd_product_block(const float* u, std::int64_t in_channels, const float* v,
+                                   std::int64_t stride, float* m) {
+  PlaneFloats acc[Rows][Vecs] = {};
+  for (std::int64_t c = 0; c < in_channels; ++c) {
+    PlaneFloats in[Vecs];
+#pragma GCC unroll 16
+    for (int s = 0; s < Vecs; ++s) {
+      in[s] = load_lanes(v + c * stride + s * plane_lanes);
+      keep_in_register(in[s]);
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r) {
+      const PlaneFloats weight = u[r * in_channels + c] - PlaneFloats{};
+#pragma GCC unroll 16
+      for (int s = 0; s < Vecs; ++s)
+        acc[r][s] += weight * in[s];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 16
+    for (int s = 0; s < Vecs; ++s)
+      store_lanes(m + r * stride + s * plane_lanes, acc[r][s]);
+}
+
+/// Register blocks of the products: rows of U (output channels) by vectors of tiles, 4 x 2 sums (4 x 4 with
+/// AVX-512's 32 registers). 4 x 3, 6 x 2 and 3 x 3 measured the same on Zen 3.
+inline constexpr int product_rows = 4;
+inline constexpr int product_vectors = plane_lanes == 16 ? 4 : 2;
+
+template <int Rows>
+inline void winograd_product_rows(const float* u, std::int64_t in_channels, const float* v,
+                                  std::int64_t stride, std::int64_t vectors, float* m) {
+  std::int64_t q = 0;
+  for (; q + product_vectors <= vectors; q += product_vectors)
+    winograd_product_block<Rows, product_vectors>(u, in_channels, v + q * plane_lanes, stride,
+                                                  m + q * plane_lanes);
+  for (; q < vectors; ++q)
+    winograd_product_block<Rows, 1>(u, in_channels, v + q * plane_lanes, stride, m + q * plane_lanes);
+}
+
+/// The last `rows` (< Rows) rows of a product, Rows - 1 at a time.
+template <int Rows>
+inline void winograd_product_tail(const float* u, std::int64_t in_channels, const float* v,
+                                  std::int64_t stride, std::int64_t vectors, std::int64_t rows, float* m) {
+  if constexpr (Rows > 1) {
+    if (rows == Rows - 1)
+      winograd_product_rows<Rows - 1>(u, in_channels, v, stride, vectors, m);
+    else
+      winograd_product_tail<Rows - 1>(u, in_channels, v, stride, vectors, rows, m);
+  }
+}
+
+/// M[xi] = U[xi] V[xi] for every point, over the first `vectors` vectors of tiles of a block.
+inline void winograd_products(const WinogradTiling& t, const float* u, const float* v, std::int64_t vectors,
+                              float* m) {
+  const std::int64_t C = t.in_channels, K = t.out_channels;
+  for (std::int64_t xi = 0; xi < winograd_points; ++xi) {
+    const float* uxi = u + xi * K * C;
+    const float* vxi = v + xi * t.v_points;
+    float* mxi = m + xi * t.m_points;
+    std::int64_t k = 0;
+    for (; k + product_rows <= K; k += product_rows)
+      winograd_product_rows<product_rows>(uxi + k * C, C, vxi, t.stride, vectors, mxi + k * t.stride);
+    if (k < K)
+      winograd_product_tail<product_rows>(uxi + k * C, C, vxi, t.stride, vectors, K - k, mxi + k * t.stride);
+  }
+}
+
+/// The Winograd convolution of the batch with transformed weights u (winograd_weights): y = conv(x) + bias.
+inline void winograd_convolve(const WinogradTiling& t, const float* u, const float* x, const float* bias,
+                              float* y) {
+  const std::int64_t rows = t.rows();
+  const std::int64_t blocks = (rows + t.block_rows - 1) / t.block_rows;
+  const std::int64_t work = t.block_rows * t.tiles_w * winograd_points * t.in_channels * t.out_channels;
+  const std::int64_t chunks = parallel_chunk_count(blocks, work);
+  for_each_chunk(blocks, chunks, [&](std::int64_t, std::int64_t begin, std::int64_t end) {
+    WinogradScratch scratch(t);
+    for (std::int64_t block = begin; block < end; ++block) {
+      const std::int64_t first = block * t.block_rows;
+      const std::int64_t count = std::min(t.block_rows, rows - first);
+      const std::int64_t vectors = (count * t.tiles_w + plane_lanes - 1) / plane_lanes;
+      winograd_input_transform(t, x, first, count, scratch);
+      winograd_products(t, u, scratch.v.data(), vectors, scratch.m.data());
+      winograd_output_transform(t, scratch.m.data(), bias, first, count, y, scratch);
+    }
+  });
+}
+
+/// Blocks of about this many bytes of V and M (WinogradTiling); tests pass small ones to split images.
+inline constexpr std::int64_t winograd_block_bytes = std::int64_t{512} << 10;
+
+/// y = conv(x, w) + bias for plan `p` (winograd_pays(p)); `bias` may be null.
+inline void winograd_conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, const float* bias,
+                                    float* y, std::int64_t block_bytes = winograd_block_bytes) {
+  const Conv2dGeometry& g = p.geometry;
+  const WinogradTiling t(p.batch, p.in_channels, g.height, g.width, p.out_channels, p.out_h, p.out_w, g.pad_h,
+                         g.pad_w, block_bytes);
+  Tensor<float> u = Tensor<float>::uninitialized(Shape{winograd_points * p.out_channels * p.in_channels});
+  winograd_weights(w, p.out_channels, p.in_channels, false, u.data());
+  winograd_convolve(t, u.data(), x, bias, y);
+}
+
+/// dx of plan `p` (winograd_pays(p)): the convolution of dy, padded by 2 - pad, with the flipped and
+/// transposed kernels.
+inline void winograd_input_grad(const Conv2dPlan& p, const float* w, const float* dy, float* dx,
+                                std::int64_t block_bytes = winograd_block_bytes) {
+  const Conv2dGeometry& g = p.geometry;
+  const WinogradTiling t(p.batch, p.out_channels, p.out_h, p.out_w, p.in_channels, g.height, g.width,
+                         2 - g.pad_h, 2 - g.pad_w, block_bytes);
+  Tensor<float> u = Tensor<float>::uninitialized(Shape{winograd_points * p.out_channels * p.in_channels});
+  winograd_weights(w, p.in_channels, p.out_channels, true, u.data());
+  winograd_convolve(t, u.data(), dy, nullptr, dx);
+}
+
+/// Lane i of a fold of a and b at width h: within each group of 2h lanes, the first h lanes are a's pairs
+/// (lane, lane + h) summed, the last h lanes b's.
+constexpr int fold_index(int lane, int h, bool second) {
+  const int group = lane / (2 * h) * (2 * h);
+  const int pos = lane % (2 * h);
+  const int from_b = pos < h ? 0 : static_cast<int>(plane_lanes);
+  return from_b + group + (pos < h ? pos : pos - h) + (second ? h : 0);
+}
+
+template <int H, int... Lane>
+inline PlaneFloats fold_lanes(const PlaneFloats& a, const PlaneFloats& b,
+                              std::integer_sequence<int, Lane...>) {
+  return __builtin_shufflevector(a, b, fold_index(Lane, H, false)...) +
+         __builtin_shufflevector(a, b, fold_index(Lane, H, true)...);
+}
+
+/// Halves Count vectors of sums pairwise, folding at width H, then at H / 2, ... down to one vector.
+template <int H, int Count>
+inline void fold_sums(PlaneFloats* v) {
+#pragma GCC unroll 16
+  for (int i = 0; i < Count / 2; ++i)
+    v[i] = fold_lanes<H>(v[2 * i], v[2 * i + 1], std::make_integer_sequence<int, plane_lanes>{});
+  if constexpr (H > 1)
+    fold_sums<H / 2, Count / 2>(v);
+}
+
+/// Lane i of the vector that fold_sums leaves holds the total of vector bit_reverse(i) (log2 lanes bits).
+constexpr int bit_reverse(int i) {
+  int reversed = 0;
+  for (int bit = 1; bit < static_cast<int>(plane_lanes); bit <<= 1, i >>= 1)
+    reversed = (reversed << 1) | (i & 1);
+  return reversed;
+}
+
+/// total[i] = the sum of the lanes of v[i], for plane_lanes vectors at once: a transposing tree of
+/// shuffles and adds instead of one reduction per vector.
+template <int... Lane>
+inline void sum_lanes_of_each(PlaneFloats* v, float* total, std::integer_sequence<int, Lane...>) {
+  constexpr int lanes = static_cast<int>(plane_lanes);
+  fold_sums<lanes / 2, lanes>(v);
+  ((total[bit_reverse(Lane)] = v[0][Lane]), ...);
+}
+
+/// du[r * C + s] += sum over the block's tiles of dm[r][tile] * v[s][tile], for Rows x Cols channel pairs.
+template <int Rows, int Cols>
+inline void winograd_dot_block(const float* dm, const float* v, std::int64_t stride, std::int64_t vectors,
+                               std::int64_t in_channels, float* du) {
+  PlaneFloats acc[Rows * Cols] = {};
+  for (std::int64_t q = 0; q < vectors; ++q) {
+    PlaneFloats grad[Rows];
+#pragma GCC unroll 16
+    for (int r = 0; r < Rows; ++r) {
+      grad[r] = load_lanes(dm + r * stride + q * plane_lanes);
+      keep_in_register(grad[r]);
+    }
+#pragma GCC unroll 16
+    for (int s = 0; s < Cols; ++s) {
+      PlaneFloats in = load_lanes(v + s * stride + q * plane_lanes);
+      keep_in_register(in);
+#pragma GCC unroll 16
+      for (int r = 0; r < Rows; ++r)
+        acc[r * Cols + s] += grad[r] * in;
+    }
+  }
+  float total[Rows * Cols];
+  if constexpr (Rows * Cols % plane_lanes == 0) {
+#pragma GCC unroll 16
+    for (int i = 0; i < Rows * Cols; i += static_cast<int>(plane_lanes))
+      sum_lanes_of_each(acc + i, total + i, std::make_integer_sequence<int, plane_lanes>{});
+  } else {
+    for (int i = 0; i < Rows * Cols; ++i) {
+      total[i] = 0.0f;
+      for (std::int64_t lane = 0; lane < plane_lanes; ++lane)
+        total[i] += acc[i][lane];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < Rows; ++r)
+#pragma GCC unroll 16
+    for (int s = 0; s < Cols; ++s)
+      du[r * in_channels + s] += total[r * Cols + s];
+}
+
+template <int Rows>
+inline void winograd_dot_rows(const float* dm, const float* v, std::int64_t stride, std::int64_t vectors,
+                              std::int64_t in_channels, float* du) {
+  constexpr int wide = plane_lanes == 16 ? 4 : 2;
+  std::int64_t c = 0;
+  for (; c + wide <= in_channels; c += wide)
+    winograd_dot_block<Rows, wide>(dm, v + c * stride, stride, vectors, in_channels, du + c);
+  for (; c < in_channels; ++c)
+    winograd_dot_block<Rows, 1>(dm, v + c * stride, stride, vectors, in_channels, du + c);
+}
+
+/// dU[xi] += dM[xi] V[xi]^T for every point, over the first `vectors` vectors of tiles of a block.
+inline void winograd_weight_products(const WinogradTiling& t, const float* dm, const float* v,
+                                     std::int64_t vectors, float* du) {
+  const std::int64_t C = t.in_channels, K = t.out_channels;
+  for (std::int64_t xi = 0; xi < winograd_points; ++xi) {
+    const float* dmxi = dm + xi * t.m_points;
+    const float* vxi = v + xi * t.v_points;
+    float* duxi = du + xi * K * C;
+    std::int64_t k = 0;
+    for (; k + 4 <= K; k += 4)
+      winograd_dot_rows<4>(dmxi + k * t.stride, vxi, t.stride, vectors, C, duxi + k * C);
+    for (; k < K; ++k)
+      winograd_dot_rows<1>(dmxi + k * t.stride, vxi, t.stride, vectors, C, duxi + k * C);
+  }
+}
+
+/// dw of plan `p` (winograd_pays(p)), overwritten. Each thread sums its blocks' dU; the sums are added in
+/// thread order, so a thread count gives the same result on every run.
+inline void winograd_weight_grad(const Conv2dPlan& p, const float* x, const float* dy, float* dw,
+                                 std::int64_t block_bytes = winograd_block_bytes) {
+  const Conv2dGeometry& g = p.geometry;
+  const WinogradTiling t(p.batch, p.in_channels, g.height, g.width, p.out_channels, p.out_h, p.out_w, g.pad_h,
+                         g.pad_w, block_bytes);
+  const std::int64_t rows = t.rows();
+  const std::int64_t blocks = (rows + t.block_rows - 1) / t.block_rows;
+  const std::int64_t work = t.block_rows * t.tiles_w * winograd_points * t.in_channels * t.out_channels;
+  const std::int64_t chunks = parallel_chunk_count(blocks, work);
+  const std::int64_t du_size = winograd_points * p.out_channels * p.in_channels;
+  Tensor<float> du(Shape{chunks * du_size});
+  for_each_chunk(blocks, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
+    WinogradScratch scratch(t);
+    for (std::int64_t block = begin; block < end; ++block) {
+      const std::int64_t first = block * t.block_rows;
+      const std::int64_t count = std::min(t.block_rows, rows - first);
+      const std::int64_t vectors = (count * t.tiles_w + plane_lanes - 1) / plane_lanes;
+      winograd_input_transform(t, x, first, count, scratch);
+      winograd_output_grad_transform(t, dy, first, count, scratch);
+      winograd_weight_products(t, scratch.m.data(), scratch.v.data(), vectors, du.data() + chunk * du_size);
+    }
+  });
+  for (std::int64_t chunk = 1; chunk < chunks; ++chunk)
+    for (std::int64_t i = 0; i < du_size; ++i)
+      du.data()[i] += du.data()[chunk * du_size + i];
+  winograd_weights_grad(du.data(), p.out_channels, p.in_channels, dw);
+}
+
+} // namespace a2q::detail

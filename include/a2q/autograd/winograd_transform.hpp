@@ -1,0 +1,360 @@
+#pragma once
+/// @file
+/// The transforms of Winograd's F(2x2, 3x3) (winograd_conv.hpp): with d a 4x4 input patch, g a 3x3 kernel
+/// and Y the 2x2 output tile, Y = A^T [(G g G^T) . (B^T d B)] A, where
+///
+///   B^T = | 1  0 -1  0 |    G = | 1    0    0   |    A^T = | 1  1  1  0 |
+///         | 0  1  1  0 |        | 1/2  1/2  1/2 |          | 0  1 -1 -1 |
+///         | 0 -1  1  0 |        | 1/2 -1/2  1/2 |
+///         | 0  1  0 -1 |        | 0    0    1   |
+///
+/// and, for the gradients, dM = A dY A^T and dg = G^T dU G. Tiles are taken a block of tile rows at a
+/// time (WinogradTiling). Every pass runs along a row of tiles in vectors of plane_lanes tiles: a patch's
+/// columns 2j, 2j + 1, 2j + 2 and 2j + 3 are the even and odd halves of the padded image row at j and j + 1,
+/// and an output tile's two columns interleave back into the row. The transforms only add and halve.
+
+#include "a2q/autograd/direct_conv.hpp"
+#include "a2q/core/assert.hpp"
+#include "a2q/core/tensor.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+namespace a2q::detail {
+
+inline constexpr std::int64_t winograd_points = 16; ///< the 4x4 transformed tile
+
+/// The tiling of one Winograd convolution: images [C, H, W] in, [K, out_h, out_w] out, padding (pad_h,
+/// pad_w); 2x2 output tiles, taken `block_rows` tile rows (of any images) at a time.
+struct WinogradTiling {
+  std::int64_t batch = 0, in_channels = 0, height = 0, width = 0;
+  std::int64_t out_channels = 0, out_h = 0, out_w = 0, pad_h = 0, pad_w = 0;
+  std::int64_t tiles_h = 0, tiles_w = 0; ///< tiles per image column and row
+  std::int64_t block_rows = 0;           ///< tile rows per block
+  std::int64_t stride = 0;   ///< floats per (point, channel) row of a block's V or M: room for the overhang
+  std::int64_t v_points = 0; ///< floats per point of V: in_channels rows of `stride`, plus skew
+  std::int64_t m_points = 0; ///< floats per point of M: out_channels rows of `stride`, plus skew
+  std::int64_t half = 0;     ///< floats of an even or odd half-row: tiles_w rounded up, plus a vector
+  std::int64_t row_span = 0; ///< floats of a zero-padded image row: 2 * half
+
+  WinogradTiling(std::int64_t n, std::int64_t c, std::int64_t h, std::int64_t w, std::int64_t k,
+                 std::int64_t oh, std::int64_t ow, std::int64_t ph, std::int64_t pw,
+                 std::int64_t budget_bytes)
+      : batch(n), in_channels(c), height(h), width(w), out_channels(k), out_h(oh), out_w(ow), pad_h(ph),
+        pad_w(pw), tiles_h((oh + 1) / 2), tiles_w((ow + 1) / 2) {
+    // V and M of a block, 16 * (C + K) floats per tile, take about 512 KiB (a Zen 3 core's L2; measured
+    // 4-10% faster than 256 KiB on the CNN's and the ResNet's layers). The products read one point at a
+    // time, which fits in L1.
+    const std::int64_t budget_tiles =
+        std::max<std::int64_t>(1, budget_bytes / (4 * winograd_points * (c + k)));
+    block_rows = std::clamp<std::int64_t>(budget_tiles / tiles_w, 1, tiles_h * n);
+    stride = odd_lines(round_up(block_rows * tiles_w) + plane_lanes);
+    v_points = odd_lines(c * stride);
+    m_points = odd_lines(k * stride);
+    half = round_up(tiles_w) + plane_lanes;
+    row_span = 2 * half;
+  }
+  static std::int64_t round_up(std::int64_t v) { return (v + plane_lanes - 1) / plane_lanes * plane_lanes; }
+  /// `floats` rounded up to an odd number of 64-byte cache lines. The passes read or write the 16 points'
+  /// rows side by side; rows a power of two of lines apart share the L1 cache's sets and evict each other
+  /// (this took the output transform from 0.2 to over 1 ms on the CNN's second layer).
+  static std::int64_t odd_lines(std::int64_t floats) {
+    const std::int64_t lines = (floats + 15) / 16;
+    return (lines | 1) * 16;
+  }
+  std::int64_t rows() const { return batch * tiles_h; } ///< tile rows of the whole batch
+  std::int64_t in_plane() const { return height * width; }
+  std::int64_t out_plane() const { return out_h * out_w; }
+};
+
+/// u[xi][k][c] = (G g G^T)[xi] for each 3x3 kernel g = w[k][c] (or, `flip_transpose`, g = w[c][k] turned
+/// by 180 degrees: the kernels of the input gradient). w is [rows, cols, 3, 3] with (rows, cols) = (K, C)
+/// or, flipped, (C, K).
+inline void winograd_weights(const float* w, std::int64_t out_channels, std::int64_t in_channels,
+                             bool flip_transpose, float* u) {
+  const std::int64_t pairs = out_channels * in_channels;
+  for (std::int64_t k = 0; k < out_channels; ++k)
+    for (std::int64_t c = 0; c < in_channels; ++c) {
+      float g[3][3];
+      const float* kernel = flip_transpose ? w + (c * out_channels + k) * 9 : w + (k * in_channels + c) * 9;
+      for (int i = 0; i < 3; ++i)
+        for (int j = 0; j < 3; ++j)
+          g[i][j] = flip_transpose ? kernel[(2 - i) * 3 + (2 - j)] : kernel[i * 3 + j];
+      float s[4][3]; // G g
+      for (int j = 0; j < 3; ++j) {
+        s[0][j] = g[0][j];
+        s[1][j] = 0.5f * (g[0][j] + g[1][j] + g[2][j]);
+        s[2][j] = 0.5f * (g[0][j] - g[1][j] + g[2][j]);
+        s[3][j] = g[2][j];
+      }
+      for (int a = 0; a < 4; ++a) { // (G g) G^T
+        float* out = u + (a * 4) * pairs + k * in_channels + c;
+        out[0 * pairs] = s[a][0];
+        out[1 * pairs] = 0.5f * (s[a][0] + s[a][1] + s[a][2]);
+        out[2 * pairs] = 0.5f * (s[a][0] - s[a][1] + s[a][2]);
+        out[3 * pairs] = s[a][2];
+      }
+    }
+}
+
+/// Stores a vector at any float address. A typed store, unlike memcpy's: the compiler may assume that it
+/// changes floats only, and keep sizes and pointers in registers across it.
+inline void store_lanes(float* to, const PlaneFloats& v) {
+  using UnalignedFloats =
+      float __attribute__((vector_size(plane_lanes * sizeof(float)), aligned(alignof(float))));
+  *reinterpret_cast<UnalignedFloats*>(to) = v;
+}
+
+/// Makes GCC keep a loaded vector in a register: it would fold the load into every FMA that uses it, and
+/// the loads, not the FMAs, would then set the pace.
+inline void keep_in_register([[maybe_unused]] PlaneFloats& v) {
+#if defined(__x86_64__) || defined(__i386__)
+  asm("" : "+v"(v));
+#endif
+}
+
+/// Splits a zero-padded image row into its even and odd elements, a vector pair at a time.
+inline void deinterleave_row(const float* row, std::int64_t half, float* even, float* odd) {
+  for (std::int64_t j = 0; j < half; j += plane_lanes) {
+    const PlaneFloats lo = load_lanes(row + 2 * j);
+    const PlaneFloats hi = load_lanes(row + 2 * j + plane_lanes);
+#if defined(__AVX512F__)
+    const PlaneFloats e =
+        __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const PlaneFloats o =
+        __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+#elif defined(__AVX__)
+    const PlaneFloats e = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+    const PlaneFloats o = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+#else
+    const PlaneFloats e = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+    const PlaneFloats o = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+#endif
+    store_lanes(even + j, e);
+    store_lanes(odd + j, o);
+  }
+}
+
+/// Writes 2 * plane_lanes floats: a and b interleaved (a0 b0 a1 b1 ...).
+inline void store_interleaved(const PlaneFloats& a, const PlaneFloats& b, float* out) {
+#if defined(__AVX512F__)
+  const PlaneFloats lo =
+      __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const PlaneFloats hi =
+      __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+#elif defined(__AVX__)
+  const PlaneFloats lo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
+  const PlaneFloats hi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
+#else
+  const PlaneFloats lo = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+  const PlaneFloats hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+#endif
+  store_lanes(out, lo);
+  store_lanes(out + plane_lanes, hi);
+}
+
+/// One thread's buffers, zeroed once. V [16][C][stride] and M (or dM) [16][K][stride] of a block; strips of
+/// zero-padded image rows and of dy rows (only the rows' own columns are ever written, so their padding stays
+/// zero), of the rows' even and odd halves, and of output rows; a zero row. Each pass first copies all the
+/// rows a block needs into a strip, then reads them: a vector load right after the unaligned stores that
+/// wrote it would wait for them (store-to-load forwarding fails), which took half of the transforms' time.
+/// Lanes past a block's tiles are finite where no pass writes them, and add nothing where they must not.
+struct WinogradScratch {
+  Tensor<float> v, m, rows;
+  std::int64_t strip_rows = 0, row_span = 0;
+  std::vector<std::int64_t> source; ///< per strip row: offset of the image row it holds, or -1 for zeros
+  std::vector<std::int64_t> base;   ///< per tile row of the block: its first strip row
+
+  explicit WinogradScratch(const WinogradTiling& t)
+      : v(Shape{winograd_points * t.v_points}), m(Shape{winograd_points * t.m_points}),
+        rows(Shape{(4 * (4 * t.block_rows) + 1) * t.row_span}), strip_rows(4 * t.block_rows),
+        row_span(t.row_span) {}
+  float* image_strip(std::int64_t s) { return rows.data() + s * row_span; }
+  float* gradient_strip(std::int64_t s) { return image_strip(strip_rows + s); }
+  float* halves(std::int64_t s) { return image_strip(2 * strip_rows + s); } ///< even half, then odd half
+  float* output_strip(std::int64_t s) { return image_strip(3 * strip_rows + s); }
+  const float* zero_row() { return image_strip(4 * strip_rows); }
+};
+
+/// V of the tile rows [first, first + count) of the batch: for each input channel c and point xi,
+/// v[xi][c][tile] = (B^T d B)[xi] of the tile's 4x4 patch d of x (zero outside the image). Consecutive tile
+/// rows of an image share two image rows, which are copied and split into halves once.
+inline void winograd_input_transform(const WinogradTiling& t, const float* x, std::int64_t first,
+                                     std::int64_t count, WinogradScratch& scratch) {
+  // Strip rows: tile row r reads base[r] + a for patch row a; a tile row in the same image as the one
+  // before starts two rows after it, one in a new image four rows after it.
+  scratch.source.clear();
+  scratch.base.assign(static_cast<std::size_t>(count), 0);
+  for (std::int64_t r = 0; r < count; ++r) {
+    const std::int64_t n = (first + r) / t.tiles_h;
+    const std::int64_t ti = (first + r) % t.tiles_h;
+    const bool continues = r > 0 && ti > 0;
+    scratch.base[static_cast<std::size_t>(r)] =
+        static_cast<std::int64_t>(scratch.source.size()) - (continues ? 2 : 0);
+    for (std::int64_t a = continues ? 2 : 0; a < 4; ++a) {
+      const std::int64_t ih = 2 * ti + a - t.pad_h;
+      scratch.source.push_back(ih < 0 || ih >= t.height ? -1
+                                                        : n * t.in_channels * t.in_plane() + ih * t.width);
+    }
+  }
+  const auto strip = static_cast<std::int64_t>(scratch.source.size());
+  const std::int64_t pstride = t.v_points;
+  A2Q_ASSERT(strip <= scratch.strip_rows);
+  for (std::int64_t c = 0; c < t.in_channels; ++c) {
+    const float* plane = x + c * t.in_plane();
+    for (std::int64_t s = 0; s < strip; ++s)
+      if (scratch.source[static_cast<std::size_t>(s)] >= 0)
+        copy_floats(plane + scratch.source[static_cast<std::size_t>(s)], t.width,
+                    scratch.image_strip(s) + t.pad_w);
+    for (std::int64_t s = 0; s < strip; ++s)
+      if (scratch.source[static_cast<std::size_t>(s)] >= 0)
+        deinterleave_row(scratch.image_strip(s), t.half, scratch.halves(s), scratch.halves(s) + t.half);
+    for (std::int64_t r = 0; r < count; ++r) {
+      const std::int64_t b0 = scratch.base[static_cast<std::size_t>(r)];
+      const float* rows[4];
+      for (int a = 0; a < 4; ++a)
+        rows[a] = scratch.source[static_cast<std::size_t>(b0 + a)] >= 0 ? scratch.halves(b0 + a)
+                                                                        : scratch.zero_row();
+      float* vc = scratch.v.data() + c * t.stride + r * t.tiles_w;
+      for (std::int64_t j = 0; j < t.tiles_w; j += plane_lanes) {
+        PlaneFloats col[4][4]; // d B: patch row a, column b
+#pragma GCC unroll 4
+        for (int row = 0; row < 4; ++row) {
+          const float* e = rows[row] + j;
+          const float* o = e + t.half;
+          const PlaneFloats e0 = load_lanes(e), o0 = load_lanes(o);
+          const PlaneFloats e1 = load_lanes(e + 1), o1 = load_lanes(o + 1);
+          col[row][0] = e0 - e1;
+          col[row][1] = o0 + e1;
+          col[row][2] = e1 - o0;
+          col[row][3] = o0 - o1;
+        }
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; ++b) { // B^T (d B)
+          const PlaneFloats out[4] = {col[0][b] - col[2][b], col[1][b] + col[2][b], col[2][b] - col[1][b],
+                                      col[1][b] - col[3][b]};
+#pragma GCC unroll 4
+          for (int row = 0; row < 4; ++row)
+            store_lanes(vc + (row * 4 + b) * pstride + j, out[row]);
+        }
+      }
+    }
+  }
+}
+
+/// y tiles of the tile rows [first, first + count) from their products: Y = A^T M A + bias. A channel's
+/// output rows are assembled in full vectors in a strip, then copied to the image (whose rows end
+/// mid-vector).
+inline void winograd_output_transform(const WinogradTiling& t, const float* m, const float* bias,
+                                      std::int64_t first, std::int64_t count, float* y,
+                                      WinogradScratch& scratch) {
+  const std::int64_t pstride = t.m_points;
+  for (std::int64_t k = 0; k < t.out_channels; ++k) {
+    const float b = bias != nullptr ? bias[k] : 0.0f;
+    for (std::int64_t r = 0; r < count; ++r) {
+      const float* mk = m + k * t.stride + r * t.tiles_w;
+      float* top_row = scratch.output_strip(2 * r);
+      float* bottom_row = scratch.output_strip(2 * r + 1);
+      for (std::int64_t j = 0; j < t.tiles_w; j += plane_lanes) {
+        PlaneFloats top[4], bottom[4]; // A^T M, column by column
+#pragma GCC unroll 4
+        for (int col = 0; col < 4; ++col) {
+          const PlaneFloats m0 = load_lanes(mk + (0 + col) * pstride + j);
+          const PlaneFloats m1 = load_lanes(mk + (4 + col) * pstride + j);
+          const PlaneFloats m2 = load_lanes(mk + (8 + col) * pstride + j);
+          const PlaneFloats m3 = load_lanes(mk + (12 + col) * pstride + j);
+          top[col] = m0 + m1 + m2;
+          bottom[col] = m1 - m2 - m3;
+        }
+        store_interleaved(top[0] + top[1] + top[2] + b, top[1] - top[2] - top[3] + b, top_row + 2 * j);
+        store_interleaved(bottom[0] + bottom[1] + bottom[2] + b, bottom[1] - bottom[2] - bottom[3] + b,
+                          bottom_row + 2 * j);
+      }
+    }
+    for (std::int64_t r = 0; r < count; ++r) {
+      const std::int64_t n = (first + r) / t.tiles_h;
+      const std::int64_t ti = (first + r) % t.tiles_h;
+      float* out = y + (n * t.out_channels + k) * t.out_plane() + 2 * ti * t.out_w;
+      copy_floats(scratch.output_strip(2 * r), t.out_w, out);
+      if (2 * ti + 1 < t.out_h)
+        copy_floats(scratch.output_strip(2 * r + 1), t.out_w, out + t.out_w);
+    }
+  }
+}
+
+/// dM of the tile rows [first, first + count): dm[xi][k][tile] = (A dY A^T)[xi] for the tile's 2x2 output
+/// gradient dY (zero past the output's edge, where the forward pass dropped what it computed). Lanes past
+/// the block's tiles are zeroed, so that they add nothing to dU.
+inline void winograd_output_grad_transform(const WinogradTiling& t, const float* dy, std::int64_t first,
+                                           std::int64_t count, WinogradScratch& scratch) {
+  float* dm = scratch.m.data();
+  const std::int64_t pstride = t.m_points;
+  const std::int64_t tiles = count * t.tiles_w;
+  const std::int64_t used = WinogradTiling::round_up(t.tiles_w); // half-row floats the vectors read
+  for (std::int64_t k = 0; k < t.out_channels; ++k) {
+    float* dmk = dm + k * t.stride;
+    // Strip row 2r + a holds output row 2 ti + a of tile row r.
+    for (std::int64_t r = 0; r < count; ++r) {
+      const std::int64_t n = (first + r) / t.tiles_h;
+      const std::int64_t ti = (first + r) % t.tiles_h;
+      const float* plane = dy + (n * t.out_channels + k) * t.out_plane();
+      for (std::int64_t a = 0; a < 2 && 2 * ti + a < t.out_h; ++a)
+        copy_floats(plane + (2 * ti + a) * t.out_w, t.out_w, scratch.gradient_strip(2 * r + a));
+    }
+    for (std::int64_t r = 0; r < count; ++r) {
+      const std::int64_t ti = (first + r) % t.tiles_h;
+      const float* rows[2];
+      for (std::int64_t a = 0; a < 2; ++a) {
+        if (2 * ti + a >= t.out_h) {
+          rows[a] = scratch.zero_row();
+          continue;
+        }
+        float* halves = scratch.halves(2 * r + a);
+        deinterleave_row(scratch.gradient_strip(2 * r + a), used, halves, halves + t.half);
+        rows[a] = halves;
+      }
+      for (std::int64_t j = 0; j < t.tiles_w; j += plane_lanes) {
+        const PlaneFloats g00 = load_lanes(rows[0] + j), g01 = load_lanes(rows[0] + t.half + j);
+        const PlaneFloats g10 = load_lanes(rows[1] + j), g11 = load_lanes(rows[1] + t.half + j);
+        // A dY down the columns, then (A dY) A^T along the rows.
+        const PlaneFloats left[4] = {g00, g00 + g10, g00 - g10, PlaneFloats{} - g10};
+        const PlaneFloats right[4] = {g01, g01 + g11, g01 - g11, PlaneFloats{} - g11};
+#pragma GCC unroll 4
+        for (int a = 0; a < 4; ++a) {
+          const PlaneFloats out[4] = {left[a], left[a] + right[a], left[a] - right[a],
+                                      PlaneFloats{} - right[a]};
+#pragma GCC unroll 4
+          for (int b = 0; b < 4; ++b)
+            store_lanes(dmk + (a * 4 + b) * pstride + r * t.tiles_w + j, out[b]);
+        }
+      }
+    }
+    for (std::int64_t xi = 0; xi < winograd_points; ++xi)
+      std::fill(dmk + xi * pstride + tiles, dmk + xi * pstride + WinogradTiling::round_up(tiles), 0.0f);
+  }
+}
+
+/// dw[k][c] = G^T dU[k][c] G: the gradient of the kernels from that of their transforms.
+inline void winograd_weights_grad(const float* du, std::int64_t out_channels, std::int64_t in_channels,
+                                  float* dw) {
+  const std::int64_t pairs = out_channels * in_channels;
+  for (std::int64_t pair = 0; pair < pairs; ++pair) {
+    float s[4][3]; // dU G
+    for (int a = 0; a < 4; ++a) {
+      const float* row = du + (a * 4) * pairs + pair;
+      const float d0 = row[0], d1 = row[pairs], d2 = row[2 * pairs], d3 = row[3 * pairs];
+      s[a][0] = d0 + 0.5f * (d1 + d2);
+      s[a][1] = 0.5f * (d1 - d2);
+      s[a][2] = 0.5f * (d1 + d2) + d3;
+    }
+    float* out = dw + pair * 9;
+    for (int j = 0; j < 3; ++j) { // G^T (dU G)
+      out[0 * 3 + j] = s[0][j] + 0.5f * (s[1][j] + s[2][j]);
+      out[1 * 3 + j] = 0.5f * (s[1][j] - s[2][j]);
+      out[2 * 3 + j] = 0.5f * (s[1][j] + s[2][j]) + s[3][j];
+    }
+  }
+}
+
+} // namespace a2q::detail
