@@ -18,17 +18,11 @@
 /// A2Q_WINOGRAD=0 in the environment turns that off.
 
 #include "a2q/autograd/backend.hpp"
+#include "a2q/autograd/conv_options.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/config.hpp"
 
 namespace a2q {
-
-/// Settings of a 2-D convolution (dilation is always 1).
-struct Conv2dOptions {
-  int stride = 1;  ///< step of the window in both directions, >= 1
-  int padding = 0; ///< zero padding added on every side, >= 0
-  int groups = 1;  ///< channel groups, >= 1; input and output channels must both be divisible by it
-};
 
 /// 2-D convolution, PyTorch's conv2d with dilation 1.
 /// @param x input [N, C_in, H, W]

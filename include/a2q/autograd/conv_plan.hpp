@@ -3,7 +3,7 @@
 /// A validated 2-D convolution (every size derived from the input and weight shapes and the options) and
 /// the batch split that the float convolution kernels share (conv.ipp, direct_conv.hpp).
 
-#include "a2q/autograd/conv.hpp"
+#include "a2q/autograd/conv_options.hpp"
 #include "a2q/autograd/im2col.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/parallel.hpp"
