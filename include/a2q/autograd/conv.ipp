@@ -113,14 +113,11 @@ inline void conv2d_backward(const Conv2dPlan& p, const float* x, const float* w,
       single_input_input_grad(p, w, dy, dx);
       dx = nullptr;
     }
-  }
-  else if (winograd_pays(p)) {
+  } else if (winograd_pays(p)) {
     if (db != nullptr)
       conv2d_bias_backward(p, dy, db);
-    if (dx != nullptr)
-      winograd_input_grad(p, w, dy, dx);
-    if (dw != nullptr)
-      winograd_weight_grad(p, x, dy, dw);
+    if (dx != nullptr || dw != nullptr)
+      winograd_conv2d_backward(p, x, w, dy, dx, dw);
     return;
   }
 #if defined(A2Q_WITH_ONEDNN)

@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace a2q::detail {
@@ -336,24 +337,120 @@ inline void winograd_output_grad_transform(const WinogradTiling& t, const float*
 }
 
 /// dw[k][c] = G^T dU[k][c] G: the gradient of the kernels from that of their transforms.
-inline void winograd_weights_grad(const float* du, std::int64_t out_channels, std::int64_t in_channels,
+inline void winograd_weights_grad(const double* du, std::int64_t out_channels, std::int64_t in_channels,
                                   float* dw) {
   const std::int64_t pairs = out_channels * in_channels;
   for (std::int64_t pair = 0; pair < pairs; ++pair) {
-    float s[4][3]; // dU G
+    double s[4][3]; // dU G
     for (int a = 0; a < 4; ++a) {
-      const float* row = du + (a * 4) * pairs + pair;
-      const float d0 = row[0], d1 = row[pairs], d2 = row[2 * pairs], d3 = row[3 * pairs];
-      s[a][0] = d0 + 0.5f * (d1 + d2);
-      s[a][1] = 0.5f * (d1 - d2);
-      s[a][2] = 0.5f * (d1 + d2) + d3;
+      const double* row = du + (a * 4) * pairs + pair;
+      const double d0 = row[0], d1 = row[pairs], d2 = row[2 * pairs], d3 = row[3 * pairs];
+      s[a][0] = d0 + 0.5 * (d1 + d2);
+      s[a][1] = 0.5 * (d1 - d2);
+      s[a][2] = 0.5 * (d1 + d2) + d3;
     }
     float* out = dw + pair * 9;
     for (int j = 0; j < 3; ++j) { // G^T (dU G)
-      out[0 * 3 + j] = s[0][j] + 0.5f * (s[1][j] + s[2][j]);
-      out[1 * 3 + j] = 0.5f * (s[1][j] - s[2][j]);
-      out[2 * 3 + j] = 0.5f * (s[1][j] + s[2][j]) + s[3][j];
+      out[0 * 3 + j] = static_cast<float>(s[0][j] + 0.5 * (s[1][j] + s[2][j]));
+      out[1 * 3 + j] = static_cast<float>(0.5 * (s[1][j] - s[2][j]));
+      out[2 * 3 + j] = static_cast<float>(0.5 * (s[1][j] + s[2][j]) + s[3][j]);
     }
+  }
+}
+
+/// The lanes of `current` moved up by one, lane 0 taking the last lane of `previous`: what a row of tiles
+/// adds one element to the right (a patch's columns 2j + 2 and 2j + 3 are the halves' element j + 1).
+template <int... Lane>
+inline PlaneFloats shift_in(const PlaneFloats& previous, const PlaneFloats& current,
+                            std::integer_sequence<int, Lane...>) {
+  return __builtin_shufflevector(previous, current, (static_cast<int>(plane_lanes) - 1 + Lane)...);
+}
+
+/// Input-gradient accumulators of the images a thread has in flight: per image and input channel, the
+/// zero-padded plane's rows, each as an even half then an odd half (the layout the patches add to). A
+/// block touches at most block_rows / tiles_h + 2 images, which take slots in turn.
+struct WinogradPlanes {
+  std::int64_t slots = 0, channels = 0, rows = 0, half = 0;
+  Tensor<float> data;
+  Tensor<float> strip; ///< plain rows of one plane, written before they are copied out
+
+  explicit WinogradPlanes(const WinogradTiling& t)
+      : slots(t.block_rows / t.tiles_h + 2), channels(t.in_channels), rows(2 * t.tiles_h + 2), half(t.half),
+        data(Shape{slots * t.in_channels * rows * 2 * t.half}), strip(Shape{rows * t.row_span}) {}
+  std::int64_t plane_floats() const { return rows * 2 * half; }
+  float* plane(std::int64_t n, std::int64_t c) {
+    return data.data() + ((n % slots) * channels + c) * plane_floats();
+  }
+  void clear(std::int64_t n) {
+    float* first = plane(n, 0);
+    std::fill(first, first + channels * plane_floats(), 0.0f);
+  }
+};
+
+/// Adds to the accumulators the input gradient of the tile rows [first, first + count): the patch B dV B^T
+/// of each tile, dv being the block's [16][C][stride] gradient of V. Patches overlap by two rows and two
+/// columns; lanes past a row's tiles are masked, since they hold the next row's tiles.
+inline void winograd_input_grad_transform(const WinogradTiling& t, const float* dv, std::int64_t first,
+                                          std::int64_t count, WinogradPlanes& planes) {
+  using PlaneInts = std::int32_t __attribute__((vector_size(plane_lanes * sizeof(std::int32_t))));
+  PlaneInts lane{};
+  for (std::int64_t l = 0; l < plane_lanes; ++l)
+    lane[l] = static_cast<std::int32_t>(l);
+  const std::int64_t pstride = t.v_points;
+  const auto lanes = std::make_integer_sequence<int, plane_lanes>{};
+  const PlaneFloats zero{};
+  for (std::int64_t c = 0; c < t.in_channels; ++c) {
+    for (std::int64_t r = 0; r < count; ++r) {
+      const std::int64_t n = (first + r) / t.tiles_h;
+      const std::int64_t ti = (first + r) % t.tiles_h;
+      float* rows = planes.plane(n, c) + 2 * ti * 2 * t.half;
+      const float* d = dv + c * t.stride + r * t.tiles_w;
+      PlaneFloats carry_even[4] = {}, carry_odd[4] = {};
+      for (std::int64_t j = 0; j <= t.tiles_w; j += plane_lanes) { // one more element: the last carry
+        const auto inside = lane < static_cast<std::int32_t>(t.tiles_w - j);
+        PlaneFloats rowwise[4][4]; // B dV, column by column
+#pragma GCC unroll 4
+        for (int b = 0; b < 4; ++b) {
+          const PlaneFloats d0 = inside ? load_lanes(d + (0 + b) * pstride + j) : zero;
+          const PlaneFloats d1 = inside ? load_lanes(d + (4 + b) * pstride + j) : zero;
+          const PlaneFloats d2 = inside ? load_lanes(d + (8 + b) * pstride + j) : zero;
+          const PlaneFloats d3 = inside ? load_lanes(d + (12 + b) * pstride + j) : zero;
+          rowwise[0][b] = d0;
+          rowwise[1][b] = d1 - d2 + d3;
+          rowwise[2][b] = d1 + d2 - d0;
+          rowwise[3][b] = zero - d3;
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; ++i) { // (B dV) B^T along the row, added to padded row 2 ti + i
+          const PlaneFloats* q = rowwise[i];
+          const PlaneFloats p0 = q[0], p1 = q[1] - q[2] + q[3], p2 = q[1] + q[2] - q[0], p3 = zero - q[3];
+          float* even = rows + i * 2 * t.half + j;
+          float* odd = even + t.half;
+          store_lanes(even, load_lanes(even) + p0 + shift_in(carry_even[i], p2, lanes));
+          store_lanes(odd, load_lanes(odd) + p1 + shift_in(carry_odd[i], p3, lanes));
+          carry_even[i] = p2;
+          carry_odd[i] = p3;
+        }
+      }
+    }
+  }
+}
+
+/// dx[n] from image n's accumulators: each padded row interleaved back, then its image columns copied.
+inline void winograd_flush_input_grad(const WinogradTiling& t, std::int64_t n, WinogradPlanes& planes,
+                                      float* dx) {
+  const std::int64_t span = 2 * t.half;
+  for (std::int64_t c = 0; c < t.in_channels; ++c) {
+    const float* plane = planes.plane(n, c);
+    float* strip = planes.strip.data();
+    for (std::int64_t h = 0; h < t.height; ++h) {
+      const float* even = plane + (h + t.pad_h) * span;
+      for (std::int64_t j = 0; j < t.half; j += plane_lanes)
+        store_interleaved(load_lanes(even + j), load_lanes(even + t.half + j), strip + h * span + 2 * j);
+    }
+    float* out = dx + (n * t.in_channels + c) * t.in_plane();
+    for (std::int64_t h = 0; h < t.height; ++h)
+      copy_floats(strip + h * span + t.pad_w, t.width, out + h * t.width);
   }
 }
 
