@@ -1,12 +1,15 @@
 // One convolution layer's forward and backward pass on each float backend, timed, as JSON lines: the
 // layers whose kernels differ most (the CNN's first and second layers, the ESPCN's 5x5 first layer, a
-// MobileNet depthwise layer), batch 128, best of 15 rounds. A kernel change shows here in isolation before
-// it shows in an epoch (bench/run_train.sh).
+// MobileNet depthwise layer, the ResNet's 3x3 layers), batch 128, best of 15 rounds. The 3x3 layers with
+// stride 1 run as Winograd on every backend by default; for those the GEMM and oneDNN rows have it turned
+// off, and a "winograd" row times it. A kernel change shows here in isolation before it shows in an
+// epoch (bench/run_train.sh).
 //
 //   conv_bench [--threads T] [--rounds R]
 
 #include <a2q/autograd/backend.hpp>
 #include <a2q/autograd/conv.hpp>
+#include <a2q/autograd/winograd_conv.hpp>
 #include <a2q/core/parallel.hpp>
 #include <a2q/core/rng.hpp>
 
@@ -16,6 +19,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -53,10 +57,15 @@ int main(int argc, char** argv) {
       {"cnn second 16->32 3x3 14x14", 16, 32, 14, 3, 1, true},
       {"espcn first 1->64 5x5 14x14", 1, 64, 14, 5, 1, false},
       {"depthwise 64 3x3 14x14", 64, 64, 14, 3, 64, true},
+      {"resnet 16->16 3x3 32x32", 16, 16, 32, 3, 1, true},
+      {"resnet 32->32 3x3 16x16", 32, 32, 16, 3, 1, true},
+      {"resnet 64->64 3x3 8x8", 64, 64, 8, 3, 1, true},
   };
-  std::vector<a2q::FloatBackend> backends{a2q::FloatBackend::eigen};
+  // (backend, Winograd allowed): the GEMM and oneDNN paths as they are without Winograd, then Winograd.
+  std::vector<std::pair<a2q::FloatBackend, bool>> runs{{a2q::FloatBackend::eigen, false}};
   if constexpr (a2q::onednn_available)
-    backends.push_back(a2q::FloatBackend::onednn);
+    runs.emplace_back(a2q::FloatBackend::onednn, false);
+  runs.emplace_back(a2q::onednn_available ? a2q::FloatBackend::onednn : a2q::FloatBackend::eigen, true);
   constexpr std::int64_t batch = 128;
   a2q::Rng rng(1);
   for (const Layer& layer : layers) {
@@ -71,7 +80,13 @@ int main(int argc, char** argv) {
     const double multiply_adds =
         static_cast<double>(batch * layer.out_channels * layer.size * layer.size *
                             (layer.in_channels / layer.groups) * layer.kernel * layer.kernel);
-    for (const a2q::FloatBackend backend : backends) {
+    a2q::detail::winograd_flag().store(true);
+    const bool winograd_layer =
+        a2q::detail::winograd_pays(a2q::detail::conv2d_plan(x_shape, w_shape, options));
+    for (const auto& [backend, winograd] : runs) {
+      a2q::detail::winograd_flag().store(winograd);
+      if (winograd && !winograd_layer)
+        continue;
       a2q::set_float_backend(backend);
       double forward = 1e30, backward = 1e30;
       for (int round = 0; round < rounds; ++round) {
@@ -88,8 +103,11 @@ int main(int argc, char** argv) {
       const double backward_products = layer.input_gradient ? 2.0 : 1.0;
       fmt::print("{{\"layer\": \"{}\", \"backend\": \"{}\", \"threads\": {}, \"forward_ms\": {:.3f}, "
                  "\"backward_ms\": {:.3f}, \"forward_gflops\": {:.1f}, \"backward_gflops\": {:.1f}}}\n",
-                 layer.name, backend == a2q::FloatBackend::eigen ? "eigen" : "onednn", threads, forward,
-                 backward, 2.0 * multiply_adds / forward / 1e6,
+                 layer.name,
+                 winograd                              ? "winograd"
+                 : backend == a2q::FloatBackend::eigen ? "eigen"
+                                                       : "onednn",
+                 threads, forward, backward, 2.0 * multiply_adds / forward / 1e6,
                  2.0 * backward_products * multiply_adds / backward / 1e6);
     }
   }
