@@ -80,11 +80,12 @@ int main(int argc, char** argv) {
     const double multiply_adds =
         static_cast<double>(batch * layer.out_channels * layer.size * layer.size *
                             (layer.in_channels / layer.groups) * layer.kernel * layer.kernel);
-    a2q::detail::winograd_flag().store(true);
+    a2q::detail::winograd_mode().store(a2q::detail::WinogradMode::always);
     const bool winograd_layer =
         a2q::detail::winograd_pays(a2q::detail::conv2d_plan(x_shape, w_shape, options));
     for (const auto& [backend, winograd] : runs) {
-      a2q::detail::winograd_flag().store(winograd);
+      a2q::detail::winograd_mode().store(winograd ? a2q::detail::WinogradMode::always
+                                                  : a2q::detail::WinogradMode::off);
       if (winograd && !winograd_layer)
         continue;
       a2q::set_float_backend(backend);

@@ -6,10 +6,12 @@
 #include "a2q/core/parallel.hpp"
 
 #include "close.hpp"
+#include "conv_reference.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <utility>
 #include <vector>
@@ -20,6 +22,9 @@ using a2q::Tensor;
 using a2q::Var;
 
 using a2q_test::BackendRestorer;
+using a2q_test::reference_bias_grad;
+using a2q_test::reference_conv;
+using a2q_test::reference_conv_grads;
 using a2q_test::require_close;
 using a2q_test::require_close_to_scale;
 
@@ -37,76 +42,17 @@ Tensor<float> uniform(const Shape& shape, a2q::Rng& rng) {
   return Tensor<float>::uniform(shape, -1.0f, 1.0f, rng);
 }
 
-/// Direct convolution: the obviously correct seven nested loops (plus the group offset), in double.
-Tensor<float> reference_conv(const Tensor<float>& x, const Tensor<float>& w, const Tensor<float>* b,
-                             const Conv2dOptions& opt) {
-  const std::int64_t n_ = x.dim(0), h = x.dim(2), wd = x.dim(3);
-  const std::int64_t c_out = w.dim(0), cg = w.dim(1), kh = w.dim(2), kw = w.dim(3);
-  const std::int64_t s = opt.stride, p = opt.padding, out_per_group = c_out / opt.groups;
-  const std::int64_t oh_n = (h + 2 * p - kh) / s + 1, ow_n = (wd + 2 * p - kw) / s + 1;
-  Tensor<float> y(Shape{n_, c_out, oh_n, ow_n});
-  for (std::int64_t n = 0; n < n_; ++n)
-    for (std::int64_t co = 0; co < c_out; ++co)
-      for (std::int64_t oh = 0; oh < oh_n; ++oh)
-        for (std::int64_t ow = 0; ow < ow_n; ++ow) {
-          double acc = b != nullptr ? (*b)[co] : 0.0;
-          const std::int64_t group = co / out_per_group;
-          for (std::int64_t ci = 0; ci < cg; ++ci)
-            for (std::int64_t i = 0; i < kh; ++i)
-              for (std::int64_t j = 0; j < kw; ++j) {
-                const std::int64_t ih = oh * s - p + i, iw = ow * s - p + j;
-                if (ih >= 0 && ih < h && iw >= 0 && iw < wd)
-                  acc += double{x(n, group * cg + ci, ih, iw)} * double{w(co, ci, i, j)};
-              }
-          y(n, co, oh, ow) = static_cast<float>(acc);
-        }
-  return y;
-}
-
-/// Gradients of reference_conv for output gradient dy, in double: dx[n, ci] and dw[co, ci - group offset]
-/// sum dy times the weight or input element that met at each output.
-std::pair<Tensor<float>, Tensor<float>> reference_conv_grads(const Tensor<float>& x, const Tensor<float>& w,
-                                                             const Tensor<float>& dy,
-                                                             const Conv2dOptions& opt) {
-  const std::int64_t n_ = x.dim(0), h = x.dim(2), wd = x.dim(3);
-  const std::int64_t c_out = w.dim(0), cg = w.dim(1), kh = w.dim(2), kw = w.dim(3);
-  const std::int64_t s = opt.stride, p = opt.padding, out_per_group = c_out / opt.groups;
-  std::vector<double> dx(static_cast<std::size_t>(x.numel())), dw(static_cast<std::size_t>(w.numel()));
-  for (std::int64_t n = 0; n < n_; ++n)
-    for (std::int64_t co = 0; co < c_out; ++co)
-      for (std::int64_t oh = 0; oh < dy.dim(2); ++oh)
-        for (std::int64_t ow = 0; ow < dy.dim(3); ++ow) {
-          const double g = dy(n, co, oh, ow);
-          const std::int64_t group = co / out_per_group;
-          for (std::int64_t ci = 0; ci < cg; ++ci)
-            for (std::int64_t i = 0; i < kh; ++i)
-              for (std::int64_t j = 0; j < kw; ++j) {
-                const std::int64_t ih = oh * s - p + i, iw = ow * s - p + j;
-                if (ih < 0 || ih >= h || iw < 0 || iw >= wd)
-                  continue;
-                const std::int64_t xi = ((n * x.dim(1) + group * cg + ci) * h + ih) * wd + iw;
-                const std::int64_t wi = ((co * cg + ci) * kh + i) * kw + j;
-                dx[static_cast<std::size_t>(xi)] += g * double{w[wi]};
-                dw[static_cast<std::size_t>(wi)] += g * double{x[xi]};
-              }
-        }
-  Tensor<float> dxt(x.shape()), dwt(w.shape());
-  for (std::int64_t i = 0; i < x.numel(); ++i)
-    dxt[i] = static_cast<float>(dx[static_cast<std::size_t>(i)]);
-  for (std::int64_t i = 0; i < w.numel(); ++i)
-    dwt[i] = static_cast<float>(dw[static_cast<std::size_t>(i)]);
-  return {dxt, dwt};
-}
-
 Shape weight_shape(const ConvCase& c) {
   return Shape{c.c_out, c.c_in / c.opt.groups, c.kh, c.kw};
 }
 
-/// Allows or forbids the Winograd kernels for 3x3 convolutions, and restores the setting on exit.
+using a2q::detail::WinogradMode;
+
+/// Sets when 3x3 convolutions run as Winograd, and restores the setting on exit.
 struct WinogradSetting {
-  bool saved = a2q::detail::winograd_flag().load();
-  explicit WinogradSetting(bool enabled) { a2q::detail::winograd_flag().store(enabled); }
-  ~WinogradSetting() { a2q::detail::winograd_flag().store(saved); }
+  WinogradMode saved = a2q::detail::winograd_mode().load();
+  explicit WinogradSetting(WinogradMode mode) { a2q::detail::winograd_mode().store(mode); }
+  ~WinogradSetting() { a2q::detail::winograd_mode().store(saved); }
   WinogradSetting(const WinogradSetting&) = delete;
   WinogradSetting& operator=(const WinogradSetting&) = delete;
 };
@@ -125,19 +71,6 @@ const std::vector<ConvCase>& winograd_cases() {
       {"more input than output channels", 2, 21, 6, 6, 10, 3, 3, {1, 1, 1}, false},
   };
   return cases;
-}
-
-/// The bias gradient: dy summed over the batch and the positions of each channel, in double.
-Tensor<float> reference_bias_grad(const Tensor<float>& dy) {
-  Tensor<float> db(Shape{dy.dim(1)});
-  for (std::int64_t c = 0; c < dy.dim(1); ++c) {
-    double total = 0.0;
-    for (std::int64_t n = 0; n < dy.dim(0); ++n)
-      for (std::int64_t i = 0; i < dy.dim(2) * dy.dim(3); ++i)
-        total += dy[(n * dy.dim(1) + c) * dy.dim(2) * dy.dim(3) + i];
-    db[c] = static_cast<float>(total);
-  }
-  return db;
 }
 
 // Small cases that exercise every path: the identity (1x1) lowering, padding, strides, non-square images
@@ -356,7 +289,7 @@ TEST_CASE("conv2d gives the same results on one and several threads", "[autograd
 
 TEST_CASE("conv2d gives the same values and gradients on every backend", "[autograd][conv][onednn]") {
   const BackendRestorer restore;
-  const WinogradSetting gemm_only(false); // the 3x3 layers would run as Winograd on both
+  const WinogradSetting gemm_only(WinogradMode::off); // the 3x3 layers would run as Winograd on both
   if constexpr (!a2q::onednn_available) {
     // The negative control: a build without oneDNN refuses to select it.
     CHECK_THROWS_AS(a2q::set_float_backend(a2q::FloatBackend::onednn), a2q::config_error);
@@ -397,7 +330,7 @@ TEST_CASE("conv2d gives the same values and gradients on every backend", "[autog
 
 TEST_CASE("conv2d's Winograd kernels match a direct convolution and its gradients",
           "[autograd][conv][winograd]") {
-  const WinogradSetting on(true);
+  const WinogradSetting on(WinogradMode::always);
   a2q::Rng rng(108);
   for (const ConvCase& c : winograd_cases()) {
     INFO(c.name);
@@ -419,7 +352,7 @@ TEST_CASE("conv2d's Winograd kernels match a direct convolution and its gradient
 }
 
 TEST_CASE("conv2d's Winograd kernels pass the gradient check", "[autograd][conv][winograd]") {
-  const WinogradSetting on(true);
+  const WinogradSetting on(WinogradMode::always);
   a2q::Rng rng(109);
   const Var x(uniform(Shape{2, 8, 5, 7}, rng), true), w(uniform(Shape{9, 8, 3, 3}, rng), true);
   const Var b(uniform(Shape{9}, rng), true);
@@ -478,20 +411,31 @@ TEST_CASE("Winograd blocks that end inside an image or span several give the sam
 TEST_CASE("A2Q_WINOGRAD's switch chooses between the Winograd and the GEMM kernels",
           "[autograd][conv][winograd]") {
   a2q::Rng rng(111);
+  const BackendRestorer restore;
   const Tensor<float> xt = uniform(Shape{2, 16, 14, 14}, rng);
   const Tensor<float> wt = uniform(Shape{32, 16, 3, 3}, rng);
   const a2q::detail::Conv2dPlan plan = a2q::detail::conv2d_plan(xt.shape(), wt.shape(), {1, 1, 1});
   Tensor<float> results[2];
-  for (const bool enabled : {false, true}) {
-    const WinogradSetting setting(enabled);
-    CHECK(a2q::detail::winograd_pays(plan) == enabled);
-    results[enabled ? 1 : 0] = a2q::conv2d(Var(xt), Var(wt), Var(), {1, 1, 1}).value();
+  for (const WinogradMode mode : {WinogradMode::off, WinogradMode::always}) {
+    const WinogradSetting setting(mode);
+    CHECK(a2q::detail::winograd_pays(plan) == (mode == WinogradMode::always));
+    results[mode == WinogradMode::always ? 1 : 0] = a2q::conv2d(Var(xt), Var(wt), Var(), {1, 1, 1}).value();
   }
   // Both are right, and they differ in rounding: the switch really changes the kernel.
   require_close(results[1], results[0], 1e-5f);
   CHECK_FALSE(results[1] == results[0]);
-  // Only 3x3 kernels with stride 1, no groups and enough channels qualify.
-  const WinogradSetting on(true);
+  {
+    // Automatic: Winograd unless a build without AVX2 would compete with oneDNN's run-time kernels.
+    const WinogradSetting automatic(WinogradMode::automatic);
+    a2q::set_float_backend(a2q::FloatBackend::eigen);
+    CHECK(a2q::detail::winograd_pays(plan));
+    if constexpr (a2q::onednn_available) {
+      a2q::set_float_backend(a2q::FloatBackend::onednn);
+      CHECK(a2q::detail::winograd_pays(plan) == a2q::detail::winograd_vectorised);
+    }
+  }
+  // Only 3x3 kernels with stride 1, no groups, padding <= 2 and enough channels qualify.
+  const WinogradSetting on(WinogradMode::always);
   CHECK_FALSE(a2q::detail::winograd_pays(a2q::detail::conv2d_plan(xt.shape(), wt.shape(), {2, 1, 1})));
   CHECK_FALSE(
       a2q::detail::winograd_pays(a2q::detail::conv2d_plan(xt.shape(), Shape{32, 8, 3, 3}, {1, 1, 2})));
@@ -500,4 +444,21 @@ TEST_CASE("A2Q_WINOGRAD's switch chooses between the Winograd and the GEMM kerne
   CHECK_FALSE(a2q::detail::winograd_pays(
       a2q::detail::conv2d_plan(Shape{2, 4, 14, 14}, Shape{32, 4, 3, 3}, {1, 1, 1})));
   CHECK_FALSE(a2q::detail::winograd_pays(a2q::detail::conv2d_plan(xt.shape(), wt.shape(), {1, 3, 1})));
+}
+
+TEST_CASE("A2Q_WINOGRAD takes 0, 1 or nothing", "[autograd][conv][winograd]") {
+  const char* saved = std::getenv("A2Q_WINOGRAD");
+  const std::string restore = saved != nullptr ? saved : "";
+  const auto mode_for = [](const char* value) {
+    ::setenv("A2Q_WINOGRAD", value, 1);
+    return a2q::detail::winograd_mode_from_environment();
+  };
+  CHECK(mode_for("0") == WinogradMode::off);
+  CHECK(mode_for("1") == WinogradMode::always);
+  CHECK(mode_for("") == WinogradMode::automatic);
+  CHECK_THROWS_WITH(mode_for("yes"), Catch::Contains("A2Q_WINOGRAD") && Catch::Contains("'yes'"));
+  ::unsetenv("A2Q_WINOGRAD");
+  CHECK(a2q::detail::winograd_mode_from_environment() == WinogradMode::automatic);
+  if (saved != nullptr)
+    ::setenv("A2Q_WINOGRAD", restore.c_str(), 1);
 }

@@ -12,8 +12,10 @@
 /// against sums in double). On the CNN's second layer, forward and backward together (Zen 3, one thread)
 /// took 9.7-10.1 ms per batch of 128 against oneDNN's 11.1-11.5 ms (bench/conv_bench).
 
+#include "a2q/autograd/backend.hpp"
 #include "a2q/autograd/conv_plan.hpp"
 #include "a2q/autograd/winograd_transform.hpp"
+#include "a2q/core/error.hpp"
 #include "a2q/core/parallel.hpp"
 #include "a2q/core/tensor.hpp"
 
@@ -28,24 +30,51 @@
 
 namespace a2q::detail {
 
-/// Whether 3x3 convolutions may run as Winograd (default: yes; A2Q_WINOGRAD=0 turns it off). Benchmarks and
-/// tests switch it to compare with the GEMM and oneDNN paths.
-inline std::atomic<bool>& winograd_flag() {
-  static std::atomic<bool> enabled{[] {
-    const char* value = std::getenv("A2Q_WINOGRAD");
-    return value == nullptr || std::string(value) != "0";
-  }()};
-  return enabled;
+/// When 3x3 convolutions run as Winograd: never, where it pays (the default), or always (tests, benchmarks).
+enum class WinogradMode { off, automatic, always };
+
+/// The mode from A2Q_WINOGRAD in the environment: "0" off, "1" always, unset or empty automatic; anything
+/// else is refused.
+inline WinogradMode winograd_mode_from_environment() {
+  const char* value = std::getenv("A2Q_WINOGRAD");
+  if (value == nullptr || *value == '\0')
+    return WinogradMode::automatic;
+  const std::string text(value);
+  if (text == "0")
+    return WinogradMode::off;
+  if (text == "1")
+    return WinogradMode::always;
+  throw config_error("A2Q_WINOGRAD must be 0 (off) or 1 (always), or unset (where it pays), got '" + text +
+                     "'");
 }
+
+inline std::atomic<WinogradMode>& winograd_mode() {
+  static std::atomic<WinogradMode> mode{winograd_mode_from_environment()};
+  return mode;
+}
+
+/// Whether this build's Winograd kernels have AVX2's 8-lane vectors and FMA. Built for plain x86-64 (SSE2),
+/// they ran at 0.74-0.79x of oneDNN on the CNN's and the ResNet's 3x3 layers (Zen 3), while oneDNN picks its
+/// AVX2 or AVX-512 kernels when the program runs; so such a build leaves those layers to oneDNN.
+inline constexpr bool winograd_vectorised =
+#if defined(__AVX2__) && defined(__FMA__)
+    true;
+#else
+    false;
+#endif
 
 /// Whether plan `p` runs as Winograd: ungrouped 3x3 with stride 1, padding at most 2 (so that the input
 /// gradient's padding 2 - pad is not negative), and enough channels on both sides for the matrix products
-/// to pay for the transforms.
+/// to pay for the transforms; in automatic mode, also a build with AVX2 or a backend other than oneDNN.
 inline bool winograd_pays(const Conv2dPlan& p) {
+  const WinogradMode mode = winograd_mode().load(std::memory_order_relaxed);
+  if (mode == WinogradMode::off ||
+      (mode == WinogradMode::automatic && !winograd_vectorised && float_backend() == FloatBackend::onednn))
+    return false;
   const Conv2dGeometry& g = p.geometry;
-  return winograd_flag().load(std::memory_order_relaxed) && p.groups == 1 && g.kernel_h == 3 &&
-         g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 && g.pad_h <= 2 && g.pad_w <= 2 &&
-         p.in_channels >= 8 && p.out_channels >= 8 && p.out_h >= 2 && p.out_w >= 2 && p.batch > 0;
+  return p.groups == 1 && g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
+         g.pad_h <= 2 && g.pad_w <= 2 && p.in_channels >= 8 && p.out_channels >= 8 && p.out_h >= 2 &&
+         p.out_w >= 2 && p.batch > 0;
 }
 
 /// m[r][0, Vecs vectors) = sum over c of u[r * C + c] * v[c][...] for Rows rows: a register block of the

@@ -1,0 +1,101 @@
+// The Winograd kernels built for a wider vector target than the other test programs (the dev and
+// asan-ubsan presets compile for plain x86-64, 4-lane vectors): tests/CMakeLists.txt builds this file
+// once with AVX2 + FMA (8 lanes, what release builds use on Zen 3) and once with AVX-512 (16 lanes). The
+// lane count changes the shuffles, the masks and the reductions, so each build is checked against the
+// double reference on shapes whose rows of tiles are shorter, as long as and longer than a vector.
+//
+// A plain main, not Catch: nothing may run before the CPU check, or a CPU without the instructions would
+// stop on the first one. Exits 77 (CTest: skipped) on such a CPU, 1 on a mismatch.
+
+#include "a2q/autograd/winograd_conv.hpp"
+#include "a2q/core/rng.hpp"
+
+#include "conv_reference.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <iterator>
+
+namespace {
+
+bool cpu_has_target() {
+#if defined(__AVX512F__)
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
+         __builtin_cpu_supports("fma");
+#elif defined(__AVX2__)
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+  return true;
+#endif
+}
+
+/// Whether every element of `actual` is within tol * (1 + |e|) of `expected` (tol * (1 + max |e|) with
+/// `to_scale`: Winograd's weight gradient cancels terms larger than itself); reports the first that is not.
+bool close(const char* what, const a2q::Tensor<float>& actual, const a2q::Tensor<float>& expected,
+           bool to_scale) {
+  float scale = 0.0f;
+  for (std::int64_t i = 0; i < expected.numel(); ++i)
+    scale = std::max(scale, std::abs(expected[i]));
+  for (std::int64_t i = 0; i < expected.numel(); ++i) {
+    const float tol = 1e-5f * (1.0f + (to_scale ? scale : std::abs(expected[i])));
+    if (!(std::abs(actual[i] - expected[i]) <= tol)) {
+      std::printf("  %s: element %lld is %g, expected %g\n", what, static_cast<long long>(i),
+                  static_cast<double>(actual[i]), static_cast<double>(expected[i]));
+      return false;
+    }
+  }
+  return true;
+}
+
+} // namespace
+
+int main() {
+  if (!cpu_has_target()) {
+    std::printf("this CPU lacks %s: skipped\n", A2Q_SIMD_TARGET);
+    return 77;
+  }
+  if (a2q::detail::plane_lanes != A2Q_SIMD_LANES) {
+    std::printf("built with %lld lanes, expected %d: the compile flags did not take\n",
+                static_cast<long long>(a2q::detail::plane_lanes), A2Q_SIMD_LANES);
+    return 1;
+  }
+  struct Case {
+    std::int64_t n, c, k, h, w;
+    int pad;
+  };
+  // Rows of 7, 4, 3, 21, 17 and 1 tiles; every padding; a block budget of one tile row and the default.
+  const Case cases[] = {{3, 16, 32, 14, 14, 1}, {2, 8, 11, 7, 9, 1}, {2, 9, 8, 6, 7, 0},
+                        {2, 8, 13, 5, 6, 2},    {1, 8, 9, 5, 41, 1}, {2, 12, 10, 17, 33, 1},
+                        {3, 8, 8, 2, 2, 1}};
+  a2q::Rng rng(112);
+  int failures = 0;
+  for (const Case& c : cases)
+    for (const std::int64_t budget : {std::int64_t{1}, a2q::detail::winograd_block_bytes}) {
+      const a2q::Conv2dOptions opt{1, c.pad, 1};
+      const a2q::Tensor<float> x =
+          a2q::Tensor<float>::uniform(a2q::Shape{c.n, c.c, c.h, c.w}, -1.0f, 1.0f, rng);
+      const a2q::Tensor<float> w = a2q::Tensor<float>::uniform(a2q::Shape{c.k, c.c, 3, 3}, -1.0f, 1.0f, rng);
+      const a2q::Tensor<float> b = a2q::Tensor<float>::uniform(a2q::Shape{c.k}, -1.0f, 1.0f, rng);
+      const a2q::detail::Conv2dPlan plan = a2q::detail::conv2d_plan(x.shape(), w.shape(), opt);
+      const a2q::Tensor<float> dy = a2q::Tensor<float>::uniform(plan.output_shape(), -1.0f, 1.0f, rng);
+      a2q::Tensor<float> y(plan.output_shape()), dx(x.shape()), dw(w.shape());
+      a2q::detail::winograd_conv2d_forward(plan, x.data(), w.data(), b.data(), y.data(), budget);
+      a2q::detail::winograd_conv2d_backward(plan, x.data(), w.data(), dy.data(), dx.data(), dw.data(),
+                                            budget);
+      const auto [dx_ref, dw_ref] = a2q_test::reference_conv_grads(x, w, dy, opt);
+      const bool ok = close("y", y, a2q_test::reference_conv(x, w, &b, opt), false) &
+                      close("dx", dx, dx_ref, false) & close("dw", dw, dw_ref, true);
+      if (!ok) {
+        std::printf("mismatch: %lldx%lld images of %lld channels to %lld, padding %d, block budget %lld\n",
+                    static_cast<long long>(c.h), static_cast<long long>(c.w), static_cast<long long>(c.c),
+                    static_cast<long long>(c.k), c.pad, static_cast<long long>(budget));
+        ++failures;
+      }
+    }
+  std::printf("%s Winograd kernels (%d lanes): %d of %zu cases wrong\n", A2Q_SIMD_TARGET, A2Q_SIMD_LANES,
+              failures, 2 * std::size(cases));
+  return failures == 0 ? 0 : 1;
+}
