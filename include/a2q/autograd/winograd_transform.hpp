@@ -115,44 +115,41 @@ inline void keep_in_register([[maybe_unused]] PlaneFloats& v) {
 #endif
 }
 
+/// Shuffles of two vectors a, b (lanes 0 .. L - 1 of a, then L .. 2L - 1 of b), for any lane count L.
+template <int... Lane>
+inline PlaneFloats even_lanes(const PlaneFloats& a, const PlaneFloats& b,
+                              std::integer_sequence<int, Lane...>) {
+  return __builtin_shufflevector(a, b, (2 * Lane)...);
+}
+template <int... Lane>
+inline PlaneFloats odd_lanes(const PlaneFloats& a, const PlaneFloats& b,
+                             std::integer_sequence<int, Lane...>) {
+  return __builtin_shufflevector(a, b, (2 * Lane + 1)...);
+}
+/// The first (`High` false) or second half of a and b interleaved: a0 b0 a1 b1 ...
+template <bool High, int... Lane>
+inline PlaneFloats interleaved_lanes(const PlaneFloats& a, const PlaneFloats& b,
+                                     std::integer_sequence<int, Lane...>) {
+  constexpr int lanes = static_cast<int>(plane_lanes);
+  return __builtin_shufflevector(a, b, ((Lane % 2) * lanes + (High ? lanes / 2 : 0) + Lane / 2)...);
+}
+
 /// Splits a zero-padded image row into its even and odd elements, a vector pair at a time.
 inline void deinterleave_row(const float* row, std::int64_t half, float* even, float* odd) {
+  constexpr auto lanes = std::make_integer_sequence<int, plane_lanes>{};
   for (std::int64_t j = 0; j < half; j += plane_lanes) {
     const PlaneFloats lo = load_lanes(row + 2 * j);
     const PlaneFloats hi = load_lanes(row + 2 * j + plane_lanes);
-#if defined(__AVX512F__)
-    const PlaneFloats e =
-        __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    const PlaneFloats o =
-        __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-#elif defined(__AVX__)
-    const PlaneFloats e = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
-    const PlaneFloats o = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
-#else
-    const PlaneFloats e = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
-    const PlaneFloats o = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
-#endif
-    store_lanes(even + j, e);
-    store_lanes(odd + j, o);
+    store_lanes(even + j, even_lanes(lo, hi, lanes));
+    store_lanes(odd + j, odd_lanes(lo, hi, lanes));
   }
 }
 
 /// Writes 2 * plane_lanes floats: a and b interleaved (a0 b0 a1 b1 ...).
 inline void store_interleaved(const PlaneFloats& a, const PlaneFloats& b, float* out) {
-#if defined(__AVX512F__)
-  const PlaneFloats lo =
-      __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  const PlaneFloats hi =
-      __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-#elif defined(__AVX__)
-  const PlaneFloats lo = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
-  const PlaneFloats hi = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
-#else
-  const PlaneFloats lo = __builtin_shufflevector(a, b, 0, 4, 1, 5);
-  const PlaneFloats hi = __builtin_shufflevector(a, b, 2, 6, 3, 7);
-#endif
-  store_lanes(out, lo);
-  store_lanes(out + plane_lanes, hi);
+  constexpr auto lanes = std::make_integer_sequence<int, plane_lanes>{};
+  store_lanes(out, interleaved_lanes<false>(a, b, lanes));
+  store_lanes(out + plane_lanes, interleaved_lanes<true>(a, b, lanes));
 }
 
 /// One thread's buffers, zeroed once. V [16][C][stride] and M (or dM) [16][K][stride] of a block; strips of
