@@ -19,6 +19,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <utility>
 #include <vector>
 
@@ -99,12 +100,10 @@ inline void winograd_weights(const float* w, std::int64_t out_channels, std::int
     }
 }
 
-/// Stores a vector at any float address. A typed store, unlike memcpy's: the compiler may assume that it
-/// changes floats only, and keep sizes and pointers in registers across it.
+/// Stores a vector at any float address. (A typed store through a vector type declared with float
+/// alignment is not portable: clang keeps the vector's natural alignment, and UBSan flags the store.)
 inline void store_lanes(float* to, const PlaneFloats& v) {
-  using UnalignedFloats =
-      float __attribute__((vector_size(plane_lanes * sizeof(float)), aligned(alignof(float))));
-  *reinterpret_cast<UnalignedFloats*>(to) = v;
+  std::memcpy(to, &v, sizeof v);
 }
 
 /// Makes GCC keep a loaded vector in a register: it would fold the load into every FMA that uses it, and
