@@ -10,7 +10,7 @@
 /// gradient is the transpose of the forward pass: dU[xi] = dM[xi] V[xi]^T, with dM = A dY A^T, then
 /// dw = G^T dU G. The results differ from a direct convolution by rounding alone (tests: conv.test.cpp,
 /// against sums in double). On the CNN's second layer, forward and backward together (Zen 3, one thread)
-/// took 9.7-10.1 ms per batch of 128 against oneDNN's 11.1-11.5 ms (bench/conv_bench).
+/// took 8.25 ms per batch of 128 against oneDNN's 11.15 ms (bench/conv_bench).
 
 #include "a2q/autograd/backend.hpp"
 #include "a2q/autograd/conv_plan.hpp"
@@ -301,9 +301,9 @@ inline void winograd_weight_products(const WinogradTiling& t, const float* dm, c
 /// dx and dw of plan `p` (winograd_pays(p)), overwritten; pass null for one that is not needed. One pass
 /// over blocks of tiles: V from x and dM from dy, then dU += dM V^T (the weight gradient) and dV = U^T dM,
 /// whose patches B dV B^T add up to dx: the input gradient as the adjoint of the forward pass, sharing dM
-/// with the weight gradient instead of transforming dy a second time (1.1-1.3 ms of the 7.1 ms backward
-/// pass of the CNN's second layer). Each thread takes whole images, so no two add to one image's dx; their
-/// dU sums are added in thread order, so a thread count gives the same result on every run.
+/// with the weight gradient instead of transforming dy a second time (the CNN's second layer's backward
+/// pass went from 7.06 to 6.12-6.24 ms). Each thread takes whole images, so no two add to one image's dx;
+/// their dU sums are added in thread order, so a thread count gives the same result on every run.
 inline void winograd_conv2d_backward(const Conv2dPlan& p, const float* x, const float* w, const float* dy,
                                      float* dx, float* dw, std::int64_t block_bytes = winograd_block_bytes) {
   const Conv2dGeometry& g = p.geometry;
