@@ -83,6 +83,13 @@ inline Conv2dPlan conv2d_plan(const Shape& x, const Shape& w, const Conv2dOption
   return p;
 }
 
+/// Checks that a bias has one element per output channel of plan `p` (weight `w`); `op` names the caller.
+inline void check_conv2d_bias(const char* op, const Conv2dPlan& p, const Shape& bias, const Shape& w) {
+  if (bias.rank() != 1 || bias[0] != p.out_channels)
+    throw shape_error(std::string(op) + ": bias " + bias.to_string() + " does not match the " +
+                      std::to_string(p.out_channels) + " output channels of weight " + w.to_string());
+}
+
 /// Number of contiguous chunks `items` work items of about `work_per_item` multiply-adds each are split
 /// into: one per thread, at most one per item, and one in all when the whole job is too small to be worth
 /// waking threads for (tiny layers, gradient checks).

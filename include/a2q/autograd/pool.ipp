@@ -4,462 +4,26 @@
 
 #include "a2q/autograd/pool.hpp"
 
+#include "a2q/autograd/pool_kernels.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/eigen_view.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/parallel.hpp"
 #include "a2q/core/tensor.hpp"
 
-#if defined(__AVX512F__)
-#include <immintrin.h>
-#endif
-
 #include <algorithm>
-#include <bit>
 #include <cstdint>
-#include <cstring>
-#include <limits>
 #include <string>
-#include <type_traits>
 #include <utility>
 
 namespace a2q {
 
 namespace detail {
 
-/// A validated pooling window over [N, C, H, W].
-struct Pool2dPlan {
-  std::int64_t planes = 0; ///< N * C
-  std::int64_t height = 0;
-  std::int64_t width = 0;
-  std::int64_t kernel = 1;
-  std::int64_t stride = 1;
-  std::int64_t padding = 0;
-  std::int64_t out_h = 0;
-  std::int64_t out_w = 0;
-};
-
-/// Checks the arguments of a pooling operation `op` and derives its plan. Padding may be at most
-/// kernel / 2 (as in PyTorch), so that every window overlaps the image.
-inline Pool2dPlan pool2d_plan(const char* op, const Shape& x, int kernel, int stride, int padding) {
-  const std::string name(op);
-  if (kernel < 1)
-    throw config_error(name + ": kernel must be >= 1, got " + std::to_string(kernel));
-  if (stride < 1)
-    throw config_error(name + ": stride must be >= 1, got " + std::to_string(stride));
-  if (padding < 0 || 2 * padding > kernel)
-    throw config_error(name + ": padding must be in [0, kernel / 2] = [0, " + std::to_string(kernel / 2) +
-                       "], got " + std::to_string(padding));
-  if (x.rank() != 4)
-    throw shape_error(name + ": input must be [N, C, H, W], got " + x.to_string());
-  if (x[2] + 2 * std::int64_t{padding} < kernel || x[3] + 2 * std::int64_t{padding} < kernel)
-    throw shape_error(name + ": kernel " + std::to_string(kernel) + " is larger than the padded input " +
-                      x.to_string() + " (padding " + std::to_string(padding) + ")");
-  Pool2dPlan p;
-  p.planes = x[0] * x[1];
-  p.height = x[2];
-  p.width = x[3];
-  p.kernel = kernel;
-  p.stride = stride;
-  p.padding = padding;
-  p.out_h = (x[2] + 2 * p.padding - p.kernel) / p.stride + 1;
-  p.out_w = (x[3] + 2 * p.padding - p.kernel) / p.stride + 1;
-  return p;
-}
-
-// Pooling windows are tiny (4 or 9 elements): loops with runtime bounds that short get vectorised into
-// slow code, and a compare-and-branch per element mispredicts on random data. So the common kernel sizes
-// 2 and 3 are compile-time constants (the loops unroll), and every update is a branch-free select.
-
-/// Calls f(index, valid) for the elements of the window whose top-left corner is (hs, ws) (possibly in the
-/// padding), in row-major order; index is the element's offset in the plane, valid whether it is inside
-/// the image. K > 0 is the kernel size known at compile time: every K x K position is visited, positions in
-/// the padding with valid == false and a clamped (in-range) index; with inside == true none is in the
-/// padding. K == 0 visits only the image part of the window, with runtime bounds.
-template <int K, class F>
-inline void visit_window(const Pool2dPlan& p, std::int64_t hs, std::int64_t ws, bool inside, F&& f) {
-  if constexpr (K > 0) {
-    if (inside) {
-      for (int i = 0; i < K; ++i)
-        for (int j = 0; j < K; ++j)
-          f((hs + i) * p.width + ws + j, true);
-    } else {
-      for (int i = 0; i < K; ++i)
-        for (int j = 0; j < K; ++j) {
-          const std::int64_t h = hs + i;
-          const std::int64_t w = ws + j;
-          const bool valid = h >= 0 && h < p.height && w >= 0 && w < p.width;
-          f(std::clamp<std::int64_t>(h, 0, p.height - 1) * p.width +
-                std::clamp<std::int64_t>(w, 0, p.width - 1),
-            valid);
-        }
-    }
-  } else {
-    const std::int64_t h0 = std::max<std::int64_t>(hs, 0);
-    const std::int64_t h1 = std::min(hs + p.kernel, p.height);
-    const std::int64_t w0 = std::max<std::int64_t>(ws, 0);
-    const std::int64_t w1 = std::min(ws + p.kernel, p.width);
-    for (std::int64_t h = h0; h < h1; ++h)
-      for (std::int64_t w = w0; w < w1; ++w)
-        f(h * p.width + w, true);
-  }
-}
-
-/// Calls f(o, hs, ws, inside, fixed) for every output o of a plane: (hs, ws) is the top-left corner of its
-/// window (negative in the padding), inside whether the window lies in the image, and fixed a
-/// std::integral_constant<int, K> to pass to visit_window (K = 2 or 3 for those kernel sizes, else 0).
-template <class F>
-inline void for_each_window(const Pool2dPlan& p, F&& f) {
-  auto run = [&](auto fixed) {
-    for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
-      const std::int64_t hs = oh * p.stride - p.padding;
-      const bool rows_inside = hs >= 0 && hs + p.kernel <= p.height;
-      for (std::int64_t ow = 0; ow < p.out_w; ++ow) {
-        const std::int64_t ws = ow * p.stride - p.padding;
-        f(oh * p.out_w + ow, hs, ws, rows_inside && ws >= 0 && ws + p.kernel <= p.width, fixed);
-      }
-    }
-  };
-  if (p.kernel == 2)
-    run(std::integral_constant<int, 2>{});
-  else if (p.kernel == 3)
-    run(std::integral_constant<int, 3>{});
-  else
-    run(std::integral_constant<int, 0>{});
-}
-
-/// Maximum of a window and the plane index of its first occurrence in row-major order; a NaN wins (the
-/// first NaN). Padding never wins: a window always holds an image element (padding <= kernel / 2). Any
-/// window; max_pool_row is the fast path for runs of windows inside the image.
-template <int K>
-inline void window_max_any(const Pool2dPlan& p, const float* xp, std::int64_t hs, std::int64_t ws,
-                           bool inside, float& best_out, std::int32_t& index_out) {
-  float best = -std::numeric_limits<float>::infinity();
-  bool nan = false;
-  visit_window<K>(p, hs, ws, inside, [&](std::int64_t k, bool valid) {
-    const float v = valid ? xp[k] : -std::numeric_limits<float>::infinity();
-    best = v > best ? v : best;
-    nan = nan | (v != v);
-  });
-  best = nan ? std::numeric_limits<float>::quiet_NaN() : best;
-  std::int64_t index = std::numeric_limits<std::int64_t>::max();
-  visit_window<K>(p, hs, ws, inside, [&](std::int64_t k, bool valid) {
-    const bool hit = valid && (nan ? xp[k] != xp[k] : !(xp[k] < best));
-    index = hit ? std::min(index, k) : index;
-  });
-  best_out = best;
-  index_out = static_cast<std::int32_t>(index);
-}
-
-/// Max pooling of `count` consecutive outputs of one row whose K x K windows lie inside the image, the first
-/// window's top-left corner at (hs, ws), the next ones `stride` columns apart. A tight loop with the
-/// kernel size known at compile time: the maximum, then the first element equal to it. The hit test !(v <
-/// best) equals v == best for the maximum but is a single flag test; the hits go into a bit mask rather than
-/// a chain of selects, which the compiler would turn into branches (they mispredict on random data). Returns
-/// whether a NaN was seen; the caller then redoes the row with window_max_any, which gives NaN its exact
-/// semantics.
-template <int K>
-inline bool max_pool_row(const float* xp, std::int64_t width, std::int64_t stride, std::int64_t hs,
-                         std::int64_t ws, std::int64_t count, float* y, std::int32_t* argmax) {
-  bool nan = false;
-  const float* row = xp + hs * width + ws;
-  for (std::int64_t n = 0; n < count; ++n) {
-    const float* base = row + n * stride;
-    float best = base[0];
-    for (int i = 0; i < K; ++i)
-      for (int j = 0; j < K; ++j) {
-        const float v = base[i * width + j];
-        best = v > best ? v : best;
-        nan = nan | (v != v);
-      }
-    // Bit k of `hits` marks window element k (row-major) equal to the maximum; the lowest set bit is the
-    // first occurrence. Independent compares and one bit scan: no dependency chain, no branches.
-    unsigned hits = 0;
-    for (int i = 0; i < K; ++i)
-      for (int j = 0; j < K; ++j)
-        hits |= static_cast<unsigned>(!(base[i * width + j] < best)) << (i * K + j);
-    const int first = std::countr_zero(hits);
-    y[n] = best;
-    argmax[n] = static_cast<std::int32_t>((hs + first / K) * width + ws + n * stride + first % K);
-  }
-  return nan;
-}
-
-// One register of floats or int32 as a GCC/Clang vector (16 lanes with AVX-512, else 8: one AVX2 register
-// or two SSE ones), so the code needs no intrinsics. Not 16 lanes without AVX-512: the even/odd shuffles of
-// a vector wider than the registers are lowered element by element, several times slower than scalar code.
-#if defined(__AVX512F__)
-inline constexpr std::int64_t pool_lanes = 16;
-#else
-inline constexpr std::int64_t pool_lanes = 8;
-#endif
-using PoolFloats = float __attribute__((vector_size(pool_lanes * sizeof(float))));
-using PoolInts = std::int32_t __attribute__((vector_size(pool_lanes * sizeof(std::int32_t))));
-
-/// pool_lanes outputs of max_pool_2x2_row from the 2 * pool_lanes floats of each row at r0 and r1 (lanes
-/// past the row's end hold zeros): the even and odd columns are split apart with shuffles, and the scalar
-/// row's selects become lane-wise selects. `index` gets the plane index of each output's first maximum;
-/// `nan` collects the lanes that saw a NaN.
-inline void max_pool_2x2_lanes(const PoolFloats& a0, const PoolFloats& b0, const PoolFloats& a1,
-                               const PoolFloats& b1, std::int32_t first, std::int32_t width, PoolFloats& m,
-                               PoolInts& index, PoolInts& nan) {
-#if defined(__AVX512F__)
-  const PoolFloats v0 =
-      __builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const PoolFloats v1 =
-      __builtin_shufflevector(a0, b0, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const PoolFloats v2 =
-      __builtin_shufflevector(a1, b1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const PoolFloats v3 =
-      __builtin_shufflevector(a1, b1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-#else
-  const PoolFloats v0 = __builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14);
-  const PoolFloats v1 = __builtin_shufflevector(a0, b0, 1, 3, 5, 7, 9, 11, 13, 15);
-  const PoolFloats v2 = __builtin_shufflevector(a1, b1, 0, 2, 4, 6, 8, 10, 12, 14);
-  const PoolFloats v3 = __builtin_shufflevector(a1, b1, 1, 3, 5, 7, 9, 11, 13, 15);
-  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14};
-#endif
-  const PoolFloats m01 = v1 > v0 ? v1 : v0;
-  const PoolFloats m23 = v3 > v2 ? v3 : v2;
-  m = m23 > m01 ? m23 : m01;
-  nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
-  // The first of v0..v3 (row-major) that reaches the maximum: offset 0, 1, width or width + 1.
-  const PoolInts zero{};
-  const PoolInts after1 = v2 >= m ? zero + width : zero + (width + 1);
-  const PoolInts after0 = v1 >= m ? zero + 1 : after1;
-  index = first + lane + (v0 >= m ? zero : after0);
-}
-
-/// max_pool_row for the most common pooling, kernel 2 and stride 2, with the stride known at compile time;
-/// r0 and r1 are the two input rows (from the first window's column on), `first` the plane index of r0[0].
-/// pool_lanes outputs at a time. The last few go through the same lanes too (short rows are the common
-/// case: 28 pixels make 14 outputs): with AVX-512 by masked loads and stores, otherwise by copies (from four
-/// outputs on; fewer take a scalar loop). A lane of `nan` becomes non-zero when a NaN is seen: the caller
-/// redoes the row (or plane) with window_max_any.
-inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t count, std::int32_t first,
-                             std::int32_t width, float* y, std::int32_t* argmax, PoolInts& nan) {
-  PoolFloats m;
-  PoolInts index;
-  std::int64_t n = 0;
-  for (; n + pool_lanes <= count; n += pool_lanes) {
-    PoolFloats a0, b0, a1, b1;
-    std::memcpy(&a0, r0 + 2 * n, sizeof a0);
-    std::memcpy(&b0, r0 + 2 * n + pool_lanes, sizeof b0);
-    std::memcpy(&a1, r1 + 2 * n, sizeof a1);
-    std::memcpy(&b1, r1 + 2 * n + pool_lanes, sizeof b1);
-    max_pool_2x2_lanes(a0, b0, a1, b1, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
-    std::memcpy(y + n, &m, sizeof m);
-    std::memcpy(argmax + n, &index, sizeof index);
-  }
-#if defined(__AVX512F__)
-  if (n < count) {
-    const auto rest = static_cast<unsigned>(count - n); // 1..15 outputs, 2..30 floats per row
-    const auto low = static_cast<__mmask16>(rest >= 8 ? 0xFFFFu : (1u << (2 * rest)) - 1u);
-    const auto high = static_cast<__mmask16>(rest <= 8 ? 0u : (1u << (2 * rest - 16)) - 1u);
-    const auto out = static_cast<__mmask16>((1u << rest) - 1u);
-    max_pool_2x2_lanes(_mm512_maskz_loadu_ps(low, r0 + 2 * n), _mm512_maskz_loadu_ps(high, r0 + 2 * n + 16),
-                       _mm512_maskz_loadu_ps(low, r1 + 2 * n), _mm512_maskz_loadu_ps(high, r1 + 2 * n + 16),
-                       first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
-    _mm512_mask_storeu_ps(y + n, out, m);
-    _mm512_mask_storeu_epi32(argmax + n, out, reinterpret_cast<__m512i>(index));
-    n = count;
-  }
-#else
-  // Without masked loads the last outputs go through zero-filled copies of the rows' ends: rows of 28 and
-  // 14 pixels would otherwise never reach the vector loop.
-  if (count - n >= 4) {
-    const std::int64_t rest = count - n;
-    float tail0[2 * pool_lanes] = {};
-    float tail1[2 * pool_lanes] = {};
-    std::memcpy(tail0, r0 + 2 * n, static_cast<std::size_t>(2 * rest) * sizeof(float));
-    std::memcpy(tail1, r1 + 2 * n, static_cast<std::size_t>(2 * rest) * sizeof(float));
-    PoolFloats a0, b0, a1, b1;
-    std::memcpy(&a0, tail0, sizeof a0);
-    std::memcpy(&b0, tail0 + pool_lanes, sizeof b0);
-    std::memcpy(&a1, tail1, sizeof a1);
-    std::memcpy(&b1, tail1 + pool_lanes, sizeof b1);
-    max_pool_2x2_lanes(a0, b0, a1, b1, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
-    std::memcpy(y + n, &m, static_cast<std::size_t>(rest) * sizeof(float));
-    std::memcpy(argmax + n, &index, static_cast<std::size_t>(rest) * sizeof(std::int32_t));
-    n = count;
-  }
-#endif
-  for (; n < count; ++n) {
-    const float v0 = r0[2 * n];
-    const float v1 = r0[2 * n + 1];
-    const float v2 = r1[2 * n];
-    const float v3 = r1[2 * n + 1];
-    const float m01 = v1 > v0 ? v1 : v0;
-    const float m23 = v3 > v2 ? v3 : v2;
-    const float best = m23 > m01 ? m23 : m01;
-    nan[0] |= static_cast<std::int32_t>((v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3));
-    // Offset of the first of v0..v3 equal to the maximum (0, 1, width or width + 1), as arithmetic on the
-    // 0/1 hits: a chain of selects becomes branches, which mispredict on random data.
-    const auto hit0 = static_cast<std::int32_t>(!(v0 < best));
-    const auto hit1 = static_cast<std::int32_t>(!(v1 < best));
-    const auto hit2 = static_cast<std::int32_t>(!(v2 < best));
-    const std::int32_t after1 = width + 1 - hit2;             // width if v2 hits, else width + 1
-    const std::int32_t after0 = after1 - hit1 * (after1 - 1); // 1 if v1 hits, else after1
-    y[n] = best;
-    argmax[n] = first + 2 * static_cast<std::int32_t>(n) + (1 - hit0) * after0;
-  }
-}
-
-/// Whether any lane is non-zero.
-inline bool any_lane(const PoolInts& lanes) {
-  std::int32_t all = 0;
-  for (std::int64_t i = 0; i < pool_lanes; ++i)
-    all |= lanes[i];
-  return all != 0;
-}
-
-/// Max pooling of one plane: interior runs of each row through max_pool_row<K>, windows that reach into the
-/// padding (and every window when K == 0) through window_max_any<K>.
-template <int K>
-inline void max_pool_plane(const Pool2dPlan& p, const float* xp, float* yp, std::int32_t* ap) {
-  // Outputs [ow_lo, ow_hi) have windows inside the image columns.
-  const std::int64_t ow_lo = std::min(p.out_w, (p.padding + p.stride - 1) / p.stride);
-  const std::int64_t ow_hi =
-      std::max(ow_lo, std::min(p.out_w, (p.width + p.padding - p.kernel) / p.stride + 1));
-  for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
-    const std::int64_t hs = oh * p.stride - p.padding;
-    float* yrow = yp + oh * p.out_w;
-    std::int32_t* arow = ap + oh * p.out_w;
-    const bool rows_inside = hs >= 0 && hs + p.kernel <= p.height;
-    auto any = [&](std::int64_t begin, std::int64_t end, bool inside) {
-      for (std::int64_t ow = begin; ow < end; ++ow)
-        window_max_any<K>(p, xp, hs, ow * p.stride - p.padding, inside, yrow[ow], arow[ow]);
-    };
-    if (K == 0 || !rows_inside) {
-      any(0, p.out_w, false);
-      continue;
-    }
-    any(0, ow_lo, false);
-    const std::int64_t ws = ow_lo * p.stride - p.padding;
-    bool nan = false;
-    if (K == 2 && p.stride == 2) {
-      const float* r0 = xp + hs * p.width + ws;
-      PoolInts lanes{};
-      max_pool_2x2_row(r0, r0 + p.width, ow_hi - ow_lo, static_cast<std::int32_t>(hs * p.width + ws),
-                       static_cast<std::int32_t>(p.width), yrow + ow_lo, arow + ow_lo, lanes);
-      nan = any_lane(lanes);
-    } else if constexpr (K > 0) { // K == 0 never gets here; no max_pool_row<0> (it would divide by K)
-      nan = max_pool_row<K>(xp, p.width, p.stride, hs, ws, ow_hi - ow_lo, yrow + ow_lo, arow + ow_lo);
-    }
-    if (nan)
-      any(ow_lo, ow_hi, true);
-    any(ow_hi, p.out_w, false);
-  }
-}
-
-/// The most common pooling, 2x2 with stride 2 and no padding, of one plane: every window lies inside the
-/// image, so each row pair is one call of max_pool_2x2_row, and NaNs are looked for once per plane (the
-/// plane is then redone window by window, which gives NaN its exact semantics).
-inline void max_pool_plane_2x2(const Pool2dPlan& p, const float* xp, float* yp, std::int32_t* ap) {
-  const auto width = static_cast<std::int32_t>(p.width);
-  PoolInts nan{};
-  for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
-    const float* r0 = xp + 2 * oh * p.width;
-    max_pool_2x2_row(r0, r0 + p.width, p.out_w, static_cast<std::int32_t>(2 * oh * p.width), width,
-                     yp + oh * p.out_w, ap + oh * p.out_w, nan);
-  }
-  if (!any_lane(nan))
-    return;
-  for (std::int64_t oh = 0; oh < p.out_h; ++oh)
-    for (std::int64_t ow = 0; ow < p.out_w; ++ow)
-      window_max_any<2>(p, xp, 2 * oh, 2 * ow, true, yp[oh * p.out_w + ow], ap[oh * p.out_w + ow]);
-}
-
-/// Divisor of the average-pooling window with top-left corner (hs, ws).
-inline float avg_divisor(const Pool2dPlan& p, bool count_include_pad, std::int64_t hs, std::int64_t ws) {
-  if (count_include_pad)
-    return static_cast<float>(p.kernel * p.kernel);
-  const std::int64_t rows = std::min(hs + p.kernel, p.height) - std::max<std::int64_t>(hs, 0);
-  const std::int64_t cols = std::min(ws + p.kernel, p.width) - std::max<std::int64_t>(ws, 0);
-  return static_cast<float>(rows * cols);
-}
-
-/// The lanes of a and b interleaved: a0 b0 a1 b1 ... in `low` (the first pool_lanes) and `high`.
-inline void interleave_lanes(const PoolFloats& a, const PoolFloats& b, PoolFloats& low, PoolFloats& high) {
-#if defined(__AVX512F__)
-  low = __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  high = __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-#else
-  low = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
-  high = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
-#endif
-}
-
-/// pool_lanes windows' worth of the gradient of 2x2 pooling with stride 2: the output gradients g go to the
-/// window element that `argmax` names, zeros to the other three. `first` is the plane index of the first
-/// window's top-left element; d0 and d1 receive 2 * pool_lanes floats of its two rows.
-inline void max_pool_2x2_grad_lanes(const PoolFloats& g, const PoolInts& argmax, std::int32_t first,
-                                    std::int32_t width, float* d0, float* d1) {
-#if defined(__AVX512F__)
-  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-#else
-  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14};
-#endif
-  const PoolInts offset = argmax - first - lane; // 0, 1, width or width + 1
-  const PoolFloats zero{};
-  PoolFloats low, high;
-  interleave_lanes(offset == 0 ? g : zero, offset == 1 ? g : zero, low, high);
-  std::memcpy(d0, &low, sizeof low);
-  std::memcpy(d0 + pool_lanes, &high, sizeof high);
-  interleave_lanes(offset == width ? g : zero, offset == width + 1 ? g : zero, low, high);
-  std::memcpy(d1, &low, sizeof low);
-  std::memcpy(d1 + pool_lanes, &high, sizeof high);
-}
-
-/// The gradient of one plane of 2x2 pooling with stride 2 and no padding, written row pair by row pair: each
-/// input element lies in at most one window, so every element is stored once (no zero fill, no scatter),
-/// with vector selects (scalar ones become branches, which mispredict). `dy` is the plane's output
-/// gradient with the ReLU's zeros already applied.
-inline void max_pool_2x2_plane_grad(const Pool2dPlan& p, const float* dy, const std::int32_t* argmax,
-                                    float* dx) {
-  const auto width = static_cast<std::int32_t>(p.width);
-  for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
-    float* d0 = dx + 2 * oh * p.width;
-    float* d1 = d0 + p.width;
-    const float* g = dy + oh * p.out_w;
-    const std::int32_t* a = argmax + oh * p.out_w;
-    const auto row = static_cast<std::int32_t>(2 * oh * p.width);
-    std::int64_t n = 0;
-    for (; n + pool_lanes <= p.out_w; n += pool_lanes) {
-      PoolFloats gv;
-      PoolInts av;
-      std::memcpy(&gv, g + n, sizeof gv);
-      std::memcpy(&av, a + n, sizeof av);
-      max_pool_2x2_grad_lanes(gv, av, row + 2 * static_cast<std::int32_t>(n), width, d0 + 2 * n, d1 + 2 * n);
-    }
-    // The last windows (rows of 14 make 14) one by one: the gradient's bits masked by each position's
-    // hit, which compiles without branches (copies into vector-sized buffers would cost library calls).
-    for (; n < p.out_w; ++n) {
-      const std::int32_t offset = a[n] - row - 2 * static_cast<std::int32_t>(n);
-      const auto bits = std::bit_cast<std::uint32_t>(g[n]);
-      const auto keep = [&](std::int32_t at) {
-        return std::bit_cast<float>(bits & (0u - static_cast<std::uint32_t>(offset == at)));
-      };
-      d0[2 * n] = keep(0);
-      d0[2 * n + 1] = keep(1);
-      d1[2 * n] = keep(width);
-      d1[2 * n + 1] = keep(width + 1);
-    }
-    if (p.width % 2 != 0) // the last column is in no window
-      d0[p.width - 1] = d1[p.width - 1] = 0.0f;
-  }
-  if (p.height % 2 != 0)
-    std::fill(dx + (p.height - 1) * p.width, dx + p.height * p.width, 0.0f);
-}
-
 /// Max pooling, followed in the same pass by a ReLU when `relu` is set (see relu_max_pool2d).
 inline Var max_pool2d_pass(const Var& x, int kernel, int stride, int padding, bool relu) {
   const char* op = relu ? "relu_max_pool2d" : "max_pool2d";
-  const detail::Pool2dPlan p = detail::pool2d_plan(op, x.shape(), kernel, stride, padding);
-  if (p.height * p.width > std::numeric_limits<std::int32_t>::max())
-    throw shape_error(std::string(op) + ": image " + x.shape().to_string() +
-                      " has more than 2^31 pixels per plane");
+  const Pool2dPlan p = max_pool2d_plan(op, x.shape(), kernel, stride, padding);
   const Shape out_shape{x.shape()[0], x.shape()[1], p.out_h, p.out_w};
   Tensor<float> out = Tensor<float>::uninitialized(out_shape);
   // Argmax of each output element, as an index into its input plane.
@@ -469,58 +33,30 @@ inline Var max_pool2d_pass(const Var& x, int kernel, int stride, int padding, bo
   std::int32_t* av = argmax.data();
   const std::int64_t in_plane = p.height * p.width;
   const std::int64_t out_plane = p.out_h * p.out_w;
-  const bool tiles = p.kernel == 2 && p.stride == 2 && p.padding == 0;
   // Threads only for enough work (~10 microseconds): a parallel region costs more than a tiny loop.
-  [[maybe_unused]] const bool threaded = p.planes * p.height * p.width >= 32768;
+  [[maybe_unused]] const bool threaded = p.planes * in_plane >= 32768;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (threaded)
 #endif
-  for (std::int64_t plane = 0; plane < p.planes; ++plane) {
-    const float* xp = xv + plane * in_plane;
-    float* yp = yv + plane * out_plane;
-    std::int32_t* ap = av + plane * out_plane;
-    if (tiles)
-      detail::max_pool_plane_2x2(p, xp, yp, ap);
-    else if (p.kernel == 2)
-      detail::max_pool_plane<2>(p, xp, yp, ap);
-    else if (p.kernel == 3)
-      detail::max_pool_plane<3>(p, xp, yp, ap);
-    else
-      detail::max_pool_plane<0>(p, xp, yp, ap);
-    if (relu) // while the plane is in the cache; NaN becomes 0, as in relu()
-      for (std::int64_t o = 0; o < out_plane; ++o)
-        yp[o] = yp[o] > 0.0f ? yp[o] : 0.0f;
-  }
-  return detail::make_result(
-      std::move(out), {x}, op, [p, relu, tiles, argmax = std::move(argmax)](detail::Node& self) {
-        const std::int64_t out_plane_ = p.out_h * p.out_w;
-        const float* y = self.value.data();
-        float* dy = self.grad.data();
-        Tensor<float> dx = Tensor<float>::uninitialized(detail::input(self, 0).value.shape());
-        const std::int32_t* ai = argmax.data();
-        float* dxv = dx.data();
-        // Threads only for enough work (~10 microseconds): a parallel region costs
-        // more than a tiny loop.
-        [[maybe_unused]] const bool threaded_backward = p.planes * p.height * p.width >= 32768;
+  for (std::int64_t plane = 0; plane < p.planes; ++plane)
+    max_pool_plane_forward(p, relu, xv + plane * in_plane, yv + plane * out_plane, av + plane * out_plane);
+  return make_result(std::move(out), {x}, op, [p, relu, argmax = std::move(argmax)](Node& self) {
+    const std::int64_t out_plane_ = p.out_h * p.out_w;
+    const std::int64_t in_plane_ = p.height * p.width;
+    const float* y = self.value.data();
+    float* dy = self.grad.data(); // the ReLU's zeros go in place: the tape frees self.grad after this
+    Tensor<float> dx = Tensor<float>::uninitialized(input(self, 0).value.shape());
+    const std::int32_t* ai = argmax.data();
+    float* dxv = dx.data();
+    [[maybe_unused]] const bool threaded_backward = p.planes * in_plane_ >= 32768;
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (threaded_backward)
 #endif
-        for (std::int64_t plane = 0; plane < p.planes; ++plane) {
-          float* dxp = dxv + plane * p.height * p.width;
-          if (relu) // the ReLU's gradient, in place: the tape frees self.grad after this function
-            for (std::int64_t o = plane * out_plane_; o < (plane + 1) * out_plane_; ++o)
-              dy[o] = y[o] > 0.0f ? dy[o] : 0.0f;
-          if (tiles) {
-            detail::max_pool_2x2_plane_grad(p, dy + plane * out_plane_, ai + plane * out_plane_, dxp);
-            continue;
-          }
-          // Zeroed plane by plane just before the scatter into it, which then hits the cache.
-          std::fill(dxp, dxp + p.height * p.width, 0.0f);
-          for (std::int64_t o = plane * out_plane_; o < (plane + 1) * out_plane_; ++o)
-            dxp[ai[o]] += dy[o];
-        }
-        detail::accumulate_grad(self, 0, std::move(dx));
-      });
+    for (std::int64_t plane = 0; plane < p.planes; ++plane)
+      max_pool_plane_backward(p, relu, y + plane * out_plane_, dy + plane * out_plane_,
+                              ai + plane * out_plane_, dxv + plane * in_plane_);
+    accumulate_grad(self, 0, std::move(dx));
+  });
 }
 
 } // namespace detail
