@@ -2,6 +2,7 @@
 
 #include "a2q/autograd/batch_norm.ipp"
 #include "a2q/autograd/conv.ipp"
+#include "a2q/autograd/conv_pool.ipp"
 #include "a2q/autograd/dropout.ipp"
 #include "a2q/autograd/elementwise.ipp"
 #include "a2q/autograd/exp2.ipp"

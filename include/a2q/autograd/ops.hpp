@@ -12,6 +12,7 @@
 #include "a2q/autograd/linear.hpp"
 #include "a2q/autograd/im2col.hpp"
 #include "a2q/autograd/conv.hpp"
+#include "a2q/autograd/conv_pool.hpp"
 #include "a2q/autograd/pool.hpp"
 #include "a2q/autograd/batch_norm.hpp"
 #include "a2q/autograd/shape_ops.hpp"
