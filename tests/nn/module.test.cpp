@@ -3,6 +3,7 @@
 #include "a2q/autograd/pool.hpp"
 #include "a2q/models/zoo.hpp"
 #include "a2q/nn/activation.hpp"
+#include "a2q/nn/conv2d.hpp"
 #include "a2q/nn/init.hpp"
 #include "a2q/nn/pooling.hpp"
 #include "a2q/nn/sequential.hpp"
@@ -173,4 +174,40 @@ TEST_CASE("Sequential runs a ReLU followed by max pooling as one fused pass", "[
   reversed.emplace<a2q::nn::MaxPool2d>(2);
   reversed.emplace<a2q::nn::ReLU>();
   CHECK(std::string(reversed.forward(x).op()) == "relu");
+}
+
+TEST_CASE("Sequential runs a convolution, a ReLU and max pooling as one operation", "[nn][module]") {
+  a2q::Rng rng(67);
+  a2q::nn::Sequential model;
+  model.emplace<a2q::nn::Conv2d>(2, 5, 3, rng, a2q::Conv2dOptions{.stride = 1, .padding = 1});
+  model.emplace<a2q::nn::ReLU>();
+  model.emplace<a2q::nn::MaxPool2d>(2);
+  model.emplace<a2q::nn::Conv2d>(5, 4, 3, rng);
+  model.emplace<a2q::nn::ReLU>(); // no pooling after it: runs alone
+  const Var x(Tensor<float>::uniform(Shape{3, 2, 10, 9}, -1.0f, 1.0f, rng), true);
+  const Var y = model.forward(x);
+  CHECK(std::string(y.op()) == "relu");
+  CHECK(std::string(y.node()->inputs[0]->inputs[0]->op) == "conv2d_relu_max_pool2d");
+  // Layer by layer, nothing is fused.
+  const Var x2(x.value(), true);
+  Var h = x2;
+  for (std::size_t i = 0; i < model.size(); ++i)
+    h = model[i](h);
+  REQUIRE(y.value() == h.value());
+  y.backward(Tensor<float>(y.shape(), 1.0f));
+  auto& conv = static_cast<a2q::nn::Conv2d&>(model[0]);
+  const Tensor<float> fused_dw = conv.weight.grad();
+  const Tensor<float> fused_db = conv.bias.grad();
+  conv.weight.zero_grad();
+  conv.bias.zero_grad();
+  h.backward(Tensor<float>(h.shape(), 1.0f));
+  REQUIRE(x.grad() == x2.grad());
+  // Summed over slices of images in another order.
+  const auto close = [](const Tensor<float>& a, const Tensor<float>& b) {
+    REQUIRE(a.shape() == b.shape());
+    for (std::int64_t i = 0; i < a.numel(); ++i)
+      REQUIRE(std::abs(a[i] - b[i]) <= 1e-5f * (1.0f + std::abs(b[i])));
+  };
+  close(fused_dw, conv.weight.grad());
+  close(fused_db, conv.bias.grad());
 }

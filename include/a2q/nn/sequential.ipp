@@ -4,8 +4,10 @@
 
 #include "a2q/nn/sequential.hpp"
 
+#include "a2q/autograd/conv_pool.hpp"
 #include "a2q/autograd/pool.hpp"
 #include "a2q/nn/activation.hpp"
+#include "a2q/nn/conv2d.hpp"
 #include "a2q/nn/module.hpp"
 #include "a2q/nn/pooling.hpp"
 
@@ -20,11 +22,24 @@ namespace a2q::nn {
 Var Sequential::forward(const Var& x) {
   Var h = x;
   for (std::size_t i = 0; i < layers_.size(); ++i) {
-    // A ReLU followed by max pooling runs as one pass (relu_max_pool2d: the same values and gradients).
-    // Exact types: a subclass may have its own forward().
-    const bool relu_then_max_pool = i + 1 < layers_.size() && typeid(*layers_[i]) == typeid(ReLU) &&
-                                    typeid(*layers_[i + 1]) == typeid(MaxPool2d);
-    if (relu_then_max_pool) {
+    // Exact types below: a subclass may have its own forward().
+    const auto is = [&](std::size_t at, const std::type_info& type) {
+      if (at >= layers_.size())
+        return false;
+      const Module& layer = *layers_[at];
+      return typeid(layer) == type;
+    };
+    // A convolution, a ReLU and max pooling run as one operation (conv2d_relu_max_pool2d), a ReLU and max
+    // pooling as one pass (relu_max_pool2d): the same values and gradients.
+    if (is(i, typeid(Conv2d)) && is(i + 1, typeid(ReLU)) && is(i + 2, typeid(MaxPool2d))) {
+      const auto& conv = static_cast<const Conv2d&>(*layers_[i]);
+      const auto& pool = static_cast<const MaxPool2d&>(*layers_[i + 2]);
+      h = conv2d_relu_max_pool2d(h, conv.weight, conv.bias, conv.options(), pool.kernel(), pool.stride(),
+                                 pool.padding());
+      i += 2;
+      continue;
+    }
+    if (is(i, typeid(ReLU)) && is(i + 1, typeid(MaxPool2d))) {
       const auto& pool = static_cast<const MaxPool2d&>(*layers_[i + 1]);
       h = relu_max_pool2d(h, pool.kernel(), pool.stride(), pool.padding());
       ++i;
