@@ -15,6 +15,7 @@
 #include <a2q/data/loader.hpp>
 #include <a2q/models/recipe.hpp>
 #include <a2q/nn/quant_model.hpp>
+#include <a2q/nn/sequential.hpp>
 #include <a2q/optim/adam.hpp>
 
 #include <CLI/CLI.hpp>
@@ -109,12 +110,19 @@ double measured_peak_gflops(int threads) {
 
 // Multiply-adds of one sample's forward pass, read off the recorded graph: every conv2d and linear
 // node's output size times its weight's fan-in. A forward + backward step is counted as 3x the forward
-// (as torch_reference.py and the issue do), ignoring that the first layer needs no input gradient.
+// (as torch_reference.py and the issue do), ignoring that the first layer needs no input gradient. A
+// Sequential's layers run one by one here, so that no convolution is fused with the pooling after it
+// (conv2d_relu_max_pool2d's node holds only the pooled output).
 double forward_flops_per_sample(a2q::nn::Module& model, const a2q::Shape& sample) {
   std::vector<std::int64_t> dims{1};
   for (int i = 0; i < sample.rank(); ++i)
     dims.push_back(sample[i]);
-  const a2q::Var out = model(a2q::Var(a2q::Tensor<float>(a2q::Shape(dims), 0.5f)));
+  a2q::Var out(a2q::Tensor<float>(a2q::Shape(dims), 0.5f));
+  if (auto* layers = dynamic_cast<a2q::nn::Sequential*>(&model))
+    for (std::size_t i = 0; i < layers->size(); ++i)
+      out = (*layers)[i](out);
+  else
+    out = model(out);
   double macs = 0.0;
   std::unordered_set<const a2q::detail::Node*> seen;
   std::vector<const a2q::detail::Node*> stack{out.node().get()};
