@@ -1,6 +1,6 @@
 #pragma once
 // Convolution and its gradients as the obviously correct nested loops, in double: the reference the
-// convolution tests (conv.test.cpp) and the Winograd kernels built for wider vectors (winograd_simd.cpp)
+// convolution tests (conv.test.cpp) and the Winograd kernels built for wider vectors (simd_kernels.cpp)
 // compare against.
 
 #include "a2q/autograd/conv_options.hpp"

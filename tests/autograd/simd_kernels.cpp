@@ -1,12 +1,16 @@
-// The Winograd kernels built for a wider vector target than the other test programs (the dev and
-// asan-ubsan presets compile for plain x86-64, 4-lane vectors): tests/CMakeLists.txt builds this file
-// once with AVX2 + FMA (8 lanes, what release builds use on Zen 3) and once with AVX-512 (16 lanes). The
-// lane count changes the shuffles, the masks and the reductions, so each build is checked against the
-// double reference on shapes whose rows of tiles are shorter, as long as and longer than a vector.
+// The kernels whose code depends on the vector target, built for a wider one than the other test programs
+// (the dev and asan-ubsan presets compile for plain x86-64, 4-lane vectors): tests/CMakeLists.txt builds
+// this file once with AVX2 + FMA (8 lanes, what release builds use on Zen 3) and once with AVX-512 (16
+// lanes). The lane count changes the shuffles, the masks and the reductions, so each build checks
+// - Winograd's convolution against the double reference, on shapes whose rows of tiles are shorter, as
+//   long as and longer than a vector;
+// - 2x2 max pooling (value, argmax and gradient) against a naive loop, on rows of every length up to two
+//   vectors and more, whose last outputs take masked loads and stores.
 //
 // A plain main, not Catch: nothing may run before the CPU check, or a CPU without the instructions would
 // stop on the first one. Exits 77 (CTest: skipped) on such a CPU, 1 on a mismatch.
 
+#include "a2q/autograd/pool_kernels.hpp"
 #include "a2q/autograd/winograd_conv.hpp"
 #include "a2q/core/rng.hpp"
 
@@ -17,6 +21,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <iterator>
+#include <vector>
 
 namespace {
 
@@ -50,6 +55,50 @@ bool close(const char* what, const a2q::Tensor<float>& actual, const a2q::Tensor
   return true;
 }
 
+/// 2x2 max pooling with stride 2 of planes [h, w] (ties among zeros, as after a ReLU) against a naive loop:
+/// the outputs, the argmax (first maximum in row-major order) and the input gradient. Returns the number of
+/// widths with a mismatch.
+int check_max_pool_2x2(a2q::Rng& rng) {
+  int failures = 0;
+  for (std::int64_t w = 2; w <= 4 * A2Q_SIMD_LANES + 3; ++w)
+    for (const std::int64_t h : {std::int64_t{4}, std::int64_t{5}}) {
+      const a2q::detail::Pool2dPlan p =
+          a2q::detail::max_pool2d_plan("max_pool2d", a2q::Shape{1, 1, h, w}, 2, 2, 0);
+      a2q::Tensor<float> x = a2q::Tensor<float>::uniform(a2q::Shape{h * w}, -1.0f, 1.0f, rng);
+      for (float& v : x)
+        v = std::max(v, 0.0f);
+      const std::int64_t outputs = p.out_h * p.out_w;
+      // Each buffer exactly its size, so that AddressSanitizer would see a read or write past it.
+      std::vector<float> y(static_cast<std::size_t>(outputs)), dy(static_cast<std::size_t>(outputs));
+      std::vector<float> dx(static_cast<std::size_t>(h * w), -7.0f);
+      std::vector<std::int32_t> argmax(static_cast<std::size_t>(outputs));
+      for (float& g : dy)
+        g = static_cast<float>(rng.uniform(-1.0, 1.0));
+      a2q::detail::max_pool_plane_forward(p, false, x.data(), y.data(), argmax.data());
+      a2q::detail::max_pool_plane_backward(p, false, y.data(), dy.data(), argmax.data(), dx.data());
+      std::vector<float> dx_ref(static_cast<std::size_t>(h * w), 0.0f);
+      bool ok = true;
+      for (std::int64_t oh = 0; oh < p.out_h; ++oh)
+        for (std::int64_t ow = 0; ow < p.out_w; ++ow) {
+          std::int64_t best = 2 * oh * w + 2 * ow;
+          for (const std::int64_t at : {best + 1, best + w, best + w + 1})
+            if (x[at] > x[best])
+              best = at;
+          const std::int64_t o = oh * p.out_w + ow;
+          const auto out = static_cast<std::size_t>(o);
+          ok = ok && y[out] == x[best] && argmax[out] == best;
+          dx_ref[static_cast<std::size_t>(best)] = dy[out];
+        }
+      ok = ok && dx == dx_ref;
+      if (!ok) {
+        std::printf("mismatch: 2x2 max pooling of a %lldx%lld plane\n", static_cast<long long>(h),
+                    static_cast<long long>(w));
+        ++failures;
+      }
+    }
+  return failures;
+}
+
 } // namespace
 
 int main() {
@@ -57,7 +106,7 @@ int main() {
     std::printf("this CPU lacks %s: skipped\n", A2Q_SIMD_TARGET);
     return 77;
   }
-  if (a2q::detail::plane_lanes != A2Q_SIMD_LANES) {
+  if (a2q::detail::plane_lanes != A2Q_SIMD_LANES || a2q::detail::pool_lanes != A2Q_SIMD_LANES) {
     std::printf("built with %lld lanes, expected %d: the compile flags did not take\n",
                 static_cast<long long>(a2q::detail::plane_lanes), A2Q_SIMD_LANES);
     return 1;
@@ -97,5 +146,8 @@ int main() {
     }
   std::printf("%s Winograd kernels (%d lanes): %d of %zu cases wrong\n", A2Q_SIMD_TARGET, A2Q_SIMD_LANES,
               failures, 2 * std::size(cases));
-  return failures == 0 ? 0 : 1;
+  const int pool_failures = check_max_pool_2x2(rng);
+  std::printf("%s 2x2 max pooling (%d lanes): %d plane sizes wrong\n", A2Q_SIMD_TARGET, A2Q_SIMD_LANES,
+              pool_failures);
+  return failures + pool_failures == 0 ? 0 : 1;
 }
