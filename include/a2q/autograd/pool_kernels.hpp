@@ -7,7 +7,7 @@
 #include "a2q/core/error.hpp"
 #include "a2q/core/shape.hpp"
 
-#if defined(__AVX512F__)
+#if defined(__AVX512F__) || defined(__AVX2__)
 #include <immintrin.h>
 #endif
 
@@ -198,6 +198,55 @@ inline constexpr std::int64_t pool_lanes = 8;
 using PoolFloats = float __attribute__((vector_size(pool_lanes * sizeof(float))));
 using PoolInts = std::int32_t __attribute__((vector_size(pool_lanes * sizeof(std::int32_t))));
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// A row's last outputs (fewer than a vector: rows of 14 and 7 outputs are the common case) go through the
+// same lanes: loaded with AVX's masked loads, which read no masked-off element, and stored in pieces of 4,
+// 2 and 1 lanes. AVX's masked stores took longer than the scalar code (Zen 3 runs them as microcode), and
+// copies through vector-sized buffers cost library calls and stall on store forwarding.
+
+/// All bits set in the lanes below `count`, none above (count may be <= 0 or >= pool_lanes).
+inline PoolInts lanes_below(std::int64_t count) {
+  const PoolInts lane{0, 1, 2, 3, 4, 5, 6, 7};
+  return lane < static_cast<std::int32_t>(std::clamp<std::int64_t>(count, 0, pool_lanes));
+}
+
+inline PoolFloats load_lanes(const float* from, const PoolInts& mask) {
+  return std::bit_cast<PoolFloats>(_mm256_maskload_ps(from, std::bit_cast<__m256i>(mask)));
+}
+
+inline PoolInts load_lanes(const std::int32_t* from, const PoolInts& mask) {
+  return std::bit_cast<PoolInts>(
+      _mm256_maskload_epi32(reinterpret_cast<const int*>(from), std::bit_cast<__m256i>(mask)));
+}
+
+/// Stores the first `count` lanes of v (none for count <= 0, all for count >= pool_lanes) and nothing past
+/// them; T is v's element type.
+template <class T, class Vector>
+inline void store_first_lanes(T* to, const Vector& v, std::int64_t count) {
+  static_assert(sizeof(Vector) == pool_lanes * sizeof(T));
+  if (count <= 0)
+    return;
+  if (count >= pool_lanes) {
+    std::memcpy(to, &v, sizeof v);
+    return;
+  }
+  auto four = __builtin_shufflevector(v, v, 0, 1, 2, 3);
+  if (count & 4) {
+    std::memcpy(to, &four, sizeof four);
+    four = __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    to += 4;
+  }
+  auto two = __builtin_shufflevector(four, four, 0, 1);
+  if (count & 2) {
+    std::memcpy(to, &two, sizeof two);
+    two = __builtin_shufflevector(four, four, 2, 3);
+    to += 2;
+  }
+  if (count & 1)
+    *to = two[0];
+}
+#endif
+
 /// pool_lanes outputs of max_pool_2x2_row from the 2 * pool_lanes floats of each row at r0 and r1 (lanes
 /// past the row's end hold zeros): the even and odd columns are split apart with shuffles, and the scalar
 /// row's selects become lane-wise selects. `index` gets the plane index of each output's first maximum;
@@ -265,6 +314,21 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t coun
                        first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
     _mm512_mask_storeu_ps(y + n, out, m);
     _mm512_mask_storeu_epi32(argmax + n, out, reinterpret_cast<__m512i>(index));
+    n = count;
+  }
+#elif defined(__AVX2__)
+  if (n < count) {
+    const std::int64_t rest = count - n; // 1..7 outputs, 2..14 floats per row
+    const PoolInts low = lanes_below(2 * rest);
+    const PoolInts high = lanes_below(2 * rest - pool_lanes);
+    // Masked-off lanes load as zeros, which are no NaN. The second vector of a row starts at most at the
+    // row's end, so that no pointer goes past it when that vector is all masked off.
+    const std::int64_t second = 2 * n + std::min(pool_lanes, 2 * rest);
+    max_pool_2x2_lanes(load_lanes(r0 + 2 * n, low), load_lanes(r0 + second, high),
+                       load_lanes(r1 + 2 * n, low), load_lanes(r1 + second, high),
+                       first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
+    store_first_lanes(y + n, m, rest);
+    store_first_lanes(argmax + n, index, rest);
     n = count;
   }
 #else
@@ -395,9 +459,10 @@ inline void interleave_lanes(const PoolFloats& a, const PoolFloats& b, PoolFloat
 
 /// pool_lanes windows' worth of the gradient of 2x2 pooling with stride 2: the output gradients g go to the
 /// window element that `argmax` names, zeros to the other three. `first` is the plane index of the first
-/// window's top-left element; d0 and d1 receive 2 * pool_lanes floats of its two rows.
+/// window's top-left element; d receives the 2 * pool_lanes floats of the windows' first row (d[0], d[1])
+/// and of their second (d[2], d[3]).
 inline void max_pool_2x2_grad_lanes(const PoolFloats& g, const PoolInts& argmax, std::int32_t first,
-                                    std::int32_t width, float* d0, float* d1) {
+                                    std::int32_t width, PoolFloats (&d)[4]) {
 #if defined(__AVX512F__)
   const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
 #else
@@ -405,13 +470,8 @@ inline void max_pool_2x2_grad_lanes(const PoolFloats& g, const PoolInts& argmax,
 #endif
   const PoolInts offset = argmax - first - lane; // 0, 1, width or width + 1
   const PoolFloats zero{};
-  PoolFloats low, high;
-  interleave_lanes(offset == 0 ? g : zero, offset == 1 ? g : zero, low, high);
-  std::memcpy(d0, &low, sizeof low);
-  std::memcpy(d0 + pool_lanes, &high, sizeof high);
-  interleave_lanes(offset == width ? g : zero, offset == width + 1 ? g : zero, low, high);
-  std::memcpy(d1, &low, sizeof low);
-  std::memcpy(d1 + pool_lanes, &high, sizeof high);
+  interleave_lanes(offset == 0 ? g : zero, offset == 1 ? g : zero, d[0], d[1]);
+  interleave_lanes(offset == width ? g : zero, offset == width + 1 ? g : zero, d[2], d[3]);
 }
 
 /// The gradient of one plane of 2x2 pooling with stride 2 and no padding, written row pair by row pair: each
@@ -433,10 +493,30 @@ inline void max_pool_2x2_plane_grad(const Pool2dPlan& p, const float* dy, const 
       PoolInts av;
       std::memcpy(&gv, g + n, sizeof gv);
       std::memcpy(&av, a + n, sizeof av);
-      max_pool_2x2_grad_lanes(gv, av, row + 2 * static_cast<std::int32_t>(n), width, d0 + 2 * n, d1 + 2 * n);
+      PoolFloats d[4];
+      max_pool_2x2_grad_lanes(gv, av, row + 2 * static_cast<std::int32_t>(n), width, d);
+      std::memcpy(d0 + 2 * n, &d[0], sizeof d[0]);
+      std::memcpy(d0 + 2 * n + pool_lanes, &d[1], sizeof d[1]);
+      std::memcpy(d1 + 2 * n, &d[2], sizeof d[2]);
+      std::memcpy(d1 + 2 * n + pool_lanes, &d[3], sizeof d[3]);
     }
-    // The last windows (rows of 14 make 14) one by one: the gradient's bits masked by each position's
-    // hit, which compiles without branches (copies into vector-sized buffers would cost library calls).
+#if defined(__AVX2__) && !defined(__AVX512F__)
+    if (n < p.out_w) {
+      const std::int64_t rest = p.out_w - n;
+      const PoolInts out = lanes_below(rest);
+      PoolFloats d[4];
+      max_pool_2x2_grad_lanes(load_lanes(g + n, out), load_lanes(a + n, out),
+                              row + 2 * static_cast<std::int32_t>(n), width, d);
+      const std::int64_t second = 2 * n + std::min(pool_lanes, 2 * rest); // as in max_pool_2x2_row
+      store_first_lanes(d0 + 2 * n, d[0], 2 * rest);
+      store_first_lanes(d0 + second, d[1], 2 * rest - pool_lanes);
+      store_first_lanes(d1 + 2 * n, d[2], 2 * rest);
+      store_first_lanes(d1 + second, d[3], 2 * rest - pool_lanes);
+      n = p.out_w;
+    }
+#endif
+    // Without AVX2, the last windows one by one: the gradient's bits masked by each position's hit, which
+    // compiles without branches (copies into vector-sized buffers would cost library calls).
     for (; n < p.out_w; ++n) {
       const std::int32_t offset = a[n] - row - 2 * static_cast<std::int32_t>(n);
       const auto bits = std::bit_cast<std::uint32_t>(g[n]);
