@@ -12,6 +12,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -406,6 +407,43 @@ TEST_CASE("Winograd blocks that end inside an image or span several give the sam
     }
   }
   a2q::set_num_threads(saved);
+}
+
+TEST_CASE("Winograd's scratch, kept between calls, carries nothing from one call to the next",
+          "[autograd][conv][winograd]") {
+  a2q::Rng rng(113);
+  // 7x9 images (4 rows of 5 tiles), 3 tile rows per block: the last block of the 12 rows of 3 images is
+  // full, that of the 8 rows of 2 images is not, so the first call's blocks write lanes that the second's
+  // last block leaves alone. Both calls have the same layout, so the second reuses the first's buffers.
+  const std::int64_t budget = 15 * 4 * a2q::detail::winograd_points * (8 + 11);
+  const Conv2dOptions opt{1, 1, 1};
+  const Tensor<float> wt = uniform(Shape{11, 8, 3, 3}, rng);
+  const Tensor<float> bt = uniform(Shape{11}, rng);
+  for (const float poison :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    INFO("first call's data all " << poison);
+    const Tensor<float> x_bad(Shape{3, 8, 7, 9}, poison);
+    const a2q::detail::Conv2dPlan bad = a2q::detail::conv2d_plan(x_bad.shape(), wt.shape(), opt);
+    const Tensor<float> dy_bad(bad.output_shape(), poison);
+    Tensor<float> y(bad.output_shape()), dx(x_bad.shape()), dw(wt.shape());
+    a2q::detail::winograd_conv2d_forward(bad, x_bad.data(), wt.data(), bt.data(), y.data(), budget);
+    a2q::detail::winograd_conv2d_backward(bad, x_bad.data(), wt.data(), dy_bad.data(), dx.data(), dw.data(),
+                                          budget);
+    CHECK(std::isnan(dw[0])); // the poison went through
+    const Tensor<float> xt = uniform(Shape{2, 8, 7, 9}, rng);
+    const a2q::detail::Conv2dPlan plan = a2q::detail::conv2d_plan(xt.shape(), wt.shape(), opt);
+    REQUIRE(a2q::detail::WinogradTiling(2, 8, 7, 9, 11, 7, 9, 1, 1, budget).block_rows ==
+            a2q::detail::WinogradTiling(3, 8, 7, 9, 11, 7, 9, 1, 1, budget).block_rows);
+    const Tensor<float> dy = uniform(plan.output_shape(), rng);
+    Tensor<float> y2(plan.output_shape()), dx2(xt.shape()), dw2(wt.shape());
+    a2q::detail::winograd_conv2d_forward(plan, xt.data(), wt.data(), bt.data(), y2.data(), budget);
+    a2q::detail::winograd_conv2d_backward(plan, xt.data(), wt.data(), dy.data(), dx2.data(), dw2.data(),
+                                          budget);
+    const auto [dx_ref, dw_ref] = reference_conv_grads(xt, wt, dy, opt);
+    require_close(y2, reference_conv(xt, wt, &bt, opt), 1e-5f);
+    require_close(dx2, dx_ref, 1e-5f);
+    require_close_to_scale(dw2, dw_ref, 1e-5f);
+  }
 }
 
 TEST_CASE("A2Q_WINOGRAD's switch chooses between the Winograd and the GEMM kernels",

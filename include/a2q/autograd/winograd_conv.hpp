@@ -161,7 +161,7 @@ inline void winograd_convolve(const WinogradTiling& t, const float* u, const flo
   const std::int64_t work = t.block_rows * t.tiles_w * winograd_points * t.in_channels * t.out_channels;
   const std::int64_t chunks = parallel_chunk_count(blocks, work);
   for_each_chunk(blocks, chunks, [&](std::int64_t, std::int64_t begin, std::int64_t end) {
-    WinogradScratch scratch(t);
+    WinogradScratch& scratch = cached_winograd_scratch(t);
     for (std::int64_t block = begin; block < end; ++block) {
       const std::int64_t first = block * t.block_rows;
       const std::int64_t count = std::min(t.block_rows, rows - first);
@@ -326,7 +326,7 @@ inline void winograd_conv2d_backward(const Conv2dPlan& p, const float* x, const 
   // In double: dw = G^T dU G adds and subtracts terms larger than itself, so dU needs more than float.
   std::vector<double> du(static_cast<std::size_t>(dw != nullptr ? chunks * du_size : 0));
   for_each_chunk(p.batch, chunks, [&](std::int64_t chunk, std::int64_t n_begin, std::int64_t n_end) {
-    WinogradScratch scratch(t);
+    WinogradScratch& scratch = cached_winograd_scratch(t);
     std::optional<WinogradPlanes> planes;
     if (dx != nullptr)
       planes.emplace(t);
