@@ -14,9 +14,9 @@ namespace a2q::detail {
 /// Images per slice: as many as keep one slice's convolution output within 256 KiB, half of a Zen 3 core's
 /// L2 (the slice's input and the pooled output share the rest): 5 images on the CNN's first layer, 10 on
 /// its second. There, on one Zen 3 core, convolution + ReLU + pooling forward and backward per batch of 128
-/// took 4.0 ms fused against 4.7 unfused on the first layer (direct loops) and 10.0-10.4 ms against 10.3-10.4
-/// on the second (Winograd, whose per-call set-up is then paid per slice); budgets of 128 KiB to 1 MiB
-/// measured the same within noise.
+/// took 4.0 ms fused against 4.7 unfused on the first layer (direct loops); on the second (Winograd) 9.8
+/// against 10.1 ms once Winograd kept its scratch between calls (before, zeroing it on each slice's call
+/// cancelled the gain). Budgets of 128 KiB to 1 MiB measured the same within noise.
 inline std::int64_t conv_pool_slice_images(const Conv2dPlan& p) {
   constexpr std::int64_t budget_floats = 256 * 1024 / sizeof(float);
   return std::clamp<std::int64_t>(budget_floats / std::max<std::int64_t>(p.out_size(), 1), 1,
