@@ -25,6 +25,7 @@
 #include "a2q/core/rng.hpp"
 #include "a2q/core/tensor.hpp"
 #include "a2q/quant/bypass.hpp"
+#include "a2q/quant/fake_quant_options.hpp"
 #include "a2q/quant/int_format.hpp"
 #include "a2q/quant/rounding.hpp"
 
@@ -36,26 +37,6 @@
 #include <vector>
 
 namespace a2q::quant {
-
-/// Settings of a fake quantizer.
-struct FakeQuantOptions {
-  IntFormat format; ///< the integer grid; must be set (the default IntFormat is invalid)
-  RoundingMode rounding = RoundingMode::nearest_even;
-  /// -1: one scale for the whole tensor (scale has 1 element). Otherwise the axis along which each
-  /// index has its own scale (scale has dim(channel_axis) elements, in any shape, e.g. [C]).
-  /// Other negative values are rejected: -1 never means "the last axis" here.
-  int channel_axis = -1;
-  /// Multiplies the scale gradient (LSQ's g). 0 = automatic: 1 / sqrt(numel_per_scale · qmax).
-  double scale_grad_factor = 0.0;
-  /// Source of randomness for RoundingMode::stochastic (required then, unused otherwise). Each call
-  /// draws exactly one 64-bit word from it; element i's random number is a hash of (word, i).
-  Rng* rng = nullptr;
-};
-
-/// LSQ's gradient scale g = 1 / sqrt(numel_per_scale · qmax) (Esser et al. 2020, section 2.2), which
-/// keeps the scale's update comparable in size to the updates of the values it quantizes.
-/// numel_per_scale below 1 is treated as 1.
-A2Q_DECL double lsq_grad_factor(std::int64_t numel_per_scale, const IntFormat& format);
 
 /// Fake-quantizes x with learned scale(s): y = s · clip(round(x / s), qmin, qmax), with the
 /// straight-through gradient for x and the LSQ gradient for the scale (see the file comment).
