@@ -5,5 +5,6 @@
 #include "a2q/quant/a2q_weight.ipp"
 #include "a2q/quant/fake_quantize.ipp"
 #include "a2q/quant/method.ipp"
+#include "a2q/quant/relu_quantize_pool.ipp"
 #include "a2q/quant/rounding.ipp"
 #include "a2q/quant/scale_init.ipp"

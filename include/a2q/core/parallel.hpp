@@ -33,6 +33,16 @@ inline int num_threads() {
 #endif
 }
 
+/// The calling thread's index in its parallel region, 0 <= index < num_threads() of the code that opened
+/// the region (0 outside of one).
+inline int current_thread() {
+#ifdef _OPENMP
+  return omp_get_thread_num();
+#else
+  return 0;
+#endif
+}
+
 /// Sets the thread count for a2q's loops and Eigen's GEMM (1 = single-threaded).
 A2Q_DECL void set_num_threads(int n);
 

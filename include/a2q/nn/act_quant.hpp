@@ -75,6 +75,11 @@ public:
   /// The current scale: the fixed one, or exp2(log2_scale) (1 before the first calibration batch).
   float scale() const { return fixed() ? *options_.fixed_scale : std::exp2(log2_scale.value()[0]); }
 
+  /// The scale forward multiplies by once calibration is over: the fixed constant, or exp2(log2_scale) with
+  /// its gradient. Empty while forward would still calibrate or use an estimate: the passes that fuse this
+  /// quantizer with its neighbours (nn::Sequential) then leave it to forward().
+  A2Q_DECL std::optional<Var> settled_scale() const;
+
   /// The fake-quantizer settings forward uses (per tensor, automatic LSQ gradient factor).
   A2Q_DECL quant::FakeQuantOptions fake_quant_options() const;
 

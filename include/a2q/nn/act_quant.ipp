@@ -60,6 +60,14 @@ Var ActQuant::forward(const Var& x) {
   return quant::fake_quantize(x, a2q::exp2(log2_scale), fq);
 }
 
+std::optional<Var> ActQuant::settled_scale() const {
+  if (fixed())
+    return fixed_scale_;
+  if (calibrated())
+    return a2q::exp2(log2_scale);
+  return std::nullopt;
+}
+
 quant::FakeQuantOptions ActQuant::fake_quant_options() const {
   quant::FakeQuantOptions fq;
   fq.format = options_.format;

@@ -50,8 +50,7 @@ public:
   QuantWeight weight_quant;
   Var bias; ///< undefined without bias
 
-protected:
-  /// The weight and bias to compute with this step.
+  /// The weight and bias to compute with this step (quantized, with their gradients to the parameters).
   A2Q_DECL std::pair<Var, Var> effective_parameters() const;
 
 private:

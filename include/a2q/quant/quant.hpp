@@ -9,5 +9,6 @@
 #include "a2q/quant/int_format.hpp"
 #include "a2q/quant/bypass.hpp"
 #include "a2q/quant/fake_quantize.hpp"
+#include "a2q/quant/relu_quantize_pool.hpp"
 #include "a2q/quant/scale_init.hpp"
 // clang-format on
