@@ -343,6 +343,46 @@ TEST_CASE("A2Q weight gradients are the straight-through gradients", "[qat][a2q]
   }
 }
 
+TEST_CASE("A2Q weights are z = g'·v'/||v'||_1 rounded toward zero and clipped, with their clipped elements "
+          "flagged",
+          "[qat][a2q]") {
+  // Checked against the formula element by element (the gradient test above takes the flags from the
+  // forward pass itself, so it cannot see a wrong one). 4-bit weights under wide budgets clip often.
+  a2q::Rng rng(5);
+  std::int64_t clipped = 0, checked = 0;
+  for (QuantMethod method : {QuantMethod::a2q, QuantMethod::a2q_plus})
+    for (const std::int64_t tile : {std::int64_t{0}, std::int64_t{4}}) {
+      const a2q::quant::A2QWeightSpec spec{.method = method,
+                                           .weight_bits = 4,
+                                           .input_bits = 4,
+                                           .input_signed = false,
+                                           .accumulator_bits = 14,
+                                           .tile = tile,
+                                           .inner_bits = tile > 0 ? 11 : 0};
+      const Tensor<float> v = Tensor<float>::normal(Shape{6, 9}, 0.0, 1.0, rng);
+      const std::vector<float> g{1.0f, 30.0f, 100.0f, 300.0f, 1000.0f, 3000.0f};
+      const std::vector<float> s(6, 1.0f);
+      const auto f = a2q::detail::a2q_forward(v, g, s, spec, {});
+      const double qmax = static_cast<double>(spec.weight_max());
+      for (std::size_t c = 0; c < 6; ++c)
+        for (std::size_t i = 0; i < 9; ++i) {
+          const std::size_t k = c * 9 + i;
+          const double tf = f.tile_factor.empty() ? 1.0 : f.tile_factor[k];
+          const double z = f.g_prime[c] / f.norm[c] * tf * f.centred[k];
+          const double t = std::trunc(z);
+          INFO("method " << static_cast<int>(method) << ", tile " << tile << ", channel " << c << ", z "
+                         << z);
+          REQUIRE(static_cast<bool>(f.saturated[k]) == (std::abs(t) > qmax));
+          if (f.repairs == 0)
+            REQUIRE(f.q[k] == static_cast<std::int32_t>(std::clamp(t, -qmax, qmax)));
+          clipped += f.saturated[k] ? 1 : 0;
+          ++checked;
+        }
+    }
+  CHECK(clipped > 0);
+  CHECK(clipped < checked);
+}
+
 TEST_CASE("Euclidean projection onto the L1 ball equals a brute-force search", "[qat][init]") {
   a2q::Rng rng(5);
   for (int trial = 0; trial < 30; ++trial) {

@@ -148,13 +148,15 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
         std::fill(tf + begin, tf + end, t);
       }
     }
-    // One loop without branches per case, so that it vectorises (a per-element test of tf did not).
-    with_rounding(spec.rounding, [&](auto round) {
+    // Rounding toward zero is the conversion to int32 when |z| <= g' stays below 2^31: that loop vectorises,
+    // where std::trunc on doubles does not (GCC keeps it scalar unless traps are off). The same q and flags.
+    if (spec.rounding == quant::RoundingMode::toward_zero && f.g_prime[c] < 0x1p30) {
+      const auto limit = static_cast<std::int32_t>(qmax);
       const auto quantize = [&](std::size_t i, double z) {
-        const double r = round(z);
-        const double clipped = std::min(std::max(r, -qmax), qmax); // r is finite: the norm and factor are
-        saturated[i] = static_cast<unsigned char>(clipped != r);
-        q[i] = static_cast<std::int32_t>(clipped);
+        const auto t = static_cast<std::int32_t>(z);
+        const std::int32_t clipped = std::min(std::max(t, -limit), limit);
+        saturated[i] = static_cast<unsigned char>(clipped != t);
+        q[i] = clipped;
       };
       if (tf != nullptr)
         for (std::size_t i = 0; i < K; ++i)
@@ -162,7 +164,23 @@ A2QForward a2q_forward(const Tensor<float>& v, std::span<const float> norm_g, st
       else
         for (std::size_t i = 0; i < K; ++i)
           quantize(i, factor * centred[i]);
-    });
+    } else {
+      // One loop without branches per case, so that it vectorises (a per-element test of tf did not).
+      with_rounding(spec.rounding, [&](auto round) {
+        const auto quantize = [&](std::size_t i, double z) {
+          const double r = round(z);
+          const double clipped = std::min(std::max(r, -qmax), qmax); // r is finite: the norm and factor are
+          saturated[i] = static_cast<unsigned char>(clipped != r);
+          q[i] = static_cast<std::int32_t>(clipped);
+        };
+        if (tf != nullptr)
+          for (std::size_t i = 0; i < K; ++i)
+            quantize(i, factor * tf[i] * centred[i]);
+        else
+          for (std::size_t i = 0; i < K; ++i)
+            quantize(i, factor * centred[i]);
+      });
+    }
     if (spec.rounding == quant::RoundingMode::toward_zero) {
       f.repairs += repair_channel({q, K}, x, reserve, spec.accumulator_bits);
       if (spec.tile > 0)
