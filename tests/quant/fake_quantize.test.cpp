@@ -484,3 +484,49 @@ TEST_CASE("empty tensors quantize to empty tensors", "[quant][fake_quantize]") {
   y.backward(Tensor<float>(Shape{0, 3}));
   CHECK(s.grad() == Tensor<float>(Shape{3}, 0.0f));
 }
+
+TEST_CASE("relu_fake_quantize equals fake_quantize of relu bit for bit, gradients included",
+          "[quant][fake]") {
+  a2q::Rng rng(71);
+  // Large enough for the parallel blocks; per tensor and per channel; every mode, stochastic with the
+  // same random state on both sides.
+  const Shape shape{4, 8, 60, 61};
+  const Tensor<float> xt = Tensor<float>::uniform(shape, -2.0f, 2.0f, rng);
+  const Tensor<float> r = Tensor<float>::uniform(shape, -1.0f, 1.0f, rng);
+  std::vector<RoundingMode> modes = deterministic_modes;
+  modes.push_back(RoundingMode::stochastic);
+  for (const int axis : {-1, 1})
+    for (const RoundingMode mode : modes) {
+      INFO("axis " << axis << ", rounding " << static_cast<int>(mode));
+      const Tensor<float> st =
+          axis == -1 ? Tensor<float>(Shape{1}, 0.02f) : Tensor<float>::uniform(Shape{8}, 0.005f, 0.03f, rng);
+      const auto run = [&](bool fused) {
+        a2q::Rng draw(5);
+        FakeQuantOptions opt{.format = IntFormat::unsigned_bits(6), .rounding = mode, .channel_axis = axis};
+        opt.rng = &draw;
+        const Var x(xt, true), s(st, true);
+        const Var y = fused ? a2q::quant::relu_fake_quantize(x, s, opt)
+                            : a2q::quant::fake_quantize(a2q::relu(x), s, opt);
+        a2q::sum(a2q::mul(y, Var(r))).backward();
+        return std::vector<Tensor<float>>{y.value(), x.grad(), s.grad()};
+      };
+      const auto composed = run(false);
+      const auto fused = run(true);
+      REQUIRE(fused[0] == composed[0]);
+      REQUIRE(fused[1] == composed[1]);
+      REQUIRE(fused[2] == composed[2]);
+      // Both masks were exercised: negative inputs and clipped ones got no gradient, the others did.
+      std::int64_t passed = 0;
+      for (float d : fused[1])
+        passed += d != 0.0f ? 1 : 0;
+      CHECK(passed > 0);
+      CHECK(passed < xt.numel() / 2);
+    }
+  // The bypass clips relu(x) like fake_quantize does.
+  const FakeQuantOptions opt{.format = IntFormat::unsigned_bits(3)};
+  const Var s(Tensor<float>(Shape{1}, 0.1f));
+  a2q::NoGradGuard no_grad;
+  a2q::quant::QuantizationBypass bypass;
+  CHECK(a2q::quant::relu_fake_quantize(Var(xt), s, opt).value() ==
+        a2q::quant::fake_quantize(a2q::relu(Var(xt)), s, opt).value());
+}

@@ -334,6 +334,28 @@ TEST_CASE("relu_quantize_max_pool2d rejects bad scales, options and windows", "[
   CHECK_NOTHROW(conv2d_relu_quantize_max_pool2d(x, w, Var(), {1, 1, 1}, s, opt, 2, 2));
 }
 
+namespace {
+
+/// The names of the operations in y's graph.
+std::vector<std::string> ops(const Var& y) {
+  std::vector<std::string> names;
+  std::vector<const a2q::detail::Node*> todo{y.node().get()};
+  while (!todo.empty()) {
+    const a2q::detail::Node* node = todo.back();
+    todo.pop_back();
+    names.emplace_back(node->op);
+    for (const auto& in : node->inputs)
+      todo.push_back(in.get());
+  }
+  return names;
+}
+
+bool has(const std::vector<std::string>& names, const std::string& op) {
+  return std::find(names.begin(), names.end(), op) != names.end();
+}
+
+} // namespace
+
 TEST_CASE("Sequential fuses a quantized convolution, a ReLU, a calibrated ActQuant and max pooling",
           "[quant][pool][nn]") {
   a2q::Rng rng(433);
@@ -341,21 +363,6 @@ TEST_CASE("Sequential fuses a quantized convolution, a ReLU, a calibrated ActQua
   policy.method = a2q::quant::QuantMethod::a2q_plus;
   auto model = a2q::models::quant_mnist_cnn(policy, rng);
   const Var x(Tensor<float>::uniform(Shape{6, 1, 28, 28}, 0.0f, 1.0f, rng));
-  const auto ops = [](const Var& y) { // the operations of the graph, by name
-    std::vector<std::string> names;
-    std::vector<const a2q::detail::Node*> todo{y.node().get()};
-    while (!todo.empty()) {
-      const a2q::detail::Node* node = todo.back();
-      todo.pop_back();
-      names.emplace_back(node->op);
-      for (const auto& in : node->inputs)
-        todo.push_back(in.get());
-    }
-    return names;
-  };
-  const auto has = [](const std::vector<std::string>& names, const std::string& op) {
-    return std::find(names.begin(), names.end(), op) != names.end();
-  };
   // While the activation quantizers calibrate, the layers run one by one.
   model->train();
   const Var calibrating = model->forward(x);
@@ -387,4 +394,36 @@ TEST_CASE("Sequential fuses a quantized convolution, a ReLU, a calibrated ActQua
     scales += params[i].value().numel() == 1 && params[i].grad()[0] != 0.0f ? 1 : 0;
   }
   CHECK(scales > 0); // the activation scales got gradients
+}
+
+TEST_CASE("Sequential fuses a ReLU and a calibrated ActQuant", "[quant][nn]") {
+  a2q::Rng rng(439);
+  a2q::models::QuantPolicy policy;
+  policy.method = a2q::quant::QuantMethod::a2q_plus;
+  auto model = a2q::models::quant_mnist_mlp(policy, rng);
+  const Var x(Tensor<float>::uniform(Shape{16, 1, 28, 28}, 0.0f, 1.0f, rng));
+  model->train();
+  CHECK_FALSE(has(ops(model->forward(x)), "relu_fake_quantize")); // calibrating: one by one
+  for (int i = 0; i < 8; ++i)
+    model->forward(x);
+  const Var y = model->forward(x);
+  CHECK(has(ops(y), "relu_fake_quantize"));
+  CHECK_FALSE(has(ops(y), "relu"));
+  Var h = x;
+  for (std::size_t i = 0; i < model->size(); ++i)
+    h = (*model)[i](h);
+  CHECK(has(ops(h), "relu"));
+  require_equal(y.value(), h.value());
+  std::vector<Var> params = model->parameters();
+  y.backward(Tensor<float>(y.shape(), 1.0f));
+  std::vector<Tensor<float>> fused_grads;
+  for (Var& p : params) {
+    fused_grads.push_back(p.grad());
+    p.zero_grad();
+  }
+  h.backward(Tensor<float>(h.shape(), 1.0f));
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    INFO("parameter " << i);
+    require_equal(fused_grads[i], params[i].grad()); // bit for bit
+  }
 }

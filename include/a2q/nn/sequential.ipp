@@ -12,6 +12,7 @@
 #include "a2q/nn/module.hpp"
 #include "a2q/nn/pooling.hpp"
 #include "a2q/nn/quant_conv2d.hpp"
+#include "a2q/quant/fake_quantize.hpp"
 #include "a2q/quant/relu_quantize_pool.hpp"
 
 #include <memory>
@@ -38,7 +39,8 @@ Var Sequential::forward(const Var& x) {
     };
     // A convolution, a ReLU and max pooling run as one operation (conv2d_relu_max_pool2d), a ReLU and max
     // pooling as one pass (relu_max_pool2d), and the same with an activation quantizer before the pooling
-    // once its scale is calibrated (relu_quantize_pool.hpp): the same values and gradients.
+    // once its scale is calibrated (relu_quantize_pool.hpp), as does a ReLU and such a quantizer
+    // (relu_fake_quantize): the same values and gradients.
     if (is_quant_conv(i) && is(i + 1, typeid(ReLU)) && is(i + 2, typeid(ActQuant)) &&
         is(i + 3, typeid(MaxPool2d))) {
       const auto& act = static_cast<const ActQuant&>(*layers_[i + 2]);
@@ -59,6 +61,14 @@ Var Sequential::forward(const Var& x) {
         h = quant::relu_quantize_max_pool2d(h, *scale, act.fake_quant_options(), pool.kernel(), pool.stride(),
                                             pool.padding());
         i += 2;
+        continue;
+      }
+    }
+    if (is(i, typeid(ReLU)) && is(i + 1, typeid(ActQuant))) {
+      const auto& act = static_cast<const ActQuant&>(*layers_[i + 1]);
+      if (const std::optional<Var> scale = act.settled_scale()) {
+        h = quant::relu_fake_quantize(h, *scale, act.fake_quant_options());
+        ++i;
         continue;
       }
     }

@@ -48,6 +48,11 @@ namespace a2q::quant {
 ///         numeric_error for a NaN or infinite scale; shape_error for a bad axis or scale size
 A2Q_DECL Var fake_quantize(const Var& x, const Var& scale, const FakeQuantOptions& opt);
 
+/// fake_quantize(relu(x), scale, opt) in one pass, equal in value and in gradients bit for bit: the input
+/// gradient is also masked where x <= 0. nn::Sequential uses it for a ReLU followed by a calibrated ActQuant.
+/// @throws as fake_quantize
+A2Q_DECL Var relu_fake_quantize(const Var& x, const Var& scale, const FakeQuantOptions& opt);
+
 /// The integers q = clip(round(x / s), qmin, qmax) that fake_quantize(x, scale, opt) multiplies by s,
 /// computed by the same code (bit-identical). For stochastic rounding, pass an Rng in the same state as
 /// the fake_quantize call to get its q (one word is drawn, as there).

@@ -4,6 +4,7 @@
 
 #include "a2q/quant/fake_quantize.hpp"
 
+#include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/parallel.hpp"
@@ -18,6 +19,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -36,14 +38,23 @@ void fake_quant_for_each_block(const FakeQuantPlan& plan, const Body& body) {
   }
 }
 
-/// One run of n elements sharing scale s: out = s · q (Dequantize) or q. `first` is the flat index of
-/// x[0], which keys the stochastic random numbers.
-template <quant::RoundingMode M, bool Dequantize>
+/// x, or relu(x) (as relu() computes it: NaN becomes 0) when Relu is set.
+template <bool Relu>
+inline float fake_quant_input(float x) {
+  if constexpr (Relu)
+    return x > 0.0f ? x : 0.0f;
+  else
+    return x;
+}
+
+/// One run of n elements sharing scale s: out = s · q (Dequantize) or q, of x or (Relu) of relu(x).
+/// `first` is the flat index of x[0], which keys the stochastic random numbers.
+template <quant::RoundingMode M, bool Dequantize, bool Relu>
 [[gnu::noinline]] void fake_quant_run(const float* __restrict x, float* __restrict out, std::int64_t n,
                                       float s, float qmin, float qmax, std::uint64_t stream,
                                       std::int64_t first) {
   auto element = [=](std::int64_t i) {
-    const float u = x[i] / s;
+    const float u = fake_quant_input<Relu>(x[i]) / s;
     float r;
     if constexpr (M == quant::RoundingMode::stochastic)
       r = round_stochastic(u, stochastic_uniform(stream, first + i));
@@ -79,35 +90,37 @@ inline Var fake_quant_bypassed(const FakeQuantPlan& plan, const Tensor<float>& x
   return Var(std::move(out));
 }
 
-/// The forward pass over all blocks: out = s · q (dequantize) or q.
+/// The forward pass over all blocks: out = s · q (dequantize) or q, of x or (relu) of relu(x).
 inline void fake_quant_forward(const FakeQuantPlan& plan, const float* x, const float* scale, float* out,
-                               std::uint64_t stream, bool dequantize) {
+                               std::uint64_t stream, bool dequantize, bool relu = false) {
   dispatch_rounding(plan.rounding, [&](auto mode) {
     constexpr quant::RoundingMode M = decltype(mode)::value;
     fake_quant_for_each_block(plan, [&](std::int64_t b) {
       const std::int64_t first = plan.begin(b);
+      const std::int64_t n = plan.length(b);
       const float s = scale[plan.channel(b)];
-      if (dequantize)
-        fake_quant_run<M, true>(x + first, out + first, plan.length(b), s, plan.qmin, plan.qmax, stream,
-                                first);
+      if (relu)
+        fake_quant_run<M, true, true>(x + first, out + first, n, s, plan.qmin, plan.qmax, stream, first);
+      else if (dequantize)
+        fake_quant_run<M, true, false>(x + first, out + first, n, s, plan.qmin, plan.qmax, stream, first);
       else
-        fake_quant_run<M, false>(x + first, out + first, plan.length(b), s, plan.qmin, plan.qmax, stream,
-                                 first);
+        fake_quant_run<M, false, false>(x + first, out + first, n, s, plan.qmin, plan.qmax, stream, first);
     });
   });
 }
 
-/// Backward over one run: dx = g inside the range, 0 outside (NeedDx); returns Σ g · dy/ds (NeedDs).
-/// The sum uses quant_vector_step float lanes (vectorisable without reassociation flags), added up in double.
-template <quant::RoundingMode M, bool NeedDx, bool NeedDs>
+/// Backward over one run: dx = g inside the range (and, with Relu, where x > 0), 0 elsewhere (NeedDx);
+/// returns Σ g · dy/ds (NeedDs). The sum uses quant_vector_step float lanes (vectorisable without
+/// reassociation flags), added up in double.
+template <quant::RoundingMode M, bool NeedDx, bool NeedDs, bool Relu>
 [[gnu::noinline]] double fake_quant_backward_run(const float* __restrict x, const float* __restrict y,
                                                  const float* __restrict g, float* __restrict dx,
                                                  std::int64_t n, float s, float qmin, float qmax) {
   auto element = [=](std::int64_t i) -> float {
-    const float u = x[i] / s;
+    const float u = fake_quant_input<Relu>(x[i]) / s;
     const bool inside = (u >= qmin) & (u <= qmax);
     if constexpr (NeedDx)
-      dx[i] = select_float(inside, g[i], 0.0f);
+      dx[i] = select_float(Relu ? inside & (x[i] > 0.0f) : inside, g[i], 0.0f);
     if constexpr (NeedDs) {
       float q;
       if constexpr (M == quant::RoundingMode::stochastic)
@@ -134,63 +147,78 @@ template <quant::RoundingMode M, bool NeedDx, bool NeedDs>
   return total;
 }
 
+/// fake_quantize, of relu(x) when `relu` is set (relu_fake_quantize); `op` names the operation.
+inline Var fake_quantize_pass(const Var& x, const Var& scale, const quant::FakeQuantOptions& opt, bool relu,
+                              const char* op) {
+  const FakeQuantPlan plan = plan_fake_quant(x.shape(), scale.value(), opt, op);
+  if (quant::quantization_bypassed())
+    return fake_quant_bypassed(plan, relu ? a2q::relu(x).value() : x.value(), scale.value());
+  const std::uint64_t stream = opt.rounding == quant::RoundingMode::stochastic ? (*opt.rng)() : 0;
+  Tensor<float> out = Tensor<float>::uninitialized(x.shape());
+  fake_quant_forward(plan, x.value().data(), scale.value().data(), out.data(), stream, true, relu);
+
+  return make_result(std::move(out), {x, scale}, op, [plan, relu](Node& self) {
+    const Node& xn = input(self, 0);
+    const Node& sn = input(self, 1);
+    const bool need_dx = xn.requires_grad;
+    const bool need_ds = sn.requires_grad;
+    const float* xv = xn.value.data();
+    const float* sv = sn.value.data();
+    const float* yv = self.value.data();
+    const float* gv = self.grad.data();
+    Tensor<float> dx = need_dx ? Tensor<float>::uninitialized(xn.value.shape()) : Tensor<float>();
+    float* dxv = dx.data();
+    std::vector<double> partial(need_ds ? static_cast<std::size_t>(plan.blocks) : 0);
+
+    const auto run = [&](auto mode, auto with_relu) {
+      constexpr quant::RoundingMode M = decltype(mode)::value;
+      constexpr bool R = decltype(with_relu)::value;
+      fake_quant_for_each_block(plan, [&](std::int64_t b) {
+        const std::int64_t first = plan.begin(b);
+        const std::int64_t n = plan.length(b);
+        const float s = sv[plan.channel(b)];
+        if (need_dx && need_ds)
+          partial[static_cast<std::size_t>(b)] = fake_quant_backward_run<M, true, true, R>(
+              xv + first, yv + first, gv + first, dxv + first, n, s, plan.qmin, plan.qmax);
+        else if (need_dx)
+          fake_quant_backward_run<M, true, false, R>(xv + first, yv + first, gv + first, dxv + first, n, s,
+                                                     plan.qmin, plan.qmax);
+        else if (need_ds)
+          partial[static_cast<std::size_t>(b)] = fake_quant_backward_run<M, false, true, R>(
+              xv + first, yv + first, gv + first, nullptr, n, s, plan.qmin, plan.qmax);
+      });
+    };
+    dispatch_rounding(plan.rounding, [&](auto mode) {
+      if (relu)
+        run(mode, std::true_type{});
+      else
+        run(mode, std::false_type{});
+    });
+
+    if (need_dx)
+      accumulate_grad(self, 0, std::move(dx));
+    if (need_ds) {
+      std::vector<double> sums(static_cast<std::size_t>(plan.channels), 0.0);
+      for (std::int64_t b = 0; b < plan.blocks; ++b) // block order: deterministic
+        sums[static_cast<std::size_t>(plan.channel(b))] += partial[static_cast<std::size_t>(b)];
+      Tensor<float> ds = Tensor<float>::uninitialized(sn.value.shape());
+      for (std::int64_t c = 0; c < plan.channels; ++c)
+        ds[c] = static_cast<float>(sums[static_cast<std::size_t>(c)] * plan.grad_factor);
+      accumulate_grad(self, 1, std::move(ds));
+    }
+  });
+}
+
 } // namespace a2q::detail
 
 namespace a2q::quant {
 
 Var fake_quantize(const Var& x, const Var& scale, const FakeQuantOptions& opt) {
-  const a2q::detail::FakeQuantPlan plan =
-      a2q::detail::plan_fake_quant(x.shape(), scale.value(), opt, "fake_quantize");
-  if (quantization_bypassed())
-    return a2q::detail::fake_quant_bypassed(plan, x.value(), scale.value());
-  const std::uint64_t stream = opt.rounding == RoundingMode::stochastic ? (*opt.rng)() : 0;
-  Tensor<float> out = Tensor<float>::uninitialized(x.shape());
-  a2q::detail::fake_quant_forward(plan, x.value().data(), scale.value().data(), out.data(), stream, true);
+  return a2q::detail::fake_quantize_pass(x, scale, opt, false, "fake_quantize");
+}
 
-  return a2q::detail::make_result(
-      std::move(out), {x, scale}, "fake_quantize", [plan](a2q::detail::Node& self) {
-        const a2q::detail::Node& xn = a2q::detail::input(self, 0);
-        const a2q::detail::Node& sn = a2q::detail::input(self, 1);
-        const bool need_dx = xn.requires_grad;
-        const bool need_ds = sn.requires_grad;
-        const float* xv = xn.value.data();
-        const float* sv = sn.value.data();
-        const float* yv = self.value.data();
-        const float* gv = self.grad.data();
-        Tensor<float> dx = need_dx ? Tensor<float>::uninitialized(xn.value.shape()) : Tensor<float>();
-        float* dxv = dx.data();
-        std::vector<double> partial(need_ds ? static_cast<std::size_t>(plan.blocks) : 0);
-
-        a2q::detail::dispatch_rounding(plan.rounding, [&](auto mode) {
-          constexpr RoundingMode M = decltype(mode)::value;
-          a2q::detail::fake_quant_for_each_block(plan, [&](std::int64_t b) {
-            const std::int64_t first = plan.begin(b);
-            const std::int64_t n = plan.length(b);
-            const float s = sv[plan.channel(b)];
-            if (need_dx && need_ds)
-              partial[static_cast<std::size_t>(b)] = a2q::detail::fake_quant_backward_run<M, true, true>(
-                  xv + first, yv + first, gv + first, dxv + first, n, s, plan.qmin, plan.qmax);
-            else if (need_dx)
-              a2q::detail::fake_quant_backward_run<M, true, false>(xv + first, yv + first, gv + first,
-                                                                   dxv + first, n, s, plan.qmin, plan.qmax);
-            else if (need_ds)
-              partial[static_cast<std::size_t>(b)] = a2q::detail::fake_quant_backward_run<M, false, true>(
-                  xv + first, yv + first, gv + first, nullptr, n, s, plan.qmin, plan.qmax);
-          });
-        });
-
-        if (need_dx)
-          a2q::detail::accumulate_grad(self, 0, std::move(dx));
-        if (need_ds) {
-          std::vector<double> sums(static_cast<std::size_t>(plan.channels), 0.0);
-          for (std::int64_t b = 0; b < plan.blocks; ++b) // block order: deterministic
-            sums[static_cast<std::size_t>(plan.channel(b))] += partial[static_cast<std::size_t>(b)];
-          Tensor<float> ds = Tensor<float>::uninitialized(sn.value.shape());
-          for (std::int64_t c = 0; c < plan.channels; ++c)
-            ds[c] = static_cast<float>(sums[static_cast<std::size_t>(c)] * plan.grad_factor);
-          a2q::detail::accumulate_grad(self, 1, std::move(ds));
-        }
-      });
+Var relu_fake_quantize(const Var& x, const Var& scale, const FakeQuantOptions& opt) {
+  return a2q::detail::fake_quantize_pass(x, scale, opt, true, "relu_fake_quantize");
 }
 
 Tensor<std::int32_t> quantize_to_int(const Tensor<float>& x, const Tensor<float>& scale,
