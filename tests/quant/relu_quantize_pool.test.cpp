@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <limits>
 #include <string>
+#include <utility>
 #include <vector>
 
 using a2q::Conv2dOptions;
@@ -354,6 +355,20 @@ bool has(const std::vector<std::string>& names, const std::string& op) {
   return std::find(names.begin(), names.end(), op) != names.end();
 }
 
+/// Every parameter's gradient of the sum of y, then of the sum of h (both built from the same model).
+std::pair<std::vector<Tensor<float>>, std::vector<Tensor<float>>> gradients(std::vector<Var> params,
+                                                                            const Var& y, const Var& h) {
+  std::vector<Tensor<float>> of_y, of_h;
+  for (const Var* out : {&y, &h}) {
+    out->backward(Tensor<float>(out->shape(), 1.0f));
+    for (Var& p : params) {
+      (out == &y ? of_y : of_h).push_back(p.grad());
+      p.zero_grad();
+    }
+  }
+  return {of_y, of_h};
+}
+
 } // namespace
 
 TEST_CASE("Sequential fuses a quantized convolution, a ReLU, a calibrated ActQuant and max pooling",
@@ -379,19 +394,12 @@ TEST_CASE("Sequential fuses a quantized convolution, a ReLU, a calibrated ActQua
     h = (*model)[i](h);
   CHECK_FALSE(has(ops(h), "conv2d_relu_quantize_max_pool2d"));
   require_equal(y.value(), h.value());
-  std::vector<Var> params = model->parameters();
-  y.backward(Tensor<float>(y.shape(), 1.0f));
-  std::vector<Tensor<float>> fused_grads;
-  for (Var& p : params) {
-    fused_grads.push_back(p.grad());
-    p.zero_grad();
-  }
-  h.backward(Tensor<float>(h.shape(), 1.0f));
+  const auto [fused, composed] = gradients(model->parameters(), y, h);
   std::int64_t scales = 0;
-  for (std::size_t i = 0; i < params.size(); ++i) {
+  for (std::size_t i = 0; i < fused.size(); ++i) {
     INFO("parameter " << i);
-    require_close(fused_grads[i], params[i].grad(), 1e-4f);
-    scales += params[i].value().numel() == 1 && params[i].grad()[0] != 0.0f ? 1 : 0;
+    require_close(fused[i], composed[i], 1e-4f);
+    scales += composed[i].numel() == 1 && composed[i][0] != 0.0f ? 1 : 0;
   }
   CHECK(scales > 0); // the activation scales got gradients
 }
@@ -414,16 +422,9 @@ TEST_CASE("Sequential fuses a ReLU and a calibrated ActQuant", "[quant][nn]") {
     h = (*model)[i](h);
   CHECK(has(ops(h), "relu"));
   require_equal(y.value(), h.value());
-  std::vector<Var> params = model->parameters();
-  y.backward(Tensor<float>(y.shape(), 1.0f));
-  std::vector<Tensor<float>> fused_grads;
-  for (Var& p : params) {
-    fused_grads.push_back(p.grad());
-    p.zero_grad();
-  }
-  h.backward(Tensor<float>(h.shape(), 1.0f));
-  for (std::size_t i = 0; i < params.size(); ++i) {
+  const auto [fused, composed] = gradients(model->parameters(), y, h);
+  for (std::size_t i = 0; i < fused.size(); ++i) {
     INFO("parameter " << i);
-    require_equal(fused_grads[i], params[i].grad()); // bit for bit
+    require_equal(fused[i], composed[i]); // bit for bit
   }
 }
