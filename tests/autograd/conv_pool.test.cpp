@@ -7,47 +7,24 @@
 #include "a2q/core/parallel.hpp"
 
 #include "close.hpp"
+#include "conv_pool_cases.hpp"
 
 #include <catch2/catch.hpp>
 
 #include <string>
 #include <vector>
 
-using a2q::Conv2dOptions;
 using a2q::Shape;
 using a2q::Tensor;
 using a2q::Var;
 
 using a2q_test::BackendRestorer;
+using a2q_test::conv_pool_cases;
+using a2q_test::ConvPoolCase;
 using a2q_test::require_close;
 using a2q_test::require_close_to_scale;
 
 namespace {
-
-/// A convolution [n, c_in, h, w] * [c_out, c_in / groups, k, k] followed by ReLU and max pooling.
-struct ConvPoolCase {
-  const char* name;
-  std::int64_t n, c_in, h, w, c_out, k;
-  Conv2dOptions conv;
-  int pool_kernel, pool_stride, pool_padding;
-  bool bias;
-};
-
-// Each case needs several slices of images (conv_pool_slice_images), so that a slice's offsets are tested
-// beyond the first one, and together they take every convolution kernel and both pooling kernels.
-const std::vector<ConvPoolCase>& cases() {
-  static const std::vector<ConvPoolCase> all = {
-      // Direct loops (one input channel): 5 images a slice, so slices of 5, 5 and 2.
-      {"direct, the CNN's first layer", 12, 1, 28, 28, 16, 3, {1, 1, 1}, 2, 2, 0, true},
-      // Winograd (3x3, stride 1, 16 -> 32): 10 images a slice.
-      {"Winograd, the CNN's second layer", 13, 16, 14, 14, 32, 3, {1, 1, 1}, 2, 2, 0, false},
-      // GEMM (5x5) with a 64-channel 32x32 output: one image a slice; overlapping padded pooling windows.
-      {"GEMM, overlapping pooling", 3, 3, 32, 32, 64, 5, {1, 2, 1}, 3, 2, 1, true},
-      // Grouped and strided, odd sizes: pooling drops the last row and column.
-      {"grouped, strided, ragged pooling", 5, 4, 61, 47, 64, 3, {2, 1, 2}, 2, 2, 0, true},
-  };
-  return all;
-}
 
 Tensor<float> uniform(const Shape& shape, a2q::Rng& rng) {
   return Tensor<float>::uniform(shape, -1.0f, 1.0f, rng);
@@ -84,7 +61,7 @@ TEST_CASE("conv2d_relu_max_pool2d equals conv2d, relu and max_pool2d in value an
           "[autograd][conv][pool]") {
   BackendRestorer restore;
   a2q::Rng rng(211);
-  for (const ConvPoolCase& c : cases()) {
+  for (const ConvPoolCase& c : conv_pool_cases()) {
     const Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
     const Tensor<float> wt = uniform(Shape{c.c_out, c.c_in / c.conv.groups, c.k, c.k}, rng);
     const Tensor<float> bt = uniform(Shape{c.c_out}, rng);
@@ -114,7 +91,7 @@ TEST_CASE("conv2d_relu_max_pool2d gives the same results on one and several thre
           "[autograd][conv][pool][threads]") {
   const int saved = a2q::num_threads();
   a2q::Rng rng(223);
-  for (const ConvPoolCase& c : cases()) {
+  for (const ConvPoolCase& c : conv_pool_cases()) {
     INFO(c.name);
     const Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
     const Tensor<float> wt = uniform(Shape{c.c_out, c.c_in / c.conv.groups, c.k, c.k}, rng);

@@ -15,6 +15,8 @@
 #include "a2q/quant/bypass.hpp"
 #include "a2q/quant/fake_quantize.hpp"
 
+#include "../autograd/conv_pool_cases.hpp"
+
 #include <catch2/catch.hpp>
 
 #include <algorithm>
@@ -25,13 +27,14 @@
 #include <utility>
 #include <vector>
 
-using a2q::Conv2dOptions;
 using a2q::Shape;
 using a2q::Tensor;
 using a2q::Var;
 using a2q::quant::FakeQuantOptions;
 using a2q::quant::IntFormat;
 using a2q::quant::RoundingMode;
+using a2q_test::conv_pool_cases;
+using a2q_test::ConvPoolCase;
 
 namespace {
 
@@ -174,26 +177,7 @@ TEST_CASE("relu_quantize_max_pool2d routes each window's gradient to its first l
 
 namespace {
 
-struct ConvCase {
-  const char* name;
-  std::int64_t n, c_in, h, w, c_out, k;
-  Conv2dOptions conv;
-  int pool_kernel, pool_stride, pool_padding;
-  bool bias;
-};
-
-// Every convolution kernel of conv2d_relu_max_pool2d (direct loops, Winograd, GEMM), each on several slices.
-const std::vector<ConvCase>& conv_cases() {
-  static const std::vector<ConvCase> all = {
-      {"direct, the CNN's first layer", 12, 1, 28, 28, 16, 3, {1, 1, 1}, 2, 2, 0, true},
-      {"Winograd, the CNN's second layer", 13, 16, 14, 14, 32, 3, {1, 1, 1}, 2, 2, 0, false},
-      {"GEMM, overlapping pooling", 3, 3, 32, 32, 64, 5, {1, 2, 1}, 3, 2, 1, true},
-      {"grouped, strided, ragged pooling", 5, 4, 21, 17, 8, 3, {2, 1, 2}, 2, 2, 0, true},
-  };
-  return all;
-}
-
-Results run_conv(bool fused, const ConvCase& c, const Tensor<float>& xt, const Tensor<float>& wt,
+Results run_conv(bool fused, const ConvPoolCase& c, const Tensor<float>& xt, const Tensor<float>& wt,
                  const Tensor<float>& bt, float scale, const FakeQuantOptions& opt, const Tensor<float>& r) {
   const Var x(xt, true), w(wt, true), b = c.bias ? Var(bt, true) : Var();
   const Var s(Tensor<float>(Shape{1}, scale), true);
@@ -212,7 +196,7 @@ Results run_conv(bool fused, const ConvCase& c, const Tensor<float>& xt, const T
 TEST_CASE("conv2d_relu_quantize_max_pool2d equals conv2d, relu, fake_quantize and max_pool2d",
           "[quant][pool][conv]") {
   a2q::Rng rng(409);
-  for (const ConvCase& c : conv_cases()) {
+  for (const ConvPoolCase& c : conv_pool_cases()) {
     INFO(c.name);
     const Tensor<float> xt = Tensor<float>::uniform(Shape{c.n, c.c_in, c.h, c.w}, -1.0f, 1.0f, rng);
     const Tensor<float> wt =
@@ -258,7 +242,7 @@ TEST_CASE("relu_quantize_max_pool2d and its convolution give the same results on
   require_equal(three.dx, one.dx);
   require_equal(three.ds, one.ds); // summed in plane order on any number of threads
 
-  const ConvCase& c = conv_cases()[1];
+  const ConvPoolCase& c = conv_pool_cases()[1];
   const Tensor<float> cx = Tensor<float>::uniform(Shape{c.n, c.c_in, c.h, c.w}, -1.0f, 1.0f, rng);
   const Tensor<float> cw = Tensor<float>::uniform(Shape{c.c_out, c.c_in, c.k, c.k}, -0.3f, 0.3f, rng);
   const Tensor<float> cr = Tensor<float>::uniform(Shape{c.n, c.c_out, 7, 7}, -1.0f, 1.0f, rng);
