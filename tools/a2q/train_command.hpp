@@ -52,7 +52,8 @@ struct TrainCommand {
     cmd->add_option(
            "--width", width,
            "mlp: hidden-layer width (default 256); resnet: channels of the first stage (default 16); "
-           "mobilenet: channels of the stem (default 8)")
+           "mobilenet: channels of the stem (default 8); espcn: channels of the first convolution (default "
+           "32)")
         ->check(CLI::Range(1, 4096));
     cmd->add_option("--blocks", blocks, "resnet: residual blocks per stage")->check(CLI::Range(1, 16));
     cmd->add_option("--crop-padding", crop_padding,
