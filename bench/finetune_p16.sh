@@ -5,10 +5,11 @@
 # as many epochs as the quantized ones, and the baseline shows what W8A8 costs without any accumulator
 # constraint. Prints each model's test accuracy (PSNR for the ESPCN) against both float references, and
 # checks that every constrained model is proven at P = 16 (a2q verify --no-data; exit 1 if one is not).
-#   bench/finetune_p16.sh FAMILY [--epochs E] [--lr LR] [--ft-epochs E] [--ft-lr LR] [--train-limit N]
-#                         [--test-limit N] [--seed S] [--a2q PATH] [--out DIR]
+#   bench/finetune_p16.sh FAMILY [--epochs E] [--lr LR] [--ft-epochs E] [--ft-lr LR] [--width W]
+#                         [--train-limit N] [--test-limit N] [--seed S] [--a2q PATH] [--out DIR]
 # FAMILY: mlp, cnn, mobilenet or espcn. Defaults: bench/pareto.sh's schedule for the family (epochs, lr,
-# training images), the fine-tuning for --ft-epochs (default: --epochs) at --ft-lr (default: --lr).
+# training images), the fine-tuning for --ft-epochs (default: --epochs) at --ft-lr (default: --lr); --width
+# is a2q train's (the fine-tuned models take the architecture from the float model file).
 # A float model far from converged keeps learning while it is fine-tuned, and QAT learns more slowly than
 # float, so compare methods from a float model trained long enough (e.g. espcn --epochs 30 --ft-epochs 8
 # --ft-lr 1e-3).
@@ -24,13 +25,14 @@ case "$family" in
   espcn) epochs=8 lr=3e-3 limit=20000 ;;
   *) echo "finetune_p16.sh: unknown family '$family' (mlp, cnn, mobilenet, espcn)" >&2; exit 2 ;;
 esac
-ft_epochs="" ft_lr="" test_limit=0 seed=1 a2q="" out=""
+ft_epochs="" ft_lr="" width=() test_limit=0 seed=1 a2q="" out=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --epochs) epochs=$2; shift 2 ;;
     --lr) lr=$2; shift 2 ;;
     --ft-epochs) ft_epochs=$2; shift 2 ;;
     --ft-lr) ft_lr=$2; shift 2 ;;
+    --width) width=(--width "$2"); shift 2 ;;
     --train-limit) limit=$2; shift 2 ;;
     --test-limit) test_limit=$2; shift 2 ;;
     --seed) seed=$2; shift 2 ;;
@@ -56,8 +58,8 @@ common=(--threads 1 --seed "$seed" --quiet)
 # The test metric a2q train printed last: "accuracy 81.10%" -> 81.10, "PSNR 21.93 dB" -> 21.93.
 metric() { grep -E '^test (accuracy|PSNR)' "$1" | tail -1 | sed -E 's/^test (accuracy|PSNR) ([0-9.]+).*/\2/'; }
 
-"$a2q" train --model "$family" --quant float --epochs "$epochs" --lr "$lr" "${common[@]}" \
-  -o "$out/float.a2q" >"$out/float.log"
+"$a2q" train --model "$family" ${width[@]+"${width[@]}"} --quant float --epochs "$epochs" --lr "$lr" \
+  "${common[@]}" -o "$out/float.a2q" >"$out/float.log"
 for method in float baseline a2q a2q+ a2q-split; do
   quant=(--quant "$method")
   case "$method" in
