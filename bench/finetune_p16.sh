@@ -15,7 +15,7 @@
 # --ft-lr 1e-3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ $# -ge 1 ] || { sed -n '2,10p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,15p' "$0"; exit 2; }
 family=$1
 shift
 case "$family" in
