@@ -4,6 +4,7 @@
 /// window visitors, and max pooling's forward pass (value and argmax) and backward pass per plane, which
 /// pool.ipp and the fused convolution + ReLU + pooling (conv_pool.ipp) share.
 
+#include "a2q/autograd/lane_pairs.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/shape.hpp"
 
@@ -230,45 +231,35 @@ inline void store_first_lanes(T* to, const Vector& v, std::int64_t count) {
     std::memcpy(to, &v, sizeof v);
     return;
   }
-  auto four = __builtin_shufflevector(v, v, 0, 1, 2, 3);
+  // Halves and quarters by in-lane moves: GCC turns a shuffle of the upper half into vperm2f128, which
+  // Zen 1 runs as eight micro-ops.
+  const auto all = std::bit_cast<__m256>(v);
+  __m128 four = _mm256_castps256_ps128(all);
   if (count & 4) {
     std::memcpy(to, &four, sizeof four);
-    four = __builtin_shufflevector(v, v, 4, 5, 6, 7);
+    four = _mm256_extractf128_ps(all, 1);
     to += 4;
   }
-  auto two = __builtin_shufflevector(four, four, 0, 1);
   if (count & 2) {
-    std::memcpy(to, &two, sizeof two);
-    two = __builtin_shufflevector(four, four, 2, 3);
+    std::memcpy(to, &four, 2 * sizeof(T));
+    four = _mm_movehl_ps(four, four);
     to += 2;
   }
   if (count & 1)
-    *to = two[0];
+    std::memcpy(to, &four, sizeof(T));
 }
 #endif
 
-/// pool_lanes outputs of max_pool_2x2_row from the 2 * pool_lanes floats of each row at r0 and r1 (lanes
-/// past the row's end hold zeros): the even and odd columns are split apart with shuffles, and the scalar
+/// pool_lanes outputs of max_pool_2x2_row from each window's elements, lane by lane: v0 and v1 the even and
+/// odd columns of its first row, v2 and v3 of its second (lanes past the row's end hold zeros). The scalar
 /// row's selects become lane-wise selects. `index` gets the plane index of each output's first maximum;
 /// `nan` collects the lanes that saw a NaN.
-inline void max_pool_2x2_lanes(const PoolFloats& a0, const PoolFloats& b0, const PoolFloats& a1,
-                               const PoolFloats& b1, std::int32_t first, std::int32_t width, PoolFloats& m,
-                               PoolInts& index, PoolInts& nan) {
+inline void max_pool_2x2_select(const PoolFloats& v0, const PoolFloats& v1, const PoolFloats& v2,
+                                const PoolFloats& v3, std::int32_t first, std::int32_t width, PoolFloats& m,
+                                PoolInts& index, PoolInts& nan) {
 #if defined(__AVX512F__)
-  const PoolFloats v0 =
-      __builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const PoolFloats v1 =
-      __builtin_shufflevector(a0, b0, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
-  const PoolFloats v2 =
-      __builtin_shufflevector(a1, b1, 0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-  const PoolFloats v3 =
-      __builtin_shufflevector(a1, b1, 1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
 #else
-  const PoolFloats v0 = __builtin_shufflevector(a0, b0, 0, 2, 4, 6, 8, 10, 12, 14);
-  const PoolFloats v1 = __builtin_shufflevector(a0, b0, 1, 3, 5, 7, 9, 11, 13, 15);
-  const PoolFloats v2 = __builtin_shufflevector(a1, b1, 0, 2, 4, 6, 8, 10, 12, 14);
-  const PoolFloats v3 = __builtin_shufflevector(a1, b1, 1, 3, 5, 7, 9, 11, 13, 15);
   const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14};
 #endif
   const PoolFloats m01 = v1 > v0 ? v1 : v0;
@@ -282,6 +273,45 @@ inline void max_pool_2x2_lanes(const PoolFloats& a0, const PoolFloats& b0, const
   index = first + lane + (v0 >= m ? zero : after0);
 }
 
+#if defined(__AVX2__) && !defined(__AVX512F__)
+// The tails of rows with AVX2: quarters as in lane_pairs.hpp, masked.
+
+/// Floats [4 q, 4 q + 4) of `row`, of which the first `count` may be read: the rest load as zeros, and a
+/// quarter wholly past `count` reads nothing (its address stays within the row).
+inline __m128 load_quarter(const float* row, std::int64_t count, std::int64_t q) {
+  const std::int64_t begin = 4 * q;
+  if (count >= begin + 4)
+    return _mm_loadu_ps(row + begin);
+  const auto readable = static_cast<int>(std::clamp<std::int64_t>(count - begin, 0, 4));
+  const __m128i mask = _mm_cmpgt_epi32(_mm_set1_epi32(readable), _mm_setr_epi32(0, 1, 2, 3));
+  return _mm_maskload_ps(row + std::min(begin, count), mask);
+}
+
+/// The even and odd elements of the 2 * pool_lanes floats at `row`, of which the first `count` are read
+/// (the rest count as zeros).
+inline void load_even_odd_first(const float* row, std::int64_t count, PoolFloats& even, PoolFloats& odd) {
+  __m256 e, o;
+  split_quarters(load_quarter(row, count, 0), load_quarter(row, count, 1), load_quarter(row, count, 2),
+                 load_quarter(row, count, 3), e, o);
+  even = std::bit_cast<PoolFloats>(e);
+  odd = std::bit_cast<PoolFloats>(o);
+}
+
+/// Stores the first `count` floats (an even count, at most 2 * pool_lanes) of a and b interleaved.
+inline void store_interleaved_first(float* to, const PoolFloats& a, const PoolFloats& b, std::int64_t count) {
+  __m128 q[4];
+  interleave_quarters(std::bit_cast<__m256>(a), std::bit_cast<__m256>(b), q);
+#pragma GCC unroll 4
+  for (int i = 0; i < 4; ++i) {
+    const std::int64_t left = count - 4 * i;
+    if (left >= 4)
+      _mm_storeu_ps(to + 4 * i, q[i]);
+    else if (left >= 2)
+      _mm_storel_pi(reinterpret_cast<__m64*>(to + 4 * i), q[i]);
+  }
+}
+#endif
+
 /// max_pool_row for the most common pooling, kernel 2 and stride 2, with the stride known at compile time;
 /// r0 and r1 are the two input rows (from the first window's column on), `first` the plane index of r0[0].
 /// pool_lanes outputs at a time. The last few go through the same lanes too (short rows are the common
@@ -294,12 +324,10 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t coun
   PoolInts index;
   std::int64_t n = 0;
   for (; n + pool_lanes <= count; n += pool_lanes) {
-    PoolFloats a0, b0, a1, b1;
-    std::memcpy(&a0, r0 + 2 * n, sizeof a0);
-    std::memcpy(&b0, r0 + 2 * n + pool_lanes, sizeof b0);
-    std::memcpy(&a1, r1 + 2 * n, sizeof a1);
-    std::memcpy(&b1, r1 + 2 * n + pool_lanes, sizeof b1);
-    max_pool_2x2_lanes(a0, b0, a1, b1, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
+    PoolFloats v0, v1, v2, v3;
+    load_even_odd(r0 + 2 * n, v0, v1);
+    load_even_odd(r1 + 2 * n, v2, v3);
+    max_pool_2x2_select(v0, v1, v2, v3, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
     std::memcpy(y + n, &m, sizeof m);
     std::memcpy(argmax + n, &index, sizeof index);
   }
@@ -309,9 +337,15 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t coun
     const auto low = static_cast<__mmask16>(rest >= 8 ? 0xFFFFu : (1u << (2 * rest)) - 1u);
     const auto high = static_cast<__mmask16>(rest <= 8 ? 0u : (1u << (2 * rest - 16)) - 1u);
     const auto out = static_cast<__mmask16>((1u << rest) - 1u);
-    max_pool_2x2_lanes(_mm512_maskz_loadu_ps(low, r0 + 2 * n), _mm512_maskz_loadu_ps(high, r0 + 2 * n + 16),
-                       _mm512_maskz_loadu_ps(low, r1 + 2 * n), _mm512_maskz_loadu_ps(high, r1 + 2 * n + 16),
-                       first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
+    constexpr auto lanes = std::make_integer_sequence<int, pool_lanes>{};
+    const PoolFloats a0 = _mm512_maskz_loadu_ps(low, r0 + 2 * n);
+    const PoolFloats b0 = _mm512_maskz_loadu_ps(high, r0 + 2 * n + 16);
+    const PoolFloats a1 = _mm512_maskz_loadu_ps(low, r1 + 2 * n);
+    const PoolFloats b1 = _mm512_maskz_loadu_ps(high, r1 + 2 * n + 16);
+    PoolFloats v0, v1, v2, v3;
+    split_lanes(a0, b0, v0, v1, lanes);
+    split_lanes(a1, b1, v2, v3, lanes);
+    max_pool_2x2_select(v0, v1, v2, v3, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
     _mm512_mask_storeu_ps(y + n, out, m);
     _mm512_mask_storeu_epi32(argmax + n, out, reinterpret_cast<__m512i>(index));
     n = count;
@@ -319,14 +353,11 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t coun
 #elif defined(__AVX2__)
   if (n < count) {
     const std::int64_t rest = count - n; // 1..7 outputs, 2..14 floats per row
-    const PoolInts low = lanes_below(2 * rest);
-    const PoolInts high = lanes_below(2 * rest - pool_lanes);
-    // Masked-off lanes load as zeros, which are no NaN. The second vector of a row starts at most at the
-    // row's end, so that no pointer goes past it when that vector is all masked off.
-    const std::int64_t second = 2 * n + std::min(pool_lanes, 2 * rest);
-    max_pool_2x2_lanes(load_lanes(r0 + 2 * n, low), load_lanes(r0 + second, high),
-                       load_lanes(r1 + 2 * n, low), load_lanes(r1 + second, high),
-                       first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
+    // Masked-off lanes load as zeros, which are no NaN.
+    PoolFloats v0, v1, v2, v3;
+    load_even_odd_first(r0 + 2 * n, 2 * rest, v0, v1);
+    load_even_odd_first(r1 + 2 * n, 2 * rest, v2, v3);
+    max_pool_2x2_select(v0, v1, v2, v3, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
     store_first_lanes(y + n, m, rest);
     store_first_lanes(argmax + n, index, rest);
     n = count;
@@ -340,12 +371,10 @@ inline void max_pool_2x2_row(const float* r0, const float* r1, std::int64_t coun
     float tail1[2 * pool_lanes] = {};
     std::memcpy(tail0, r0 + 2 * n, static_cast<std::size_t>(2 * rest) * sizeof(float));
     std::memcpy(tail1, r1 + 2 * n, static_cast<std::size_t>(2 * rest) * sizeof(float));
-    PoolFloats a0, b0, a1, b1;
-    std::memcpy(&a0, tail0, sizeof a0);
-    std::memcpy(&b0, tail0 + pool_lanes, sizeof b0);
-    std::memcpy(&a1, tail1, sizeof a1);
-    std::memcpy(&b1, tail1 + pool_lanes, sizeof b1);
-    max_pool_2x2_lanes(a0, b0, a1, b1, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
+    PoolFloats v0, v1, v2, v3;
+    load_even_odd(tail0, v0, v1);
+    load_even_odd(tail1, v2, v3);
+    max_pool_2x2_select(v0, v1, v2, v3, first + 2 * static_cast<std::int32_t>(n), width, m, index, nan);
     std::memcpy(y + n, &m, static_cast<std::size_t>(rest) * sizeof(float));
     std::memcpy(argmax + n, &index, static_cast<std::size_t>(rest) * sizeof(std::int32_t));
     n = count;
@@ -446,23 +475,12 @@ inline float avg_divisor(const Pool2dPlan& p, bool count_include_pad, std::int64
   return static_cast<float>(rows * cols);
 }
 
-/// The lanes of a and b interleaved: a0 b0 a1 b1 ... in `low` (the first pool_lanes) and `high`.
-inline void interleave_lanes(const PoolFloats& a, const PoolFloats& b, PoolFloats& low, PoolFloats& high) {
-#if defined(__AVX512F__)
-  low = __builtin_shufflevector(a, b, 0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
-  high = __builtin_shufflevector(a, b, 8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-#else
-  low = __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11);
-  high = __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15);
-#endif
-}
-
 /// pool_lanes windows' worth of the gradient of 2x2 pooling with stride 2: the output gradients g go to the
 /// window element that `argmax` names, zeros to the other three. `first` is the plane index of the first
-/// window's top-left element; d receives the 2 * pool_lanes floats of the windows' first row (d[0], d[1])
-/// and of their second (d[2], d[3]).
-inline void max_pool_2x2_grad_lanes(const PoolFloats& g, const PoolInts& argmax, std::int32_t first,
-                                    std::int32_t width, PoolFloats (&d)[4]) {
+/// window's top-left element; s receives the gradients of the windows' elements by position, lane by lane:
+/// s[0] and s[1] for the even and odd columns of their first row, s[2] and s[3] of their second.
+inline void max_pool_2x2_grad_select(const PoolFloats& g, const PoolInts& argmax, std::int32_t first,
+                                     std::int32_t width, PoolFloats (&s)[4]) {
 #if defined(__AVX512F__)
   const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
 #else
@@ -470,8 +488,10 @@ inline void max_pool_2x2_grad_lanes(const PoolFloats& g, const PoolInts& argmax,
 #endif
   const PoolInts offset = argmax - first - lane; // 0, 1, width or width + 1
   const PoolFloats zero{};
-  interleave_lanes(offset == 0 ? g : zero, offset == 1 ? g : zero, d[0], d[1]);
-  interleave_lanes(offset == width ? g : zero, offset == width + 1 ? g : zero, d[2], d[3]);
+  s[0] = offset == 0 ? g : zero;
+  s[1] = offset == 1 ? g : zero;
+  s[2] = offset == width ? g : zero;
+  s[3] = offset == width + 1 ? g : zero;
 }
 
 /// The gradient of one plane of 2x2 pooling with stride 2 and no padding, written row pair by row pair: each
@@ -493,25 +513,20 @@ inline void max_pool_2x2_plane_grad(const Pool2dPlan& p, const float* dy, const 
       PoolInts av;
       std::memcpy(&gv, g + n, sizeof gv);
       std::memcpy(&av, a + n, sizeof av);
-      PoolFloats d[4];
-      max_pool_2x2_grad_lanes(gv, av, row + 2 * static_cast<std::int32_t>(n), width, d);
-      std::memcpy(d0 + 2 * n, &d[0], sizeof d[0]);
-      std::memcpy(d0 + 2 * n + pool_lanes, &d[1], sizeof d[1]);
-      std::memcpy(d1 + 2 * n, &d[2], sizeof d[2]);
-      std::memcpy(d1 + 2 * n + pool_lanes, &d[3], sizeof d[3]);
+      PoolFloats s[4];
+      max_pool_2x2_grad_select(gv, av, row + 2 * static_cast<std::int32_t>(n), width, s);
+      store_interleaved(d0 + 2 * n, s[0], s[1]);
+      store_interleaved(d1 + 2 * n, s[2], s[3]);
     }
 #if defined(__AVX2__) && !defined(__AVX512F__)
     if (n < p.out_w) {
       const std::int64_t rest = p.out_w - n;
       const PoolInts out = lanes_below(rest);
-      PoolFloats d[4];
-      max_pool_2x2_grad_lanes(load_lanes(g + n, out), load_lanes(a + n, out),
-                              row + 2 * static_cast<std::int32_t>(n), width, d);
-      const std::int64_t second = 2 * n + std::min(pool_lanes, 2 * rest); // as in max_pool_2x2_row
-      store_first_lanes(d0 + 2 * n, d[0], 2 * rest);
-      store_first_lanes(d0 + second, d[1], 2 * rest - pool_lanes);
-      store_first_lanes(d1 + 2 * n, d[2], 2 * rest);
-      store_first_lanes(d1 + second, d[3], 2 * rest - pool_lanes);
+      PoolFloats s[4];
+      max_pool_2x2_grad_select(load_lanes(g + n, out), load_lanes(a + n, out),
+                               row + 2 * static_cast<std::int32_t>(n), width, s);
+      store_interleaved_first(d0 + 2 * n, s[0], s[1], 2 * rest);
+      store_interleaved_first(d1 + 2 * n, s[2], s[3], 2 * rest);
       n = p.out_w;
     }
 #endif

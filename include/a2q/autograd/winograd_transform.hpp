@@ -14,6 +14,7 @@
 /// and an output tile's two columns interleave back into the row. The transforms only add and halve.
 
 #include "a2q/autograd/direct_conv.hpp"
+#include "a2q/autograd/lane_pairs.hpp"
 #include "a2q/core/assert.hpp"
 #include "a2q/core/tensor.hpp"
 
@@ -116,41 +117,14 @@ inline void keep_in_register([[maybe_unused]] PlaneFloats& v) {
 #endif
 }
 
-/// Shuffles of two vectors a, b (lanes 0 .. L - 1 of a, then L .. 2L - 1 of b), for any lane count L.
-template <int... Lane>
-inline PlaneFloats even_lanes(const PlaneFloats& a, const PlaneFloats& b,
-                              std::integer_sequence<int, Lane...>) {
-  return __builtin_shufflevector(a, b, (2 * Lane)...);
-}
-template <int... Lane>
-inline PlaneFloats odd_lanes(const PlaneFloats& a, const PlaneFloats& b,
-                             std::integer_sequence<int, Lane...>) {
-  return __builtin_shufflevector(a, b, (2 * Lane + 1)...);
-}
-/// The first (`High` false) or second half of a and b interleaved: a0 b0 a1 b1 ...
-template <bool High, int... Lane>
-inline PlaneFloats interleaved_lanes(const PlaneFloats& a, const PlaneFloats& b,
-                                     std::integer_sequence<int, Lane...>) {
-  constexpr int lanes = static_cast<int>(plane_lanes);
-  return __builtin_shufflevector(a, b, ((Lane % 2) * lanes + (High ? lanes / 2 : 0) + Lane / 2)...);
-}
-
 /// Splits a zero-padded image row into its even and odd elements, a vector pair at a time.
 inline void deinterleave_row(const float* row, std::int64_t half, float* even, float* odd) {
-  constexpr auto lanes = std::make_integer_sequence<int, plane_lanes>{};
   for (std::int64_t j = 0; j < half; j += plane_lanes) {
-    const PlaneFloats lo = load_lanes(row + 2 * j);
-    const PlaneFloats hi = load_lanes(row + 2 * j + plane_lanes);
-    store_lanes(even + j, even_lanes(lo, hi, lanes));
-    store_lanes(odd + j, odd_lanes(lo, hi, lanes));
+    PlaneFloats e, o;
+    load_even_odd(row + 2 * j, e, o);
+    store_lanes(even + j, e);
+    store_lanes(odd + j, o);
   }
-}
-
-/// Writes 2 * plane_lanes floats: a and b interleaved (a0 b0 a1 b1 ...).
-inline void store_interleaved(const PlaneFloats& a, const PlaneFloats& b, float* out) {
-  constexpr auto lanes = std::make_integer_sequence<int, plane_lanes>{};
-  store_lanes(out, interleaved_lanes<false>(a, b, lanes));
-  store_lanes(out + plane_lanes, interleaved_lanes<true>(a, b, lanes));
 }
 
 /// One thread's buffers, zeroed once. V [16][C][stride] and M (or dM) [16][K][stride] of a block; strips of
@@ -295,9 +269,9 @@ inline void winograd_output_transform(const WinogradTiling& t, const float* m, c
           top[col] = m0 + m1 + m2;
           bottom[col] = m1 - m2 - m3;
         }
-        store_interleaved(top[0] + top[1] + top[2] + b, top[1] - top[2] - top[3] + b, top_row + 2 * j);
-        store_interleaved(bottom[0] + bottom[1] + bottom[2] + b, bottom[1] - bottom[2] - bottom[3] + b,
-                          bottom_row + 2 * j);
+        store_interleaved(top_row + 2 * j, top[0] + top[1] + top[2] + b, top[1] - top[2] - top[3] + b);
+        store_interleaved(bottom_row + 2 * j, bottom[0] + bottom[1] + bottom[2] + b,
+                          bottom[1] - bottom[2] - bottom[3] + b);
       }
     }
     for (std::int64_t r = 0; r < count; ++r) {
@@ -476,7 +450,7 @@ inline void winograd_flush_input_grad(const WinogradTiling& t, std::int64_t n, W
     for (std::int64_t h = 0; h < t.height; ++h) {
       const float* even = plane + (h + t.pad_h) * span;
       for (std::int64_t j = 0; j < t.half; j += plane_lanes)
-        store_interleaved(load_lanes(even + j), load_lanes(even + t.half + j), strip + h * span + 2 * j);
+        store_interleaved(strip + h * span + 2 * j, load_lanes(even + j), load_lanes(even + t.half + j));
     }
     float* out = dx + (n * t.in_channels + c) * t.in_plane();
     for (std::int64_t h = 0; h < t.height; ++h)
