@@ -120,6 +120,7 @@ TEST_CASE("conv2d's gradients match sums over every output", "[autograd][conv]")
   a2q::Rng rng(108);
   const std::vector<ConvCase> cases = {
       {"one input channel, 3x3, 16 outputs", 3, 1, 28, 27, 16, 3, 3, {1, 1, 1}, true},
+      {"one input channel, 3x3, 6 outputs (four together, two alone)", 2, 1, 9, 11, 6, 3, 3, {1, 1, 1}, true},
       {"one input channel, 5x5", 2, 1, 14, 13, 8, 5, 5, {1, 2, 1}, true},
       {"one input channel, stride 2", 2, 1, 15, 16, 4, 3, 3, {2, 1, 1}, false},
       {"depthwise 3x3", 3, 16, 14, 14, 16, 3, 3, {1, 1, 16}, true},
@@ -127,6 +128,7 @@ TEST_CASE("conv2d's gradients match sums over every output", "[autograd][conv]")
       {"depthwise 3x3, stride 2", 2, 8, 14, 15, 8, 3, 3, {2, 1, 8}, true},
       {"depthwise 3x3, padding 3 (> kernel - 1)", 2, 4, 6, 7, 4, 3, 3, {1, 3, 4}, true},
       {"channel multiplier 3", 2, 4, 12, 11, 12, 3, 3, {1, 1, 4}, true},
+      {"channel multiplier 5", 2, 2, 10, 9, 10, 3, 3, {1, 1, 2}, true},
       {"ungrouped", 2, 16, 10, 9, 8, 3, 3, {1, 1, 1}, true},
   };
   std::vector<a2q::FloatBackend> backends{a2q::FloatBackend::eigen};

@@ -75,29 +75,22 @@ inline void copy_floats(const float* from, std::int64_t count, float* to) {
   std::memcpy(to + count - 8, &v, sizeof v);
 }
 
-/// Copies an image plane [H, W] into the middle of a zeroed [hp, wp] plane.
-inline void pad_plane(const float* image, const Conv2dGeometry& g, const PlaneLayout& l, float* padded) {
-  std::fill(padded, padded + g.pad_h * l.wp, 0.0f);
-  for (std::int64_t h = 0; h < g.height; ++h) {
-    float* row = padded + (h + g.pad_h) * l.wp;
-    for (std::int64_t i = 0; i < g.pad_w; ++i)
-      row[i] = 0.0f;
-    copy_floats(image + h * g.width, g.width, row + g.pad_w);
-    for (std::int64_t i = g.pad_w + g.width; i < l.wp; ++i)
-      row[i] = 0.0f;
-  }
-  std::fill(padded + (g.pad_h + g.height) * l.wp, padded + l.plane(), 0.0f);
+// The padded planes' borders and the gradient planes' scratch columns are zeroed once per buffer, when a
+// thread takes it: the copies below write only the rows' own columns. (Zeroing them per plane took loops of
+// two floats, which GCC turns into calls of memset.)
+
+/// Copies an image plane [H, W] into the middle of a [hp, wp] plane whose border is zero.
+inline void copy_into_padded(const float* image, const Conv2dGeometry& g, const PlaneLayout& l,
+                             float* padded) {
+  for (std::int64_t h = 0; h < g.height; ++h)
+    copy_floats(image + h * g.width, g.width, padded + (h + g.pad_h) * l.wp + g.pad_w);
 }
 
-/// Copies a gradient plane [out_h, out_w] to padded-width indices (stride 1), zeroing the scratch columns
-/// so that they add nothing to a weight gradient.
+/// Copies a gradient plane [out_h, out_w] to padded-width indices (stride 1) of a plane whose scratch
+/// columns are zero, so that they add nothing to a weight gradient.
 inline void spread_rows(const float* dy, const Conv2dPlan& p, const PlaneLayout& l, float* out) {
-  for (std::int64_t oh = 0; oh < p.out_h; ++oh) {
+  for (std::int64_t oh = 0; oh < p.out_h; ++oh)
     copy_floats(dy + oh * p.out_w, p.out_w, out + oh * l.wp);
-    if (oh + 1 < p.out_h)
-      for (std::int64_t i = oh * l.wp + p.out_w; i < (oh + 1) * l.wp; ++i)
-        out[i] = 0.0f;
-  }
 }
 
 /// The kernel taps' offsets i * wp + j in a padded plane, row-major.
@@ -181,20 +174,24 @@ inline void correlate_plane(const float* in, const std::int64_t* offset, std::in
   }
 }
 
+/// sum += the lanes of `lanes` (the products over [0, body) of one tap), then g[k] * in_at[k] over [body,
+/// span): one tap's part of a weight gradient from one plane, summed in float and added in double.
+inline void finish_tap_sum(const PlaneFloats& lanes, const float* g, const float* in_at, std::int64_t body,
+                           std::int64_t span, double& sum) {
+  float total = 0.0f;
+  for (std::int64_t i = 0; i < plane_lanes; ++i)
+    total += lanes[i];
+  for (std::int64_t k = body; k < span; ++k)
+    total += g[k] * in_at[k];
+  sum += total;
+}
+
 /// sums[t] += sum over k in [0, span) of g[k] * in[k + offset[t]], for every tap t (stride 1): the weight
 /// gradient of correlate_plane. Lanes are summed in float over one plane, planes in double. Taps as there.
 template <int Taps>
 inline void correlate_gradient(const float* in, const std::int64_t* offset, std::int64_t taps, const float* g,
                                std::int64_t span, double* sums) {
   const std::int64_t body = span - span % plane_lanes;
-  auto finish = [&](std::int64_t t, const PlaneFloats& lanes) {
-    float total = 0.0f;
-    for (std::int64_t i = 0; i < plane_lanes; ++i)
-      total += lanes[i];
-    for (std::int64_t k = body; k < span; ++k)
-      total += g[k] * in[k + offset[t]];
-    sums[t] += total;
-  };
   if constexpr (Taps > 0) {
     PlaneFloats acc[Taps] = {};
     for (std::int64_t k = 0; k < body; k += plane_lanes) {
@@ -204,7 +201,7 @@ inline void correlate_gradient(const float* in, const std::int64_t* offset, std:
         acc[t] += grad * load_lanes(in + k + offset[t]);
     }
     for (int t = 0; t < Taps; ++t)
-      finish(t, acc[t]);
+      finish_tap_sum(acc[t], g, in + offset[t], body, span, sums[t]);
   } else {
     // Four sums per tap side by side: one alone would be a chain of dependent FMAs.
     for (std::int64_t t = 0; t < taps; ++t) {
@@ -217,8 +214,40 @@ inline void correlate_gradient(const float* in, const std::int64_t* offset, std:
           acc[u] += load_lanes(g + k + u * plane_lanes) * load_lanes(at + k + u * plane_lanes);
       for (; k < body; k += plane_lanes)
         acc[0] += load_lanes(g + k) * load_lanes(at + k);
-      finish(t, (acc[0] + acc[1]) + (acc[2] + acc[3]));
+      finish_tap_sum((acc[0] + acc[1]) + (acc[2] + acc[3]), g, at, body, span, sums[t]);
     }
+  }
+}
+
+/// Channels whose 3x3 weight gradients correlate_gradients_3x3 takes together.
+inline constexpr int gradient_channels = 4;
+
+/// correlate_gradient<9> of gradient_channels channels that read the same plane `in`: channel i's gradient
+/// g[i] (at padded-width indices) and sums sums[i]. One kernel row at a time, so that the sums (three taps
+/// by four channels) fit in AVX2's sixteen registers with the inputs: each input vector loaded serves four
+/// channels and each gradient vector three taps, where the loop of one channel loads ten vectors for nine
+/// FMAs (on a Zen 1, where a 256-bit load takes both load ports, the loads set its pace). The sums are
+/// those of correlate_gradient<9>, in the same order.
+inline void correlate_gradients_3x3(const float* in, const std::int64_t* offset,
+                                    const float* const (&g)[gradient_channels], std::int64_t span,
+                                    double* const (&sums)[gradient_channels]) {
+  const std::int64_t body = span - span % plane_lanes;
+  for (int row = 0; row < 3; ++row) {
+    const float* at[3] = {in + offset[3 * row], in + offset[3 * row + 1], in + offset[3 * row + 2]};
+    PlaneFloats acc[gradient_channels][3] = {};
+    for (std::int64_t k = 0; k < body; k += plane_lanes) {
+      const PlaneFloats x[3] = {load_lanes(at[0] + k), load_lanes(at[1] + k), load_lanes(at[2] + k)};
+#pragma GCC unroll 4
+      for (int c = 0; c < gradient_channels; ++c) {
+        const PlaneFloats grad = load_lanes(g[c] + k);
+#pragma GCC unroll 3
+        for (int j = 0; j < 3; ++j)
+          acc[c][j] += grad * x[j];
+      }
+    }
+    for (int c = 0; c < gradient_channels; ++c)
+      for (int j = 0; j < 3; ++j)
+        finish_tap_sum(acc[c][j], g[c], at[j], body, span, sums[c][3 * row + j]);
   }
 }
 
@@ -262,8 +291,9 @@ inline void single_input_conv2d_forward(const Conv2dPlan& p, const float* x, con
   for_each_chunk(planes, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
     float* padded = scratch.data() + chunk * l.scratch();
     float* acc = padded + l.plane();
+    std::fill(padded, padded + l.plane(), 0.0f);
     for (std::int64_t plane = begin; plane < end; ++plane) {
-      pad_plane(x + plane * g.height * g.width, g, l, padded);
+      copy_into_padded(x + plane * g.height * g.width, g, l, padded);
       const std::int64_t n = plane / p.groups;
       const std::int64_t first = plane % p.groups * p.out_per_group;
       for (std::int64_t c = first; c < first + p.out_per_group; ++c) {
@@ -291,25 +321,47 @@ inline void single_input_weight_grad(const Conv2dPlan& p, const float* x, const 
   const PlaneLayout l(p.geometry);
   const std::vector<std::int64_t> offsets = tap_offsets(g, l);
   const auto taps = static_cast<std::int64_t>(offsets.size());
+  // Output channels that read one input plane go gradient_channels at a time with a 3x3 kernel.
+  const bool grouped = l.unit_stride && taps == 9 && p.out_per_group >= gradient_channels;
   const std::int64_t chunks = parallel_chunk_count(p.out_channels, p.batch * p.positions * taps);
-  Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * l.scratch()});
+  // Per chunk: a padded input plane, then a gradient plane per channel taken together.
+  const std::int64_t chunk_scratch = l.plane() + (grouped ? gradient_channels : 1) * l.span;
+  Tensor<float> scratch = Tensor<float>::uninitialized(Shape{chunks * chunk_scratch});
   Tensor<double> sums(Shape{p.out_channels * taps}); // zero-filled
   Tensor<double> bias_sums(Shape{p.out_channels});   // zero-filled
   for_each_chunk(p.out_channels, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
-    float* padded = scratch.data() + chunk * l.scratch();
+    float* padded = scratch.data() + chunk * chunk_scratch;
     float* grad = padded + l.plane(); // dy at padded-width indices
+    std::fill(padded, padded + chunk_scratch, 0.0f);
     for (std::int64_t n = 0; n < p.batch; ++n) {
       std::int64_t padded_input = -1;
-      for (std::int64_t c = begin; c < end; ++c) {
+      for (std::int64_t c = begin; c < end;) {
         const std::int64_t input = c / p.out_per_group;
         if (input != padded_input) {
-          pad_plane(x + (n * p.in_channels + input) * g.height * g.width, g, l, padded);
+          copy_into_padded(x + (n * p.in_channels + input) * g.height * g.width, g, l, padded);
           padded_input = input;
         }
         const float* dyp = dy + (n * p.out_channels + c) * p.positions;
+        const std::int64_t together =
+            grouped && std::min(end, (input + 1) * p.out_per_group) - c >= gradient_channels
+                ? gradient_channels
+                : 1;
+        for (std::int64_t i = 0; i < together && db != nullptr; ++i)
+          bias_sums[c + i] += Eigen::Map<const Eigen::VectorXf>(dyp + i * p.positions, p.positions).sum();
+        if (together == gradient_channels) {
+          const float* planes[gradient_channels];
+          double* plane_sums[gradient_channels];
+          for (int i = 0; i < gradient_channels; ++i) {
+            spread_rows(dyp + i * p.positions, p, l, grad + i * l.span);
+            planes[i] = grad + i * l.span;
+            plane_sums[i] = sums.data() + (c + i) * taps;
+          }
+          correlate_gradients_3x3(padded, offsets.data(), planes, l.span, plane_sums);
+          c += gradient_channels;
+          continue;
+        }
         double* sum = sums.data() + c * taps;
-        if (db != nullptr)
-          bias_sums[c] += Eigen::Map<const Eigen::VectorXf>(dyp, p.positions).sum();
+        ++c;
         if (l.unit_stride) {
           spread_rows(dyp, p, l, grad);
           if (taps == 9)
@@ -356,11 +408,12 @@ inline bool depthwise_input_grad_as_forward(const Conv2dPlan& p, const float* w,
     float* padded = scratch.data() + chunk * (l.scratch() + taps);
     float* acc = padded + l.plane();
     float* flipped = acc + l.span;
+    std::fill(padded, padded + l.plane(), 0.0f);
     for (std::int64_t plane = begin; plane < end; ++plane) {
       const float* wc = w + plane % p.out_channels * taps;
       for (std::int64_t t = 0; t < taps; ++t)
         flipped[t] = wc[taps - 1 - t];
-      pad_plane(dy + plane * p.positions, back, l, padded);
+      copy_into_padded(dy + plane * p.positions, back, l, padded);
       if (taps == 9)
         correlate_plane<9>(padded, offsets.data(), taps, flipped, 0.0f, l.span, acc);
       else
@@ -390,6 +443,7 @@ inline void single_input_input_grad(const Conv2dPlan& p, const float* w, const f
   for_each_chunk(p.groups, chunks, [&](std::int64_t chunk, std::int64_t begin, std::int64_t end) {
     float* dpad = scratch.data() + chunk * l.scratch();
     float* grad = dpad + l.plane();
+    std::fill(grad, grad + l.span, 0.0f);
     for (std::int64_t input = begin; input < end; ++input)
       for (std::int64_t n = 0; n < p.batch; ++n) {
         std::fill(dpad, dpad + l.plane(), 0.0f);
