@@ -48,9 +48,8 @@ struct WinogradTiling {
                  std::int64_t budget_bytes)
       : batch(n), in_channels(c), height(h), width(w), out_channels(k), out_h(oh), out_w(ow), pad_h(ph),
         pad_w(pw), tiles_h((oh + 1) / 2), tiles_w((ow + 1) / 2) {
-    // V and M of a block, 16 * (C + K) floats per tile, take about 512 KiB (a Zen 3 core's L2; measured
-    // 4-10% faster than 256 KiB on the CNN's and the ResNet's layers). The products read one point at a
-    // time, which fits in L1.
+    // V and M of a block, 16 * (C + K) floats per tile, take about budget_bytes (winograd_block_bytes).
+    // The products read one point at a time, which fits in L1.
     const std::int64_t budget_tiles =
         std::max<std::int64_t>(1, budget_bytes / (4 * winograd_points * (c + k)));
     block_rows = std::clamp<std::int64_t>(budget_tiles / tiles_w, 1, tiles_h * n);
