@@ -4,6 +4,7 @@
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/image_slices.hpp"
 #include "a2q/autograd/pool.hpp"
+#include "a2q/autograd/pooled_conv_grad.hpp"
 #include "a2q/core/parallel.hpp"
 
 #include "close.hpp"
@@ -61,12 +62,16 @@ TEST_CASE("conv2d_relu_max_pool2d equals conv2d, relu and max_pool2d in value an
           "[autograd][conv][pool]") {
   BackendRestorer restore;
   a2q::Rng rng(211);
+  int pooled_grads = 0;
   for (const ConvPoolCase& c : conv_pool_cases()) {
     const Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
     const Tensor<float> wt = uniform(Shape{c.c_out, c.c_in / c.conv.groups, c.k, c.k}, rng);
     const Tensor<float> bt = uniform(Shape{c.c_out}, rng);
     const a2q::detail::Conv2dPlan plan = a2q::detail::conv2d_plan(xt.shape(), wt.shape(), c.conv);
     REQUIRE(a2q::detail::conv_pool_slice_images(plan) < c.n); // several slices
+    const a2q::detail::Pool2dPlan pool = a2q::detail::max_pool2d_plan(
+        "test", plan.output_shape(), c.pool_kernel, c.pool_stride, c.pool_padding);
+    pooled_grads += a2q::detail::pooled_conv_grad_pays(plan, pool) ? 1 : 0;
     std::vector<a2q::FloatBackend> backends{a2q::FloatBackend::eigen};
     if constexpr (a2q::onednn_available)
       backends.push_back(a2q::FloatBackend::onednn);
@@ -84,6 +89,9 @@ TEST_CASE("conv2d_relu_max_pool2d equals conv2d, relu and max_pool2d in value an
       CHECK(zeros > 0);
     }
   }
+  // The cases take the gradients from the windows' argmax (with 4, 8 or 16 lanes) as well as densely.
+  CHECK(pooled_grads >= 1);
+  CHECK(pooled_grads < static_cast<int>(conv_pool_cases().size()));
 }
 
 #ifdef _OPENMP

@@ -28,6 +28,9 @@ inline const std::vector<ConvPoolCase>& conv_pool_cases() {
       {"Winograd, the CNN's second layer", 13, 16, 14, 14, 32, 3, {1, 1, 1}, 2, 2, 0, false},
       // GEMM (5x5) with a 64-channel 32x32 output: one image a slice; overlapping padded pooling windows.
       {"GEMM, overlapping pooling", 3, 3, 32, 32, 64, 5, {1, 2, 1}, 3, 2, 1, true},
+      // Strided, 3x3 windows that do not overlap: the gradients from the windows' argmax
+      // (pooled_conv_grad.hpp) with channels-last rows that are not whole vectors apart; 2 images a slice.
+      {"strided, 3x3 pooling, 8 input channels", 5, 8, 45, 41, 64, 3, {2, 1, 1}, 3, 3, 0, true},
       // Grouped and strided, odd sizes: pooling drops the last row and column.
       {"grouped, strided, ragged pooling", 5, 4, 61, 47, 64, 3, {2, 1, 2}, 2, 2, 0, true},
   };

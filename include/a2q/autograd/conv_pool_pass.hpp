@@ -22,6 +22,7 @@
 #include "a2q/autograd/conv_plan.hpp"
 #include "a2q/autograd/image_slices.hpp"
 #include "a2q/autograd/pool_kernels.hpp"
+#include "a2q/autograd/pooled_conv_grad.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/parallel.hpp"
 #include "a2q/core/tensor.hpp"
@@ -114,6 +115,12 @@ Var conv_pool_pass(const char* op, const ConvPoolPlan& cp, const Var& x, const V
     Tensor<float> scratch = Tensor<float>::uninitialized(Shape{threads * scratch_size});
     // Per thread: the sums over its slices of the weight and bias gradients.
     Tensor<double> sums(Shape{threads * (w_size + plan_.out_channels)}); // zero-filled
+    // The weight and input gradients from the windows' argmax alone, where the pooling allows it.
+    const bool pooled = (need_dw || need_dx) && pooled_conv_grad_pays(plan_, pool_);
+    std::vector<PooledConvGrad> pooled_grads;
+    if (pooled)
+      for (int t = 0; t < threads; ++t)
+        pooled_grads.emplace_back(plan_, pool_, slice);
     // Per plane: its part of the scale's gradient, summed in plane order below (any thread count).
     std::vector<double> scale_parts(need_ds ? static_cast<std::size_t>(plan_.batch * plan_.out_channels) : 0);
     const float* y = self.value.data();
@@ -133,9 +140,18 @@ Var conv_pool_pass(const char* op, const ConvPoolPlan& cp, const Var& x, const V
         if (need_ds)
           scale_parts[static_cast<std::size_t>(global)] = part_ds;
       }
-      conv2d_backward(part, xn.value.data() + begin * plan_.in_size(), wn.value.data(), dconv,
-                      need_dx ? dx.data() + begin * plan_.in_size() : nullptr, need_dw ? dw : nullptr,
-                      need_db ? db : nullptr);
+      const float* x_part = xn.value.data() + begin * plan_.in_size();
+      float* dx_part = need_dx ? dx.data() + begin * plan_.in_size() : nullptr;
+      conv2d_backward(part, x_part, wn.value.data(), dconv, pooled ? nullptr : dx_part,
+                      need_dw && !pooled ? dw : nullptr, need_db ? db : nullptr);
+      if (pooled) {
+        PooledConvGrad& grads = pooled_grads[static_cast<std::size_t>(thread)];
+        grads.gather(part.batch, ai + begin * plan_.out_channels * pooled_plane_, dconv);
+        if (need_dw)
+          grads.weight_grad(x_part, dw);
+        if (need_dx)
+          grads.input_grad(wn.value.data(), dx_part);
+      }
       double* sum = sums.data() + thread * (w_size + plan_.out_channels);
       if (need_dw)
         for (std::int64_t i = 0; i < w_size; ++i)

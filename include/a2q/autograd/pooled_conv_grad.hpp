@@ -1,0 +1,186 @@
+#pragma once
+/// @file
+/// The weight and input gradients of a 3x3 convolution whose output goes through max pooling over windows
+/// that do not overlap (conv2d_relu_max_pool2d and its quantized twin). Each window passes its gradient to
+/// one output position, its argmax, so the convolution's output gradient holds at most one non-zero per
+/// window: a quarter of the positions for 2x2 windows, fewer where the ReLU zeroed a window. Summing over
+/// those positions alone takes a quarter of the dense gradients' multiply-adds (and about half of
+/// Winograd's). Images are read and input gradients added channels-last, so that one vector holds
+/// plane_lanes input channels at one position and a window's nine taps are nine vector loads.
+
+#include "a2q/autograd/conv_plan.hpp"
+#include "a2q/autograd/direct_conv.hpp"
+#include "a2q/autograd/pool_kernels.hpp"
+#include "a2q/core/tensor.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace a2q::detail {
+
+/// Whether PooledConvGrad computes the gradients of convolution `p` followed by pooling `q`: ungrouped 3x3
+/// kernels over whole vectors of input channels, and pooling windows that do not overlap (each output
+/// position belongs to at most one window, so it takes at most one window's gradient).
+inline bool pooled_conv_grad_pays(const Conv2dPlan& p, const Pool2dPlan& q) {
+  const Conv2dGeometry& g = p.geometry;
+  return p.groups == 1 && p.in_channels % plane_lanes == 0 && g.kernel_h == 3 && g.kernel_w == 3 &&
+         q.kernel >= 2 && q.stride >= q.kernel && q.padding == 0 && q.height == p.out_h && q.width == p.out_w;
+}
+
+/// One thread's gradients of a convolution and pooling (pooled_conv_grad_pays), a slice of up to `images`
+/// images at a time: gather() the slice's non-zero output gradients, then weight_grad() and input_grad().
+/// Its buffers hold the slice's images and input gradients zero-padded and channels-last.
+class PooledConvGrad {
+public:
+  PooledConvGrad(const Conv2dPlan& p, const Pool2dPlan& q, std::int64_t images)
+      : plan_(p), padded_w_(p.geometry.width + 2 * p.geometry.pad_w), row_(padded_w_ * p.in_channels),
+        image_floats_((p.geometry.height + 2 * p.geometry.pad_h) * row_), windows_(q.out_h * q.out_w),
+        window_start_(static_cast<std::size_t>(p.positions)),
+        offsets_(static_cast<std::size_t>(images * p.out_channels * windows_)), values_(offsets_.size()),
+        images_(images), counts_(static_cast<std::size_t>(images * p.out_channels)) {
+    const Conv2dGeometry& g = p.geometry;
+    for (std::int64_t oh = 0; oh < p.out_h; ++oh)
+      for (std::int64_t ow = 0; ow < p.out_w; ++ow)
+        window_start_[static_cast<std::size_t>(oh * p.out_w + ow)] =
+            oh * g.stride_h * row_ + ow * g.stride_w * p.in_channels;
+  }
+
+  /// Keeps the non-zero output gradients of a slice of `batch` images: dconv [batch, K, out_h, out_w] at
+  /// the windows' argmax [batch, K, windows] (indices into an output plane), in window order.
+  void gather(std::int64_t batch, const std::int32_t* argmax, const float* dconv) {
+    batch_ = batch;
+    const std::int64_t K = plan_.out_channels;
+    for (std::int64_t plane = 0; plane < batch * K; ++plane) {
+      const std::int32_t* at = argmax + plane * windows_;
+      const float* grad = dconv + plane * plan_.positions;
+      std::int64_t* offset = offsets_.data() + plane * windows_;
+      float* value = values_.data() + plane * windows_;
+      const std::int64_t image = plane / K * image_floats_;
+      std::int64_t count = 0;
+      for (std::int64_t i = 0; i < windows_; ++i) { // written always, kept if non-zero: no branch
+        const float v = grad[at[i]];
+        offset[count] = image + window_start_[static_cast<std::size_t>(at[i])];
+        value[count] = v;
+        count += v != 0.0f ? 1 : 0;
+      }
+      counts_[static_cast<std::size_t>(plane)] = count;
+    }
+  }
+
+  /// dw [K, C, 3, 3] (overwritten) from the gathered gradients and the slice's images x [batch, C, H, W].
+  /// Each weight's sum runs over the slice in float.
+  void weight_grad(const float* x, float* dw) {
+    const std::int64_t C = plan_.in_channels, K = plan_.out_channels;
+    if (padded_.numel() == 0)
+      padded_ = Tensor<float>(Shape{images_ * image_floats_}); // zero-filled; only the interior is written
+    for (std::int64_t n = 0; n < batch_; ++n)
+      to_channels_last(x + n * plan_.in_size(), padded_.data() + n * image_floats_);
+    for (std::int64_t k = 0; k < K; ++k)
+      for (std::int64_t c = 0; c < C; c += plane_lanes) {
+        PlaneFloats acc[9] = {};
+        for_each_gradient(k, c, static_cast<const float*>(padded_.data()),
+                          [&](const PlaneFloats& v, const float* const(&rows)[3]) {
+#pragma GCC unroll 3
+                            for (int r = 0; r < 3; ++r) {
+                              acc[3 * r] += v * load_lanes(rows[r]);
+                              acc[3 * r + 1] += v * load_lanes(rows[r] + C);
+                              acc[3 * r + 2] += v * load_lanes(rows[r] + 2 * C);
+                            }
+                          });
+        float* out = dw + (k * C + c) * 9;
+        for (std::int64_t lane = 0; lane < plane_lanes; ++lane)
+          for (int t = 0; t < 9; ++t)
+            out[lane * 9 + t] = acc[t][lane];
+      }
+  }
+
+  /// dx [batch, C, H, W] (overwritten) from the gathered gradients and the weights w [K, C, 3, 3]: each
+  /// window's gradient times its kernels, added into the padded channels-last gradient, then copied out.
+  void input_grad(const float* w, float* dx) {
+    const std::int64_t C = plan_.in_channels, K = plan_.out_channels;
+    if (grads_.numel() == 0)
+      grads_ = Tensor<float>::uninitialized(Shape{images_ * image_floats_});
+    std::fill(grads_.data(), grads_.data() + batch_ * image_floats_, 0.0f);
+    for (std::int64_t k = 0; k < K; ++k)
+      for (std::int64_t c = 0; c < C; c += plane_lanes) {
+        PlaneFloats kernel[9]; // tap t of channels [c, c + plane_lanes)
+        for (int t = 0; t < 9; ++t)
+          for (std::int64_t lane = 0; lane < plane_lanes; ++lane)
+            kernel[t][lane] = w[(k * C + c + lane) * 9 + t];
+        for_each_gradient(k, c, grads_.data(), [&](const PlaneFloats& v, float* const(&rows)[3]) {
+#pragma GCC unroll 3
+          for (int r = 0; r < 3; ++r)
+#pragma GCC unroll 3
+            for (int j = 0; j < 3; ++j)
+              store_floats(rows[r] + j * C, load_lanes(rows[r] + j * C) + v * kernel[3 * r + j]);
+        });
+      }
+    for (std::int64_t n = 0; n < batch_; ++n)
+      from_channels_last(grads_.data() + n * image_floats_, dx + n * plan_.in_size());
+  }
+
+private:
+  /// body(v, rows) for each gathered gradient v of output channel k over the slice, rows being the three
+  /// rows of its window in `images` (a padded channels-last buffer), at channel c.
+  template <class Float, class Body>
+  void for_each_gradient(std::int64_t k, std::int64_t c, Float* images, Body&& body) const {
+    const std::int64_t K = plan_.out_channels;
+    for (std::int64_t n = 0; n < batch_; ++n) {
+      const std::int64_t plane = n * K + k;
+      const std::int64_t* offset = offsets_.data() + plane * windows_;
+      const float* value = values_.data() + plane * windows_;
+      const std::int64_t count = counts_[static_cast<std::size_t>(plane)];
+      for (std::int64_t i = 0; i < count; ++i) {
+        // Three row pointers and column steps of C: nine offsets held in registers would spill.
+        Float* top = images + offset[i] + c;
+        Float* const rows[3] = {top, top + row_, top + 2 * row_};
+        body(PlaneFloats{} + value[i], rows);
+      }
+    }
+  }
+
+  static void store_floats(float* to, const PlaneFloats& v) {
+    std::memcpy(to, &v, sizeof v);
+  }
+
+  /// image [C, H, W] into the interior of its padded channels-last copy `to`.
+  void to_channels_last(const float* image, float* to) const {
+    const Conv2dGeometry& g = plan_.geometry;
+    const std::int64_t C = plan_.in_channels;
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t h = 0; h < g.height; ++h) {
+        const float* in = image + (c * g.height + h) * g.width;
+        float* out = to + (h + g.pad_h) * row_ + g.pad_w * C + c;
+        for (std::int64_t x = 0; x < g.width; ++x)
+          out[x * C] = in[x];
+      }
+  }
+
+  /// The interior of a padded channels-last image `from` into image [C, H, W].
+  void from_channels_last(const float* from, float* image) const {
+    const Conv2dGeometry& g = plan_.geometry;
+    const std::int64_t C = plan_.in_channels;
+    for (std::int64_t c = 0; c < C; ++c)
+      for (std::int64_t h = 0; h < g.height; ++h) {
+        const float* in = from + (h + g.pad_h) * row_ + g.pad_w * C + c;
+        float* out = image + (c * g.height + h) * g.width;
+        for (std::int64_t x = 0; x < g.width; ++x)
+          out[x] = in[x * C];
+      }
+  }
+
+  Conv2dPlan plan_;
+  std::int64_t padded_w_, row_, image_floats_, windows_;
+  std::vector<std::int64_t> window_start_; ///< per output position: its window's start in a padded image
+  std::vector<std::int64_t> offsets_;      ///< per plane: its kept gradients' window starts (images apart)
+  std::vector<float> values_;              ///< per plane: its kept gradients
+  std::int64_t images_;                    ///< the most images a slice has
+  std::vector<std::int64_t> counts_;       ///< per plane: how many it kept
+  std::int64_t batch_ = 0;                 ///< the images of the slice gathered last
+  Tensor<float> padded_;                   ///< the slice's images, once weight_grad() needs them
+  Tensor<float> grads_;                    ///< the slice's input gradients, once input_grad() needs them
+};
+
+} // namespace a2q::detail
