@@ -31,7 +31,9 @@ inline bool pooled_conv_grad_pays(const Conv2dPlan& p, const Pool2dPlan& q) {
 
 /// One thread's gradients of a convolution and pooling (pooled_conv_grad_pays), a slice of up to `images`
 /// images at a time: gather() the slice's non-zero output gradients, then weight_grad() and input_grad().
-/// Its buffers hold the slice's images and input gradients zero-padded and channels-last.
+/// Both take one image at a time through a zero-padded channels-last buffer that stays in L1 (with the
+/// slice's images in it at once, each output channel's pass went through L2, and the input gradient's
+/// loads and stores waited on it).
 class PooledConvGrad {
 public:
   PooledConvGrad(const Conv2dPlan& p, const Pool2dPlan& q, std::int64_t images)
@@ -39,7 +41,8 @@ public:
         image_floats_((p.geometry.height + 2 * p.geometry.pad_h) * row_), windows_(q.out_h * q.out_w),
         window_start_(static_cast<std::size_t>(p.positions)),
         offsets_(static_cast<std::size_t>(images * p.out_channels * windows_)), values_(offsets_.size()),
-        images_(images), counts_(static_cast<std::size_t>(images * p.out_channels)) {
+        counts_(static_cast<std::size_t>(images * p.out_channels)), image_(Shape{image_floats_}),
+        sums_(Shape{p.out_channels * p.in_channels * 9}) {
     const Conv2dGeometry& g = p.geometry;
     for (std::int64_t oh = 0; oh < p.out_h; ++oh)
       for (std::int64_t ow = 0; ow < p.out_w; ++ow)
@@ -51,17 +54,15 @@ public:
   /// the windows' argmax [batch, K, windows] (indices into an output plane), in window order.
   void gather(std::int64_t batch, const std::int32_t* argmax, const float* dconv) {
     batch_ = batch;
-    const std::int64_t K = plan_.out_channels;
-    for (std::int64_t plane = 0; plane < batch * K; ++plane) {
+    for (std::int64_t plane = 0; plane < batch * plan_.out_channels; ++plane) {
       const std::int32_t* at = argmax + plane * windows_;
       const float* grad = dconv + plane * plan_.positions;
       std::int64_t* offset = offsets_.data() + plane * windows_;
       float* value = values_.data() + plane * windows_;
-      const std::int64_t image = plane / K * image_floats_;
       std::int64_t count = 0;
       for (std::int64_t i = 0; i < windows_; ++i) { // written always, kept if non-zero: no branch
         const float v = grad[at[i]];
-        offset[count] = image + window_start_[static_cast<std::size_t>(at[i])];
+        offset[count] = window_start_[static_cast<std::size_t>(at[i])];
         value[count] = v;
         count += v != 0.0f ? 1 : 0;
       }
@@ -70,29 +71,39 @@ public:
   }
 
   /// dw [K, C, 3, 3] (overwritten) from the gathered gradients and the slice's images x [batch, C, H, W].
-  /// Each weight's sum runs over the slice in float.
+  /// Each weight's sum runs over the slice in float, image by image in window order.
   void weight_grad(const float* x, float* dw) {
     const std::int64_t C = plan_.in_channels, K = plan_.out_channels;
-    if (padded_.numel() == 0)
-      padded_ = Tensor<float>(Shape{images_ * image_floats_}); // zero-filled; only the interior is written
-    for (std::int64_t n = 0; n < batch_; ++n)
-      to_channels_last(x + n * plan_.in_size(), padded_.data() + n * image_floats_);
+    // sums_ [K][C / plane_lanes][9][plane_lanes]: the vectors of nine taps, kept from one image to the next.
+    std::fill(sums_.data(), sums_.data() + sums_.numel(), 0.0f);
+    for (std::int64_t n = 0; n < batch_; ++n) {
+      to_channels_last(x + n * plan_.in_size(), image_.data()); // its padding stays zero
+      for (std::int64_t k = 0; k < K; ++k)
+        for (std::int64_t c = 0; c < C; c += plane_lanes) {
+          float* sums = sums_.data() + (k * C + c) * 9;
+          PlaneFloats acc[9];
+          for (int t = 0; t < 9; ++t)
+            acc[t] = load_lanes(sums + t * plane_lanes);
+          for_each_gradient(n * K + k, c, static_cast<const float*>(image_.data()),
+                            [&](const PlaneFloats& v, const float* const(&rows)[3]) {
+#pragma GCC unroll 3
+                              for (int r = 0; r < 3; ++r) {
+                                acc[3 * r] += v * load_lanes(rows[r]);
+                                acc[3 * r + 1] += v * load_lanes(rows[r] + C);
+                                acc[3 * r + 2] += v * load_lanes(rows[r] + 2 * C);
+                              }
+                            });
+          for (int t = 0; t < 9; ++t)
+            store_floats(sums + t * plane_lanes, acc[t]);
+        }
+    }
     for (std::int64_t k = 0; k < K; ++k)
       for (std::int64_t c = 0; c < C; c += plane_lanes) {
-        PlaneFloats acc[9] = {};
-        for_each_gradient(k, c, static_cast<const float*>(padded_.data()),
-                          [&](const PlaneFloats& v, const float* const(&rows)[3]) {
-#pragma GCC unroll 3
-                            for (int r = 0; r < 3; ++r) {
-                              acc[3 * r] += v * load_lanes(rows[r]);
-                              acc[3 * r + 1] += v * load_lanes(rows[r] + C);
-                              acc[3 * r + 2] += v * load_lanes(rows[r] + 2 * C);
-                            }
-                          });
+        const float* sums = sums_.data() + (k * C + c) * 9;
         float* out = dw + (k * C + c) * 9;
         for (std::int64_t lane = 0; lane < plane_lanes; ++lane)
           for (int t = 0; t < 9; ++t)
-            out[lane * 9 + t] = acc[t][lane];
+            out[lane * 9 + t] = sums[t * plane_lanes + lane];
       }
   }
 
@@ -100,44 +111,47 @@ public:
   /// window's gradient times its kernels, added into the padded channels-last gradient, then copied out.
   void input_grad(const float* w, float* dx) {
     const std::int64_t C = plan_.in_channels, K = plan_.out_channels;
-    if (grads_.numel() == 0)
-      grads_ = Tensor<float>::uninitialized(Shape{images_ * image_floats_});
-    std::fill(grads_.data(), grads_.data() + batch_ * image_floats_, 0.0f);
+    // sums_ as weight_grad's layout, holding the kernels: tap t of channels [c, c + plane_lanes) together.
     for (std::int64_t k = 0; k < K; ++k)
-      for (std::int64_t c = 0; c < C; c += plane_lanes) {
-        PlaneFloats kernel[9]; // tap t of channels [c, c + plane_lanes)
+      for (std::int64_t c = 0; c < C; c += plane_lanes)
         for (int t = 0; t < 9; ++t)
           for (std::int64_t lane = 0; lane < plane_lanes; ++lane)
-            kernel[t][lane] = w[(k * C + c + lane) * 9 + t];
-        for_each_gradient(k, c, grads_.data(), [&](const PlaneFloats& v, float* const(&rows)[3]) {
+            sums_[((k * C + c) * 9) + t * plane_lanes + lane] = w[(k * C + c + lane) * 9 + t];
+    for (std::int64_t n = 0; n < batch_; ++n) {
+      std::fill(image_.data(), image_.data() + image_floats_, 0.0f);
+      for (std::int64_t k = 0; k < K; ++k)
+        for (std::int64_t c = 0; c < C; c += plane_lanes) {
+          const float* taps = sums_.data() + (k * C + c) * 9;
+          PlaneFloats kernel[9];
+          for (int t = 0; t < 9; ++t)
+            kernel[t] = load_lanes(taps + t * plane_lanes);
+          for_each_gradient(n * K + k, c, image_.data(), [&](const PlaneFloats& v, float* const(&rows)[3]) {
 #pragma GCC unroll 3
-          for (int r = 0; r < 3; ++r)
+            for (int r = 0; r < 3; ++r)
 #pragma GCC unroll 3
-            for (int j = 0; j < 3; ++j)
-              store_floats(rows[r] + j * C, load_lanes(rows[r] + j * C) + v * kernel[3 * r + j]);
-        });
-      }
-    for (std::int64_t n = 0; n < batch_; ++n)
-      from_channels_last(grads_.data() + n * image_floats_, dx + n * plan_.in_size());
+              for (int j = 0; j < 3; ++j)
+                store_floats(rows[r] + j * C, load_lanes(rows[r] + j * C) + v * kernel[3 * r + j]);
+          });
+        }
+      from_channels_last(image_.data(), dx + n * plan_.in_size());
+    }
+    // The next weight_grad() needs the padding of image_ zero again, which this pass wrote.
+    std::fill(image_.data(), image_.data() + image_floats_, 0.0f);
   }
 
 private:
-  /// body(v, rows) for each gathered gradient v of output channel k over the slice, rows being the three
-  /// rows of its window in `images` (a padded channels-last buffer), at channel c.
+  /// body(v, rows) for each gathered gradient v of plane (image n, output channel k) = n * K + k, rows being
+  /// the three rows of its window in `image` (a padded channels-last image), at channel c.
   template <class Float, class Body>
-  void for_each_gradient(std::int64_t k, std::int64_t c, Float* images, Body&& body) const {
-    const std::int64_t K = plan_.out_channels;
-    for (std::int64_t n = 0; n < batch_; ++n) {
-      const std::int64_t plane = n * K + k;
-      const std::int64_t* offset = offsets_.data() + plane * windows_;
-      const float* value = values_.data() + plane * windows_;
-      const std::int64_t count = counts_[static_cast<std::size_t>(plane)];
-      for (std::int64_t i = 0; i < count; ++i) {
-        // Three row pointers and column steps of C: nine offsets held in registers would spill.
-        Float* top = images + offset[i] + c;
-        Float* const rows[3] = {top, top + row_, top + 2 * row_};
-        body(PlaneFloats{} + value[i], rows);
-      }
+  void for_each_gradient(std::int64_t plane, std::int64_t c, Float* image, Body&& body) const {
+    const std::int64_t* offset = offsets_.data() + plane * windows_;
+    const float* value = values_.data() + plane * windows_;
+    const std::int64_t count = counts_[static_cast<std::size_t>(plane)];
+    for (std::int64_t i = 0; i < count; ++i) {
+      // Three row pointers and column steps of C: nine offsets held in registers would spill.
+      Float* top = image + offset[i] + c;
+      Float* const rows[3] = {top, top + row_, top + 2 * row_};
+      body(PlaneFloats{} + value[i], rows);
     }
   }
 
@@ -174,13 +188,12 @@ private:
   Conv2dPlan plan_;
   std::int64_t padded_w_, row_, image_floats_, windows_;
   std::vector<std::int64_t> window_start_; ///< per output position: its window's start in a padded image
-  std::vector<std::int64_t> offsets_;      ///< per plane: its kept gradients' window starts (images apart)
+  std::vector<std::int64_t> offsets_;      ///< per plane: its kept gradients' window starts
   std::vector<float> values_;              ///< per plane: its kept gradients
-  std::int64_t images_;                    ///< the most images a slice has
   std::vector<std::int64_t> counts_;       ///< per plane: how many it kept
   std::int64_t batch_ = 0;                 ///< the images of the slice gathered last
-  Tensor<float> padded_;                   ///< the slice's images, once weight_grad() needs them
-  Tensor<float> grads_;                    ///< the slice's input gradients, once input_grad() needs them
+  Tensor<float> image_;                    ///< one padded channels-last image or input gradient (zeroed)
+  Tensor<float> sums_;                     ///< weight-gradient sums, or the kernels, as vectors of taps
 };
 
 } // namespace a2q::detail
