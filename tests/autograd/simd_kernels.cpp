@@ -5,12 +5,15 @@
 // - Winograd's convolution against the double reference, on shapes whose rows of tiles are shorter, as
 //   long as and longer than a vector;
 // - 2x2 max pooling (value, argmax and gradient) against a naive loop, on rows of every length up to two
-//   vectors and more, whose last outputs take masked loads and stores.
+//   vectors and more, whose last outputs take masked loads and stores;
+// - a 3x3 convolution's gradients from its pooling windows' argmax (pooled_conv_grad.hpp) against the
+//   double reference fed the dense output gradient.
 //
 // A plain main, not Catch: nothing may run before the CPU check, or a CPU without the instructions would
 // stop on the first one. Exits 77 (CTest: skipped) on such a CPU, 1 on a mismatch.
 
 #include "a2q/autograd/pool_kernels.hpp"
+#include "a2q/autograd/pooled_conv_grad.hpp"
 #include "a2q/autograd/winograd_conv.hpp"
 #include "a2q/core/rng.hpp"
 
@@ -99,6 +102,66 @@ int check_max_pool_2x2(a2q::Rng& rng) {
   return failures;
 }
 
+/// PooledConvGrad against the double reference given the same output gradient densely: each pooling
+/// window's gradient at its argmax (the first largest convolution output in row-major order), zero
+/// elsewhere. Returns the number of shapes with a mismatch.
+int check_pooled_conv_grad(a2q::Rng& rng) {
+  struct Layer {
+    std::int64_t n, c, k, h, w;
+    int stride, pad, pool;
+  };
+  const Layer shapes[] = {
+      {3, 16, 32, 14, 14, 1, 1, 2}, {2, 16, 12, 23, 19, 2, 1, 3}, {2, 32, 8, 9, 13, 1, 0, 2}};
+  int failures = 0;
+  for (const Layer& s : shapes) {
+    const a2q::Conv2dOptions opt{s.stride, s.pad, 1};
+    const a2q::Tensor<float> x =
+        a2q::Tensor<float>::uniform(a2q::Shape{s.n, s.c, s.h, s.w}, -1.0f, 1.0f, rng);
+    const a2q::Tensor<float> w = a2q::Tensor<float>::uniform(a2q::Shape{s.k, s.c, 3, 3}, -1.0f, 1.0f, rng);
+    const a2q::detail::Conv2dPlan plan = a2q::detail::conv2d_plan(x.shape(), w.shape(), opt);
+    const a2q::detail::Pool2dPlan pool =
+        a2q::detail::max_pool2d_plan("max_pool2d", plan.output_shape(), s.pool, s.pool, 0);
+    if (!a2q::detail::pooled_conv_grad_pays(plan, pool)) {
+      std::printf("mismatch: the pooled gradients do not take a %lld-channel shape\n",
+                  static_cast<long long>(s.c));
+      ++failures;
+      continue;
+    }
+    const a2q::Tensor<float> y = a2q_test::reference_conv(x, w, nullptr, opt);
+    const std::int64_t windows = pool.out_h * pool.out_w;
+    std::vector<std::int32_t> argmax(static_cast<std::size_t>(s.n * s.k * windows));
+    a2q::Tensor<float> dconv(plan.output_shape()); // zero-filled
+    for (std::int64_t plane = 0; plane < s.n * s.k; ++plane)
+      for (std::int64_t oh = 0; oh < pool.out_h; ++oh)
+        for (std::int64_t ow = 0; ow < pool.out_w; ++ow) {
+          std::int64_t best = oh * s.pool * plan.out_w + ow * s.pool;
+          for (std::int64_t i = 0; i < s.pool; ++i)
+            for (std::int64_t j = 0; j < s.pool; ++j) {
+              const std::int64_t at = (oh * s.pool + i) * plan.out_w + ow * s.pool + j;
+              if (y[plane * plan.positions + at] > y[plane * plan.positions + best])
+                best = at;
+            }
+          // Some windows pass no gradient, as where a ReLU zeroed them.
+          const double g = rng.uniform(-1.0, 1.0);
+          argmax[static_cast<std::size_t>(plane * windows + oh * pool.out_w + ow)] =
+              static_cast<std::int32_t>(best);
+          dconv[plane * plan.positions + best] = g < -0.7 ? 0.0f : static_cast<float>(g);
+        }
+    a2q::Tensor<float> dx(x.shape()), dw(w.shape());
+    a2q::detail::PooledConvGrad grads(plan, pool, s.n);
+    grads.gather(s.n, argmax.data(), dconv.data());
+    grads.weight_grad(x.data(), dw.data());
+    grads.input_grad(w.data(), dx.data());
+    const auto [dx_ref, dw_ref] = a2q_test::reference_conv_grads(x, w, dconv, opt);
+    if (!(close("dx", dx, dx_ref, false) & close("dw", dw, dw_ref, true))) {
+      std::printf("mismatch: pooled gradients, %lld channels to %lld, stride %d, %dx%d windows\n",
+                  static_cast<long long>(s.c), static_cast<long long>(s.k), s.stride, s.pool, s.pool);
+      ++failures;
+    }
+  }
+  return failures;
+}
+
 } // namespace
 
 int main() {
@@ -149,5 +212,8 @@ int main() {
   const int pool_failures = check_max_pool_2x2(rng);
   std::printf("%s 2x2 max pooling (%d lanes): %d plane sizes wrong\n", A2Q_SIMD_TARGET, A2Q_SIMD_LANES,
               pool_failures);
-  return failures + pool_failures == 0 ? 0 : 1;
+  const int pooled_failures = check_pooled_conv_grad(rng);
+  std::printf("%s gradients from pooling argmax (%d lanes): %d shapes wrong\n", A2Q_SIMD_TARGET,
+              A2Q_SIMD_LANES, pooled_failures);
+  return failures + pool_failures + pooled_failures == 0 ? 0 : 1;
 }
