@@ -56,6 +56,12 @@ inline PlaneFloats load_lanes(const float* source) {
   return v;
 }
 
+/// Stores a vector at any float address. (A typed store through a vector type declared with float
+/// alignment is not portable: clang keeps the vector's natural alignment, and UBSan flags the store.)
+inline void store_lanes(float* to, const PlaneFloats& v) {
+  std::memcpy(to, &v, sizeof v);
+}
+
 /// to[i] = from[i] for i in [0, count), in 8-float vectors, the last one overlapping the one before:
 /// image rows are short (28 floats and less), where std::copy's call and size dispatch cost more than the
 /// copy itself.

@@ -15,7 +15,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <vector>
 
 namespace a2q::detail {
@@ -94,7 +93,7 @@ public:
                               }
                             });
           for (int t = 0; t < 9; ++t)
-            store_floats(sums + t * plane_lanes, acc[t]);
+            store_lanes(sums + t * plane_lanes, acc[t]);
         }
     }
     for (std::int64_t k = 0; k < K; ++k)
@@ -130,7 +129,7 @@ public:
             for (int r = 0; r < 3; ++r)
 #pragma GCC unroll 3
               for (int j = 0; j < 3; ++j)
-                store_floats(rows[r] + j * C, load_lanes(rows[r] + j * C) + v * kernel[3 * r + j]);
+                store_lanes(rows[r] + j * C, load_lanes(rows[r] + j * C) + v * kernel[3 * r + j]);
           });
         }
       from_channels_last(image_.data(), dx + n * plan_.in_size());
@@ -153,10 +152,6 @@ private:
       Float* const rows[3] = {top, top + row_, top + 2 * row_};
       body(PlaneFloats{} + value[i], rows);
     }
-  }
-
-  static void store_floats(float* to, const PlaneFloats& v) {
-    std::memcpy(to, &v, sizeof v);
   }
 
   /// image [C, H, W] into the interior of its padded channels-last copy `to`.

@@ -102,12 +102,6 @@ inline void winograd_weights(const float* w, std::int64_t out_channels, std::int
     }
 }
 
-/// Stores a vector at any float address. (A typed store through a vector type declared with float
-/// alignment is not portable: clang keeps the vector's natural alignment, and UBSan flags the store.)
-inline void store_lanes(float* to, const PlaneFloats& v) {
-  std::memcpy(to, &v, sizeof v);
-}
-
 /// Makes GCC keep a loaded vector in a register: it would fold the load into every FMA that uses it, and
 /// the loads, not the FMAs, would then set the pace.
 inline void keep_in_register([[maybe_unused]] PlaneFloats& v) {
