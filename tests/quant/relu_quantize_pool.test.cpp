@@ -177,9 +177,11 @@ TEST_CASE("relu_quantize_max_pool2d routes each window's gradient to its first l
 
 namespace {
 
+/// need_dx false: the input takes no gradient, as an image's first layer (dx comes back empty).
 Results run_conv(bool fused, const ConvPoolCase& c, const Tensor<float>& xt, const Tensor<float>& wt,
-                 const Tensor<float>& bt, float scale, const FakeQuantOptions& opt, const Tensor<float>& r) {
-  const Var x(xt, true), w(wt, true), b = c.bias ? Var(bt, true) : Var();
+                 const Tensor<float>& bt, float scale, const FakeQuantOptions& opt, const Tensor<float>& r,
+                 bool need_dx = true) {
+  const Var x(xt, need_dx), w(wt, true), b = c.bias ? Var(bt, true) : Var();
   const Var s(Tensor<float>(Shape{1}, scale), true);
   const Var y =
       fused ? a2q::quant::conv2d_relu_quantize_max_pool2d(x, w, b, c.conv, s, opt, c.pool_kernel,
@@ -188,7 +190,8 @@ Results run_conv(bool fused, const ConvPoolCase& c, const Tensor<float>& xt, con
                               c.pool_kernel, c.pool_stride, c.pool_padding);
   if (r.numel() > 0)
     a2q::sum(a2q::mul(y, Var(r))).backward();
-  return {y.value(), x.grad(), s.grad(), w.grad(), c.bias ? b.grad() : Tensor<float>()};
+  return {y.value(), need_dx ? x.grad() : Tensor<float>(), s.grad(), w.grad(),
+          c.bias ? b.grad() : Tensor<float>()};
 }
 
 } // namespace
@@ -214,6 +217,12 @@ TEST_CASE("conv2d_relu_quantize_max_pool2d equals conv2d, relu, fake_quantize an
     if (c.bias)
       require_close(b.db, a.db, 1e-5f);
     require_close(b.ds, a.ds, 1e-5f);
+    // Without the input gradient (the first layer's single channel then takes the windows' argmax).
+    const Results weights_only = run_conv(true, c, xt, wt, bt, scale, opt, r, false);
+    require_close(weights_only.dw, a.dw, 1e-5f);
+    if (c.bias)
+      require_close(weights_only.db, a.db, 1e-5f);
+    require_close(weights_only.ds, a.ds, 1e-5f);
     // The grid clipped some outputs and zeroed others.
     std::int64_t clipped = 0, zeros = 0;
     for (float v : b.y) {

@@ -11,9 +11,10 @@
 ///   std::int32_t* argmax)`: pools the convolution's output plane `conv` (plane = image · C_out + channel
 ///   over the batch) into y and argmax (indices into the plane); `thread` < num_threads() names the
 ///   caller's scratch;
-/// - `double backward_plane(const Pool2dPlan&, std::int64_t plane, const float* y, float* dy,
-///   const std::int32_t* argmax, float* dconv) const`: writes the plane's convolution-output gradient
-///   (dy may be changed in place) and returns the plane's part of the scale's gradient (0 without one);
+/// - `double window_grads(const Pool2dPlan&, std::int64_t plane, const float* y, float* dy,
+///   const std::int32_t* argmax) const`: turns the plane's output gradient dy, in place, into each
+///   window's gradient, which pooling hands to the window's argmax alone; returns the plane's part of the
+///   scale's gradient (0 without one);
 /// - `void finish(detail::Node& self, std::size_t scale_input, double scale_grad) const` (has_scale only):
 ///   hands the scale its gradient, the planes' parts summed in plane order.
 
@@ -41,13 +42,35 @@ struct ReluPoolEpilogue {
                      std::int32_t* argmax) const {
     max_pool_plane_forward(p, true, conv, y, argmax);
   }
-  double backward_plane(const Pool2dPlan& p, std::int64_t, const float* y, float* dy,
-                        const std::int32_t* argmax, float* dconv) const {
-    max_pool_plane_backward(p, true, y, dy, argmax, dconv);
+  double window_grads(const Pool2dPlan& p, std::int64_t, const float* y, float* dy,
+                      const std::int32_t*) const {
+    for (std::int64_t o = 0; o < p.out_h * p.out_w; ++o)
+      dy[o] = y[o] > 0.0f ? dy[o] : 0.0f;
     return 0.0;
   }
   void finish(Node&, std::size_t, double) const {}
 };
+
+/// db[k] = the sum of the window gradients g [batch, K, windows] of output channel k (its bias gradient),
+/// in vectors of lanes: a float sum in order would wait on each addition.
+inline void window_grad_sums(std::int64_t batch, std::int64_t K, std::int64_t windows, const float* g,
+                             float* db) {
+  for (std::int64_t k = 0; k < K; ++k) {
+    PlaneFloats lanes{};
+    float rest = 0.0f;
+    for (std::int64_t n = 0; n < batch; ++n) {
+      const float* plane = g + (n * K + k) * windows;
+      std::int64_t o = 0;
+      for (; o + plane_lanes <= windows; o += plane_lanes)
+        lanes += load_lanes(plane + o);
+      for (; o < windows; ++o)
+        rest += plane[o];
+    }
+    for (std::int64_t lane = 0; lane < plane_lanes; ++lane)
+      rest += lanes[lane];
+    db[k] = rest;
+  }
+}
 
 /// The plan of a convolution followed by max pooling, both checked; `op` names the operation in errors.
 struct ConvPoolPlan {
@@ -110,47 +133,56 @@ Var conv_pool_pass(const char* op, const ConvPoolPlan& cp, const Var& x, const V
     const std::int64_t pooled_plane_ = pool_.out_h * pool_.out_w;
     const int threads = num_threads();
     Tensor<float> dx = need_dx ? Tensor<float>::uninitialized(xn.value.shape()) : Tensor<float>();
-    // Per thread: the slice's convolution output gradient, then its weight and bias gradients.
-    const std::int64_t scratch_size = slice * plan_.out_size() + w_size + plan_.out_channels;
-    Tensor<float> scratch = Tensor<float>::uninitialized(Shape{threads * scratch_size});
-    // Per thread: the sums over its slices of the weight and bias gradients.
-    Tensor<double> sums(Shape{threads * (w_size + plan_.out_channels)}); // zero-filled
-    // The weight and input gradients from the windows' argmax alone, where the pooling allows it.
-    const bool pooled = (need_dw || need_dx) && pooled_conv_grad_pays(plan_, pool_);
+    // The weight and input gradients from the windows' argmax alone, where the pooling allows it; the
+    // dense convolution-output gradient otherwise.
+    const bool pooled = (need_dw || need_dx) && pooled_conv_grad_pays(plan_, pool_, need_dx);
     std::vector<PooledConvGrad> pooled_grads;
     if (pooled)
       for (int t = 0; t < threads; ++t)
         pooled_grads.emplace_back(plan_, pool_, slice);
+    // Per thread: the slice's convolution output gradient (dense only), then its weight and bias gradients.
+    const std::int64_t dconv_size = pooled ? 0 : slice * plan_.out_size();
+    const std::int64_t scratch_size = dconv_size + w_size + plan_.out_channels;
+    Tensor<float> scratch = Tensor<float>::uninitialized(Shape{threads * scratch_size});
+    // Per thread: the sums over its slices of the weight and bias gradients.
+    Tensor<double> sums(Shape{threads * (w_size + plan_.out_channels)}); // zero-filled
     // Per plane: its part of the scale's gradient, summed in plane order below (any thread count).
     std::vector<double> scale_parts(need_ds ? static_cast<std::size_t>(plan_.batch * plan_.out_channels) : 0);
     const float* y = self.value.data();
-    float* dy = self.grad.data(); // changed in place: the tape frees self.grad after this
+    float* dy = self.grad.data(); // window gradients in place: the tape frees self.grad after this
     const std::int32_t* ai = argmax.data();
     for_each_slice(plan_.batch, slice, [&](int thread, std::int64_t begin, std::int64_t end) {
       Conv2dPlan part = plan_;
       part.batch = end - begin;
       float* dconv = scratch.data() + thread * scratch_size;
-      float* dw = dconv + slice * plan_.out_size();
+      float* dw = dconv + dconv_size;
       float* db = dw + w_size;
+      const std::int64_t first = begin * plan_.out_channels * pooled_plane_; // the slice's first window
       for (std::int64_t plane = 0; plane < part.batch * plan_.out_channels; ++plane) {
         const std::int64_t global = begin * plan_.out_channels + plane;
         const std::int64_t at = global * pooled_plane_;
-        const double part_ds =
-            epilogue.backward_plane(pool_, global, y + at, dy + at, ai + at, dconv + plane * plan_.positions);
+        const double part_ds = epilogue.window_grads(pool_, global, y + at, dy + at, ai + at);
         if (need_ds)
           scale_parts[static_cast<std::size_t>(global)] = part_ds;
       }
       const float* x_part = xn.value.data() + begin * plan_.in_size();
       float* dx_part = need_dx ? dx.data() + begin * plan_.in_size() : nullptr;
-      conv2d_backward(part, x_part, wn.value.data(), dconv, pooled ? nullptr : dx_part,
-                      need_dw && !pooled ? dw : nullptr, need_db ? db : nullptr);
       if (pooled) {
         PooledConvGrad& grads = pooled_grads[static_cast<std::size_t>(thread)];
-        grads.gather(part.batch, ai + begin * plan_.out_channels * pooled_plane_, dconv);
+        grads.gather(part.batch, ai + first, dy + first);
         if (need_dw)
           grads.weight_grad(x_part, dw);
         if (need_dx)
           grads.input_grad(wn.value.data(), dx_part);
+        if (need_db) // each window's gradient reaches one output position
+          window_grad_sums(part.batch, plan_.out_channels, pooled_plane_, dy + first, db);
+      } else {
+        for (std::int64_t plane = 0; plane < part.batch * plan_.out_channels; ++plane) {
+          const std::int64_t at = first + plane * pooled_plane_;
+          max_pool_plane_backward(pool_, false, y + at, dy + at, ai + at, dconv + plane * plan_.positions);
+        }
+        conv2d_backward(part, x_part, wn.value.data(), dconv, dx_part, need_dw ? dw : nullptr,
+                        need_db ? db : nullptr);
       }
       double* sum = sums.data() + thread * (w_size + plan_.out_channels);
       if (need_dw)

@@ -73,10 +73,10 @@ public:
       chosen[o] = x[argmax[o]];
   }
 
-  double backward_plane(const Pool2dPlan& p, std::int64_t plane, const float* y, float* dy,
-                        const std::int32_t* argmax, float* dx) const {
+  double window_grads(const Pool2dPlan&, std::int64_t plane, const float*, float* dy,
+                      const std::int32_t*) const {
     // Only each window's chosen element has a gradient: the scale's LSQ term and the input's mask (ReLU
-    // and straight-through estimator) are taken there, then pooling's backward pass spreads dy. The LSQ
+    // and straight-through estimator) are taken there; pooling's backward pass then spreads dy. The LSQ
     // terms are summed in quant_vector_step float lanes (the loop vectorises), then in double.
     const float* __restrict chosen = chosen_.data() + plane * out_plane_;
     float* __restrict g = dy;
@@ -100,7 +100,6 @@ public:
       total += static_cast<double>(element(o));
     for (float lane : lanes)
       total += static_cast<double>(lane);
-    max_pool_plane_backward(p, false, y, dy, argmax, dx);
     return total;
   }
 
@@ -165,10 +164,13 @@ Var relu_quantize_max_pool2d(const Var& x, const Var& scale, const FakeQuantOpti
 #ifdef _OPENMP
 #pragma omp parallel for schedule(static) if (threaded_backward)
 #endif
-        for (std::int64_t plane = 0; plane < pool.planes; ++plane)
+        for (std::int64_t plane = 0; plane < pool.planes; ++plane) {
+          const std::int64_t at = plane * out_plane_;
           parts[static_cast<std::size_t>(plane)] =
-              epilogue.backward_plane(pool, plane, y + plane * out_plane_, dy + plane * out_plane_,
-                                      argmax.data() + plane * out_plane_, dx.data() + plane * in_plane_);
+              epilogue.window_grads(pool, plane, y + at, dy + at, argmax.data() + at);
+          max_pool_plane_backward(pool, false, y + at, dy + at, argmax.data() + at,
+                                  dx.data() + plane * in_plane_);
+        }
         if (need_dx)
           detail::accumulate_grad(self, 0, std::move(dx));
         if (need_ds) {
