@@ -66,7 +66,10 @@ public:
   /// plane), in window order. input_grad() reads `grads` again.
   void gather(std::int64_t batch, const std::int32_t* argmax, const float* grads) {
     batch_ = batch;
+    argmax_ = argmax;
     grads_ = grads;
+    if (plan_.in_channels == 1) // weight_grad_one_channel() reads every window: its work is smaller
+      return;                   // than the gathering's
     for (std::int64_t plane = 0; plane < batch * plan_.out_channels; ++plane) {
       const std::int32_t* from = argmax + plane * windows_;
       const float* grad = grads + plane * windows_;
@@ -173,8 +176,9 @@ public:
   }
 
 private:
-  /// weight_grad() with one input channel: a window's row is three floats, read as four (the fourth lane's
-  /// products are dropped), and two gradients at a time keep two sets of three sums in flight.
+  /// weight_grad() with one input channel, from every window's gradient (zeros included, as the dense sum
+  /// has them): a window's row is three floats, read as four (the fourth lane's products are dropped), and
+  /// two windows at a time keep two sets of three sums in flight.
   void weight_grad_one_channel(const float* x, float* dw) {
     using Quad = float __attribute__((vector_size(4 * sizeof(float))));
     const auto load_quad = [](const float* from) {
@@ -190,9 +194,9 @@ private:
       const float* image = image_.data();
       for (std::int64_t k = 0; k < K; ++k) {
         const std::int64_t plane = n * K + k;
-        const std::int32_t* at = at_.data() + plane * windows_;
-        const float* value = values_.data() + plane * windows_;
-        const std::int64_t count = counts_[static_cast<std::size_t>(plane)];
+        const std::int32_t* at = argmax_ + plane * windows_;
+        const float* value = grads_ + plane * windows_;
+        const std::int64_t count = windows_;
         float* sums = sums_.data() + k * 12;
         Quad acc[2][3] = {};
         for (int r = 0; r < 3; ++r)
@@ -292,7 +296,8 @@ private:
   std::int64_t mask_words_;                ///< per output position: words of masks_
   std::vector<std::uint64_t> masks_;       ///< see mark_channels
   std::int64_t batch_ = 0;                 ///< the images of the slice gathered last
-  const float* grads_ = nullptr;           ///< and their window gradients
+  const std::int32_t* argmax_ = nullptr;   ///< and their windows' argmax
+  const float* grads_ = nullptr;           ///< and gradients
   Tensor<float> image_; ///< one padded channels-last image or input gradient (zeroed), and slack
   Tensor<float> sums_;  ///< weight-gradient sums, or the kernels, as vectors of taps
 };
