@@ -5,6 +5,7 @@
 #include "a2q/autograd/image_slices.hpp"
 #include "a2q/autograd/pool.hpp"
 #include "a2q/autograd/pooled_conv_grad.hpp"
+#include "a2q/autograd/tile_pool.hpp"
 #include "a2q/core/parallel.hpp"
 
 #include "close.hpp"
@@ -12,6 +13,9 @@
 
 #include <catch2/catch.hpp>
 
+#include <cmath>
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -63,7 +67,7 @@ TEST_CASE("conv2d_relu_max_pool2d equals conv2d, relu and max_pool2d in value an
           "[autograd][conv][pool]") {
   BackendRestorer restore;
   a2q::Rng rng(211);
-  int pooled_grads = 0, weight_only_pooled_grads = 0;
+  int pooled_grads = 0, weight_only_pooled_grads = 0, tile_pools = 0;
   for (const ConvPoolCase& c : conv_pool_cases()) {
     const Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
     const Tensor<float> wt = uniform(Shape{c.c_out, c.c_in / c.conv.groups, c.k, c.k}, rng);
@@ -79,6 +83,8 @@ TEST_CASE("conv2d_relu_max_pool2d equals conv2d, relu and max_pool2d in value an
       backends.push_back(a2q::FloatBackend::onednn);
     for (const a2q::FloatBackend backend : backends) {
       a2q::set_float_backend(backend);
+      if (backend == a2q::FloatBackend::eigen) // where Winograd runs in every build
+        tile_pools += a2q::detail::tile_pool_pays(plan, pool) ? 1 : 0;
       INFO(c.name << (backend == a2q::FloatBackend::eigen ? " (Eigen)" : " (oneDNN)"));
       Tensor<float> r;
       const std::vector<Tensor<float>> composed = run(c, false, xt, wt, bt, r, rng);
@@ -95,9 +101,40 @@ TEST_CASE("conv2d_relu_max_pool2d equals conv2d, relu and max_pool2d in value an
   }
   // The cases take the gradients from the windows' argmax (with 4, 8 or 16 lanes) as well as densely,
   // and the first layer's single input channel takes them when there is no input gradient.
+  // Some cases pool Winograd's output tiles as they are made, others the stored convolution output.
+  CHECK(tile_pools >= 1);
+  CHECK(tile_pools < static_cast<int>(conv_pool_cases().size()));
   CHECK(pooled_grads >= 1);
   CHECK(weight_only_pooled_grads > pooled_grads);
   CHECK(weight_only_pooled_grads < static_cast<int>(conv_pool_cases().size()));
+}
+
+TEST_CASE("conv2d_relu_max_pool2d pools NaN as max_pool2d does, then applies the ReLU",
+          "[autograd][conv][pool]") {
+  // A window with a NaN pools to NaN, which the ReLU makes 0, whichever element the NaN is and wherever
+  // the window's largest number is. (relu() first would turn the NaN into 0 before pooling.)
+  a2q::Rng rng(229);
+  for (const ConvPoolCase& c : conv_pool_cases()) {
+    INFO(c.name);
+    Tensor<float> xt = uniform(Shape{c.n, c.c_in, c.h, c.w}, rng);
+    for (std::int64_t i = 0; i < xt.numel(); i += 97)
+      xt[i] = std::numeric_limits<float>::quiet_NaN();
+    const Var x(xt), w(uniform(Shape{c.c_out, c.c_in / c.conv.groups, c.k, c.k}, rng));
+    const Var b = c.bias ? Var(uniform(Shape{c.c_out}, rng)) : Var();
+    const Tensor<float> fused =
+        a2q::conv2d_relu_max_pool2d(x, w, b, c.conv, c.pool_kernel, c.pool_stride, c.pool_padding).value();
+    const Tensor<float> conv = a2q::conv2d(x, w, b, c.conv).value();
+    const Tensor<float> pooled =
+        a2q::max_pool2d(Var(conv), c.pool_kernel, c.pool_stride, c.pool_padding).value();
+    std::int64_t nan_windows = 0, mismatches = 0;
+    for (std::int64_t i = 0; i < pooled.numel(); ++i) {
+      nan_windows += std::isnan(pooled[i]) ? 1 : 0;
+      const float expected = pooled[i] > 0.0f ? pooled[i] : 0.0f;
+      mismatches += fused[i] == expected ? 0 : 1;
+    }
+    CHECK(nan_windows > 0);
+    CHECK(mismatches == 0);
+  }
 }
 
 #ifdef _OPENMP

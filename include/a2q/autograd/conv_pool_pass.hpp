@@ -16,7 +16,13 @@
 ///   window's gradient, which pooling hands to the window's argmax alone; returns the plane's part of the
 ///   scale's gradient (0 without one);
 /// - `void finish(detail::Node& self, std::size_t scale_input, double scale_grad) const` (has_scale only):
-///   hands the scale its gradient, the planes' parts summed in plane order.
+///   hands the scale its gradient, the planes' parts summed in plane order;
+/// - `static constexpr bool pools_tiles`, and if true `void forward_tiles(int thread, std::int64_t plane,
+///   std::int32_t first, std::int32_t width, const PlaneFloats& y00, const PlaneFloats& y01, const
+///   PlaneFloats& y10, const PlaneFloats& y11, std::int64_t count, float* y, std::int32_t* argmax)`: as
+///   forward_plane for the first `count` of a vector of 2x2 windows given by their values (tile_pool.hpp),
+///   lane i's window starting at plane index first + 2 i in rows of `width`; y and argmax point at lane 0's
+///   output.
 
 #include "a2q/autograd/conv_kernels.hpp"
 #include "a2q/autograd/conv_options.hpp"
@@ -24,10 +30,12 @@
 #include "a2q/autograd/image_slices.hpp"
 #include "a2q/autograd/pool_kernels.hpp"
 #include "a2q/autograd/pooled_conv_grad.hpp"
+#include "a2q/autograd/tile_pool.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/parallel.hpp"
 #include "a2q/core/tensor.hpp"
 
+#include <algorithm>
 #include <cstdint>
 #include <utility>
 #include <vector>
@@ -37,10 +45,21 @@ namespace a2q::detail {
 /// ReLU then max pooling (conv2d_relu_max_pool2d): no scale.
 struct ReluPoolEpilogue {
   static constexpr bool has_scale = false;
+  static constexpr bool pools_tiles = true;
 
   void forward_plane(const Pool2dPlan& p, int, std::int64_t, const float* conv, float* y,
                      std::int32_t* argmax) const {
     max_pool_plane_forward(p, true, conv, y, argmax);
+  }
+  void forward_tiles(int, std::int64_t, std::int32_t first, std::int32_t width, const PlaneFloats& y00,
+                     const PlaneFloats& y01, const PlaneFloats& y10, const PlaneFloats& y11,
+                     std::int64_t count, float* y, std::int32_t* argmax) const {
+    PlaneFloats m;
+    PlaneInts index;
+    max_pool_tiles(y00, y01, y10, y11, first, width, m, index);
+    const PlaneFloats zero{};
+    store_first(y, m > zero ? m : zero, count);
+    store_first(argmax, index, count);
   }
   double window_grads(const Pool2dPlan& p, std::int64_t, const float* y, float* dy,
                       const std::int32_t*) const {
@@ -104,13 +123,33 @@ Var conv_pool_pass(const char* op, const ConvPoolPlan& cp, const Var& x, const V
   Tensor<std::int32_t> argmax = Tensor<std::int32_t>::uninitialized(cp.output_shape());
   const std::int64_t slice = conv_pool_slice_images(plan);
   const std::int64_t pooled_plane = pool.out_h * pool.out_w;
-  Tensor<float> conv_out = Tensor<float>::uninitialized(Shape{num_threads() * slice * plan.out_size()});
+  // Winograd's output tiles pooled as they are made, or the convolution's output stored a slice at a time.
+  bool tiles = false;
+  if constexpr (Epilogue::pools_tiles)
+    tiles = tile_pool_pays(plan, pool);
+  Tensor<float> conv_out =
+      Tensor<float>::uninitialized(Shape{tiles ? 0 : num_threads() * slice * plan.out_size()});
   const float* xv = x.value().data();
   const float* wv = weight.value().data();
   const float* bv = cp.has_bias ? bias.value().data() : nullptr;
   for_each_slice(plan.batch, slice, [&](int thread, std::int64_t begin, std::int64_t end) {
     Conv2dPlan part = plan;
     part.batch = end - begin;
+    if constexpr (Epilogue::pools_tiles)
+      if (tiles) {
+        const auto width = static_cast<std::int32_t>(plan.out_w);
+        winograd_conv2d_forward_tiles(
+            part, xv + begin * plan.in_size(), wv, bv,
+            [&](std::int64_t n, std::int64_t k, std::int64_t ti, std::int64_t j, const PlaneFloats& y00,
+                const PlaneFloats& y01, const PlaneFloats& y10, const PlaneFloats& y11) {
+              const std::int64_t global = (begin + n) * plan.out_channels + k;
+              const std::int64_t at = global * pooled_plane + ti * pool.out_w + j;
+              epilogue.forward_tiles(thread, global, static_cast<std::int32_t>(2 * ti * plan.out_w + 2 * j),
+                                     width, y00, y01, y10, y11, std::min(plane_lanes, pool.out_w - j),
+                                     out.data() + at, argmax.data() + at);
+            });
+        return;
+      }
     float* y = conv_out.data() + thread * slice * plan.out_size();
     conv2d_forward(part, xv + begin * plan.in_size(), wv, bv, y);
     for (std::int64_t plane = 0; plane < part.batch * plan.out_channels; ++plane) {

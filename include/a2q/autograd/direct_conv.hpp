@@ -49,6 +49,7 @@ inline constexpr std::int64_t plane_lanes = 8;
 inline constexpr std::int64_t plane_lanes = 4;
 #endif
 using PlaneFloats = float __attribute__((vector_size(plane_lanes * sizeof(float))));
+using PlaneInts = std::int32_t __attribute__((vector_size(plane_lanes * sizeof(std::int32_t))));
 
 inline PlaneFloats load_lanes(const float* source) {
   PlaneFloats v;

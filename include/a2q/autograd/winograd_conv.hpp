@@ -153,9 +153,11 @@ inline void winograd_point_products(const float* w, std::int64_t rows_out, std::
   }
 }
 
-/// The Winograd convolution of the batch with transformed weights u (winograd_weights): y = conv(x) + bias.
-inline void winograd_convolve(const WinogradTiling& t, const float* u, const float* x, const float* bias,
-                              float* y) {
+/// The Winograd convolution of the batch with transformed weights u (winograd_weights), block by block:
+/// output(m, first, count, scratch) takes the products m of the tile rows [first, first + count).
+template <class Output>
+inline void winograd_convolve_blocks(const WinogradTiling& t, const float* u, const float* x,
+                                     Output&& output) {
   const std::int64_t rows = t.rows();
   const std::int64_t blocks = (rows + t.block_rows - 1) / t.block_rows;
   const std::int64_t work = t.block_rows * t.tiles_w * winograd_points * t.in_channels * t.out_channels;
@@ -169,9 +171,18 @@ inline void winograd_convolve(const WinogradTiling& t, const float* u, const flo
       winograd_input_transform(t, x, first, count, scratch);
       winograd_point_products(u, t.out_channels, t.in_channels, scratch.v.data(), t.v_points,
                               scratch.m.data(), t.m_points, t.stride, vectors);
-      winograd_output_transform(t, scratch.m.data(), bias, first, count, y, scratch);
+      output(static_cast<const float*>(scratch.m.data()), first, count, scratch);
     }
   });
+}
+
+/// The Winograd convolution of the batch with transformed weights u (winograd_weights): y = conv(x) + bias.
+inline void winograd_convolve(const WinogradTiling& t, const float* u, const float* x, const float* bias,
+                              float* y) {
+  winograd_convolve_blocks(
+      t, u, x, [&](const float* m, std::int64_t first, std::int64_t count, WinogradScratch& scratch) {
+        winograd_output_transform(t, m, bias, first, count, y, scratch);
+      });
 }
 
 /// Blocks of about this many bytes of V and M (WinogradTiling); tests pass small ones to split images.
@@ -182,15 +193,41 @@ inline void winograd_convolve(const WinogradTiling& t, const float* u, const flo
 /// 21.3 ms (conv_bench). On a Zen 3 (also 512 KiB of L2), 512 KiB had measured 4-10% faster than 256 KiB.
 inline constexpr std::int64_t winograd_block_bytes = std::int64_t{2048} << 10;
 
+/// The tiling of plan `p` (winograd_pays(p)) in blocks of about block_bytes.
+inline WinogradTiling winograd_tiling(const Conv2dPlan& p, std::int64_t block_bytes = winograd_block_bytes) {
+  const Conv2dGeometry& g = p.geometry;
+  return WinogradTiling(p.batch, p.in_channels, g.height, g.width, p.out_channels, p.out_h, p.out_w, g.pad_h,
+                        g.pad_w, block_bytes);
+}
+
 /// y = conv(x, w) + bias for plan `p` (winograd_pays(p)); `bias` may be null.
 inline void winograd_conv2d_forward(const Conv2dPlan& p, const float* x, const float* w, const float* bias,
                                     float* y, std::int64_t block_bytes = winograd_block_bytes) {
-  const Conv2dGeometry& g = p.geometry;
-  const WinogradTiling t(p.batch, p.in_channels, g.height, g.width, p.out_channels, p.out_h, p.out_w, g.pad_h,
-                         g.pad_w, block_bytes);
+  const WinogradTiling t = winograd_tiling(p, block_bytes);
   Tensor<float> u = Tensor<float>::uninitialized(Shape{winograd_points * p.out_channels * p.in_channels});
   winograd_weights(w, p.out_channels, p.in_channels, false, u.data());
   winograd_convolve(t, u.data(), x, bias, y);
+}
+
+/// conv(x, w) + bias for plan `p` (winograd_pays(p)) handed over as output tiles, never stored:
+/// tile(n, k, ti, j, y00, y01, y10, y11) for image n, output channel k, tile row ti and the tiles
+/// [j, j + plane_lanes) of that row (winograd_output_tiles; lanes past tiles_w hold garbage).
+template <class Tile>
+inline void winograd_conv2d_forward_tiles(const Conv2dPlan& p, const float* x, const float* w,
+                                          const float* bias, Tile&& tile) {
+  const WinogradTiling t = winograd_tiling(p);
+  Tensor<float> u = Tensor<float>::uninitialized(Shape{winograd_points * p.out_channels * p.in_channels});
+  winograd_weights(w, p.out_channels, p.in_channels, false, u.data());
+  winograd_convolve_blocks(
+      t, u.data(), x, [&](const float* m, std::int64_t first, std::int64_t count, WinogradScratch&) {
+        for (std::int64_t k = 0; k < t.out_channels; ++k)
+          winograd_output_tiles(t, m, k, bias != nullptr ? bias[k] : 0.0f, count,
+                                [&](std::int64_t r, std::int64_t j, const PlaneFloats& y00,
+                                    const PlaneFloats& y01, const PlaneFloats& y10, const PlaneFloats& y11) {
+                                  tile((first + r) / t.tiles_h, k, (first + r) % t.tiles_h, j, y00, y01, y10,
+                                       y11);
+                                });
+      });
 }
 
 /// Lane i of a fold of a and b at width h: within each group of 2h lanes, the first h lanes are a's pairs
@@ -311,9 +348,7 @@ inline void winograd_weight_products(const WinogradTiling& t, const float* dm, c
 /// their dU sums are added in thread order, so a thread count gives the same result on every run.
 inline void winograd_conv2d_backward(const Conv2dPlan& p, const float* x, const float* w, const float* dy,
                                      float* dx, float* dw, std::int64_t block_bytes = winograd_block_bytes) {
-  const Conv2dGeometry& g = p.geometry;
-  const WinogradTiling t(p.batch, p.in_channels, g.height, g.width, p.out_channels, p.out_h, p.out_w, g.pad_h,
-                         g.pad_w, block_bytes);
+  const WinogradTiling t = winograd_tiling(p, block_bytes);
   const std::int64_t C = p.in_channels, K = p.out_channels;
   Tensor<float> ut; // U^T: [16][C][K]
   if (dx != nullptr) {

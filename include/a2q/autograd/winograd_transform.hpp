@@ -238,35 +238,47 @@ inline void winograd_input_transform(const WinogradTiling& t, const float* x, st
   }
 }
 
-/// y tiles of the tile rows [first, first + count) from their products: Y = A^T M A + bias. A channel's
-/// output rows are assembled in full vectors in a strip, then copied to the image (whose rows end
+/// The output tiles of channel k in the tile rows [0, count) of a block from their products: Y = A^T M A +
+/// b, a vector of plane_lanes tiles at a time: tile(r, j, y00, y01, y10, y11) for tile row r and the tiles
+/// [j, j + plane_lanes) of it (lanes past the row's tiles hold garbage), y_ab being output row a, column b
+/// of each tile.
+template <class Tile>
+inline void winograd_output_tiles(const WinogradTiling& t, const float* m, std::int64_t k, float b,
+                                  std::int64_t count, Tile&& tile) {
+  const std::int64_t pstride = t.m_points;
+  for (std::int64_t r = 0; r < count; ++r) {
+    const float* mk = m + k * t.stride + r * t.tiles_w;
+    for (std::int64_t j = 0; j < t.tiles_w; j += plane_lanes) {
+      PlaneFloats top[4], bottom[4]; // A^T M, column by column
+#pragma GCC unroll 4
+      for (int col = 0; col < 4; ++col) {
+        const PlaneFloats m0 = load_lanes(mk + (0 + col) * pstride + j);
+        const PlaneFloats m1 = load_lanes(mk + (4 + col) * pstride + j);
+        const PlaneFloats m2 = load_lanes(mk + (8 + col) * pstride + j);
+        const PlaneFloats m3 = load_lanes(mk + (12 + col) * pstride + j);
+        top[col] = m0 + m1 + m2;
+        bottom[col] = m1 - m2 - m3;
+      }
+      tile(r, j, top[0] + top[1] + top[2] + b, top[1] - top[2] - top[3] + b,
+           bottom[0] + bottom[1] + bottom[2] + b, bottom[1] - bottom[2] - bottom[3] + b);
+    }
+  }
+}
+
+/// y tiles of the tile rows [first, first + count) from their products (winograd_output_tiles). A
+/// channel's output rows are assembled in full vectors in a strip, then copied to the image (whose rows end
 /// mid-vector).
 inline void winograd_output_transform(const WinogradTiling& t, const float* m, const float* bias,
                                       std::int64_t first, std::int64_t count, float* y,
                                       WinogradScratch& scratch) {
-  const std::int64_t pstride = t.m_points;
   for (std::int64_t k = 0; k < t.out_channels; ++k) {
     const float b = bias != nullptr ? bias[k] : 0.0f;
-    for (std::int64_t r = 0; r < count; ++r) {
-      const float* mk = m + k * t.stride + r * t.tiles_w;
-      float* top_row = scratch.output_strip(2 * r);
-      float* bottom_row = scratch.output_strip(2 * r + 1);
-      for (std::int64_t j = 0; j < t.tiles_w; j += plane_lanes) {
-        PlaneFloats top[4], bottom[4]; // A^T M, column by column
-#pragma GCC unroll 4
-        for (int col = 0; col < 4; ++col) {
-          const PlaneFloats m0 = load_lanes(mk + (0 + col) * pstride + j);
-          const PlaneFloats m1 = load_lanes(mk + (4 + col) * pstride + j);
-          const PlaneFloats m2 = load_lanes(mk + (8 + col) * pstride + j);
-          const PlaneFloats m3 = load_lanes(mk + (12 + col) * pstride + j);
-          top[col] = m0 + m1 + m2;
-          bottom[col] = m1 - m2 - m3;
-        }
-        store_interleaved(top_row + 2 * j, top[0] + top[1] + top[2] + b, top[1] - top[2] - top[3] + b);
-        store_interleaved(bottom_row + 2 * j, bottom[0] + bottom[1] + bottom[2] + b,
-                          bottom[1] - bottom[2] - bottom[3] + b);
-      }
-    }
+    winograd_output_tiles(t, m, k, b, count,
+                          [&](std::int64_t r, std::int64_t j, const PlaneFloats& y00, const PlaneFloats& y01,
+                              const PlaneFloats& y10, const PlaneFloats& y11) {
+                            store_interleaved(scratch.output_strip(2 * r) + 2 * j, y00, y01);
+                            store_interleaved(scratch.output_strip(2 * r + 1) + 2 * j, y10, y11);
+                          });
     for (std::int64_t r = 0; r < count; ++r) {
       const std::int64_t n = (first + r) / t.tiles_h;
       const std::int64_t ti = (first + r) % t.tiles_h;
@@ -389,7 +401,6 @@ struct WinogradPlanes {
 /// columns; lanes past a row's tiles are masked, since they hold the next row's tiles.
 inline void winograd_input_grad_transform(const WinogradTiling& t, const float* dv, std::int64_t first,
                                           std::int64_t count, WinogradPlanes& planes) {
-  using PlaneInts = std::int32_t __attribute__((vector_size(plane_lanes * sizeof(std::int32_t))));
   PlaneInts lane{};
   for (std::int64_t l = 0; l < plane_lanes; ++l)
     lane[l] = static_cast<std::int32_t>(l);

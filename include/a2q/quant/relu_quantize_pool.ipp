@@ -44,6 +44,7 @@ template <quant::RoundingMode M>
 class ReluQuantizePoolEpilogue {
 public:
   static constexpr bool has_scale = true;
+  static constexpr bool pools_tiles = false;
 
   ReluQuantizePoolEpilogue(const FakeQuantPlan& fq, float scale, const Pool2dPlan& pool, int threads)
       : scale_(scale), qmin_(fq.qmin), qmax_(fq.qmax), grad_factor_(fq.grad_factor),
