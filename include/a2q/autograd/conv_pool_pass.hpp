@@ -18,11 +18,11 @@
 /// - `void finish(detail::Node& self, std::size_t scale_input, double scale_grad) const` (has_scale only):
 ///   hands the scale its gradient, the planes' parts summed in plane order;
 /// - `static constexpr bool pools_tiles`, and if true `void forward_tiles(int thread, std::int64_t plane,
-///   std::int32_t first, std::int32_t width, const PlaneFloats& y00, const PlaneFloats& y01, const
-///   PlaneFloats& y10, const PlaneFloats& y11, std::int64_t count, float* y, std::int32_t* argmax)`: as
-///   forward_plane for the first `count` of a vector of 2x2 windows given by their values (tile_pool.hpp),
-///   lane i's window starting at plane index first + 2 i in rows of `width`; y and argmax point at lane 0's
-///   output.
+///   std::int64_t output, std::int32_t first, std::int32_t width, const PlaneFloats& y00, const
+///   PlaneFloats& y01, const PlaneFloats& y10, const PlaneFloats& y11, std::int64_t count, float* y,
+///   std::int32_t* argmax)`: as forward_plane for the outputs [output, output + count) of the plane's y
+///   and argmax, given as a vector of 2x2 windows by their values (tile_pool.hpp), lane i's window starting
+///   at plane index first + 2 i in rows of `width`.
 
 #include "a2q/autograd/conv_kernels.hpp"
 #include "a2q/autograd/conv_options.hpp"
@@ -51,15 +51,15 @@ struct ReluPoolEpilogue {
                      std::int32_t* argmax) const {
     max_pool_plane_forward(p, true, conv, y, argmax);
   }
-  void forward_tiles(int, std::int64_t, std::int32_t first, std::int32_t width, const PlaneFloats& y00,
-                     const PlaneFloats& y01, const PlaneFloats& y10, const PlaneFloats& y11,
-                     std::int64_t count, float* y, std::int32_t* argmax) const {
+  void forward_tiles(int, std::int64_t, std::int64_t output, std::int32_t first, std::int32_t width,
+                     const PlaneFloats& y00, const PlaneFloats& y01, const PlaneFloats& y10,
+                     const PlaneFloats& y11, std::int64_t count, float* y, std::int32_t* argmax) const {
     PlaneFloats m;
     PlaneInts index;
     max_pool_tiles(y00, y01, y10, y11, first, width, m, index);
     const PlaneFloats zero{};
-    store_first(y, m > zero ? m : zero, count);
-    store_first(argmax, index, count);
+    store_first(y + output, m > zero ? m : zero, count);
+    store_first(argmax + output, index, count);
   }
   double window_grads(const Pool2dPlan& p, std::int64_t, const float* y, float* dy,
                       const std::int32_t*) const {
@@ -143,10 +143,10 @@ Var conv_pool_pass(const char* op, const ConvPoolPlan& cp, const Var& x, const V
             [&](std::int64_t n, std::int64_t k, std::int64_t ti, std::int64_t j, const PlaneFloats& y00,
                 const PlaneFloats& y01, const PlaneFloats& y10, const PlaneFloats& y11) {
               const std::int64_t global = (begin + n) * plan.out_channels + k;
-              const std::int64_t at = global * pooled_plane + ti * pool.out_w + j;
-              epilogue.forward_tiles(thread, global, static_cast<std::int32_t>(2 * ti * plan.out_w + 2 * j),
-                                     width, y00, y01, y10, y11, std::min(plane_lanes, pool.out_w - j),
-                                     out.data() + at, argmax.data() + at);
+              epilogue.forward_tiles(
+                  thread, global, ti * pool.out_w + j, static_cast<std::int32_t>(2 * ti * plan.out_w + 2 * j),
+                  width, y00, y01, y10, y11, std::min(plane_lanes, pool.out_w - j),
+                  out.data() + global * pooled_plane, argmax.data() + global * pooled_plane);
             });
         return;
       }

@@ -9,6 +9,7 @@
 #include "a2q/autograd/elementwise.hpp"
 #include "a2q/autograd/pool.hpp"
 #include "a2q/autograd/pool_kernels.hpp"
+#include "a2q/autograd/tile_pool.hpp"
 #include "a2q/autograd/variable.hpp"
 #include "a2q/core/error.hpp"
 #include "a2q/core/parallel.hpp"
@@ -44,7 +45,7 @@ template <quant::RoundingMode M>
 class ReluQuantizePoolEpilogue {
 public:
   static constexpr bool has_scale = true;
-  static constexpr bool pools_tiles = false;
+  static constexpr bool pools_tiles = true;
 
   ReluQuantizePoolEpilogue(const FakeQuantPlan& fq, float scale, const Pool2dPlan& pool, int threads)
       : scale_(scale), qmin_(fq.qmin), qmax_(fq.qmax), grad_factor_(fq.grad_factor),
@@ -72,6 +73,28 @@ public:
     float* chosen = chosen_.data() + plane * out_plane_;
     for (std::int64_t o = 0; o < out_plane_; ++o)
       chosen[o] = x[argmax[o]];
+  }
+
+  void forward_tiles(int, std::int64_t plane, std::int64_t output, std::int32_t first, std::int32_t width,
+                     const PlaneFloats& y00, const PlaneFloats& y01, const PlaneFloats& y10,
+                     const PlaneFloats& y11, std::int64_t count, float* y, std::int32_t* argmax) {
+    // As forward_plane, on four vectors: each window's values on the grid, pooled; the raw value chosen.
+    // The ReLU leaves no NaN on the grid.
+    const float s = scale_, qmin = qmin_, qmax = qmax_;
+    const PlaneFloats raw[4] = {y00, y01, y10, y11};
+    PlaneFloats grid[4];
+    for (int v = 0; v < 4; ++v)
+      for (std::int64_t i = 0; i < plane_lanes; ++i) {
+        const float r = raw[v][i] > 0.0f ? raw[v][i] : 0.0f;
+        grid[v][i] = s * fake_quant_clip(round_as<M>(r / s), qmin, qmax);
+      }
+    PlaneFloats m;
+    PlaneInts index;
+    max_pool_tiles(grid[0], grid[1], grid[2], grid[3], first, width, m, index);
+    const PlaneFloats chosen = grid[0] >= m ? raw[0] : grid[1] >= m ? raw[1] : grid[2] >= m ? raw[2] : raw[3];
+    store_first(y + output, m, count);
+    store_first(argmax + output, index, count);
+    store_first(chosen_.data() + plane * out_plane_ + output, chosen, count);
   }
 
   double window_grads(const Pool2dPlan&, std::int64_t plane, const float*, float* dy,
