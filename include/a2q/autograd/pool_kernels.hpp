@@ -250,26 +250,26 @@ inline void store_first_lanes(T* to, const Vector& v, std::int64_t count) {
 }
 #endif
 
-/// pool_lanes outputs of max_pool_2x2_row from each window's elements, lane by lane: v0 and v1 the even and
+/// A vector of outputs of max_pool_2x2_row from each window's elements, lane by lane: v0 and v1 the even and
 /// odd columns of its first row, v2 and v3 of its second (lanes past the row's end hold zeros). The scalar
-/// row's selects become lane-wise selects. `index` gets the plane index of each output's first maximum;
-/// `nan` collects the lanes that saw a NaN.
-inline void max_pool_2x2_select(const PoolFloats& v0, const PoolFloats& v1, const PoolFloats& v2,
-                                const PoolFloats& v3, std::int32_t first, std::int32_t width, PoolFloats& m,
-                                PoolInts& index, PoolInts& nan) {
-#if defined(__AVX512F__)
-  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30};
-#else
-  const PoolInts lane{0, 2, 4, 6, 8, 10, 12, 14};
-#endif
-  const PoolFloats m01 = v1 > v0 ? v1 : v0;
-  const PoolFloats m23 = v3 > v2 ? v3 : v2;
+/// row's selects become lane-wise selects. `index` gets the plane index of each output's first maximum
+/// (lane i's window starting at first + 2 i); `nan` collects the lanes that saw a NaN. Any vector width:
+/// pooling's own (PoolFloats) and the Winograd tiles' (tile_pool.hpp).
+template <class Floats, class Ints>
+inline void max_pool_2x2_select(const Floats& v0, const Floats& v1, const Floats& v2, const Floats& v3,
+                                std::int32_t first, std::int32_t width, Floats& m, Ints& index, Ints& nan) {
+  constexpr auto lanes = static_cast<std::int32_t>(sizeof(Floats) / sizeof(float));
+  Ints lane{};
+  for (std::int32_t i = 0; i < lanes; ++i)
+    lane[i] = 2 * i;
+  const Floats m01 = v1 > v0 ? v1 : v0;
+  const Floats m23 = v3 > v2 ? v3 : v2;
   m = m23 > m01 ? m23 : m01;
   nan |= (v0 != v0) | (v1 != v1) | (v2 != v2) | (v3 != v3);
   // The first of v0..v3 (row-major) that reaches the maximum: offset 0, 1, width or width + 1.
-  const PoolInts zero{};
-  const PoolInts after1 = v2 >= m ? zero + width : zero + (width + 1);
-  const PoolInts after0 = v1 >= m ? zero + 1 : after1;
+  const Ints zero{};
+  const Ints after1 = v2 >= m ? zero + width : zero + (width + 1);
+  const Ints after0 = v1 >= m ? zero + 1 : after1;
   index = first + lane + (v0 >= m ? zero : after0);
 }
 

@@ -29,17 +29,8 @@ inline bool tile_pool_pays(const Conv2dPlan& p, const Pool2dPlan& q) {
 inline void max_pool_tiles(const PlaneFloats& y00, const PlaneFloats& y01, const PlaneFloats& y10,
                            const PlaneFloats& y11, std::int32_t first, std::int32_t width, PlaneFloats& m,
                            PlaneInts& index) {
-  PlaneInts lane{};
-  for (std::int32_t i = 0; i < static_cast<std::int32_t>(plane_lanes); ++i)
-    lane[i] = 2 * i;
-  const PlaneFloats m01 = y01 > y00 ? y01 : y00;
-  const PlaneFloats m23 = y11 > y10 ? y11 : y10;
-  m = m23 > m01 ? m23 : m01;
-  const PlaneInts zero{};
-  const PlaneInts after1 = y10 >= m ? zero + width : zero + (width + 1);
-  const PlaneInts after0 = y01 >= m ? zero + 1 : after1;
-  index = first + lane + (y00 >= m ? zero : after0);
-  const PlaneInts nan = (y00 != y00) | (y01 != y01) | (y10 != y10) | (y11 != y11);
+  PlaneInts nan{};
+  max_pool_2x2_select(y00, y01, y10, y11, first, width, m, index, nan);
   PlaneInts none{};
   if (std::memcmp(&nan, &none, sizeof nan) == 0)
     return;
@@ -52,7 +43,7 @@ inline void max_pool_tiles(const PlaneFloats& y00, const PlaneFloats& y01, const
     while (values[k] == values[k]) // some value is NaN
       ++k;
     m[i] = values[k];
-    index[i] = first + lane[i] + offsets[k];
+    index[i] = first + 2 * static_cast<std::int32_t>(i) + offsets[k];
   }
 }
 
